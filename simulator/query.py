@@ -1,0 +1,331 @@
+"""Turns a list call (filter, select, order, start) into SQL over the portal store and renders rows.
+
+Bitrix24 list semantics reproduced here: every filter prefix (`>=`, `>`, `<=`, `<`, `@`, `!@`, `%`,
+`=%`, `%=`, `!%`, `!=%`, `!%=`, `=`, `!=`, `!`, `><`, `!><`), nested `logic: OR` groups, select masks
+(`*`, `UF_*`, multifields only when named), 50-row pages with `total`/`next`, and `start=-1`
+(no count: `total` 0 and no `next`).
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from dataclasses import dataclass
+from datetime import tzinfo
+from typing import Any
+
+from simulator import wire
+from simulator.catalogue import MULTIFIELD_TYPES, Entity, Field
+
+PAGE_SIZE = 50
+
+_PREFIXES = ("!><", "><", "!=%", "!%=", ">=", "<=", "!@", "=%", "%=", "!%", "!=", "@", ">", "<", "%", "=", "!")
+
+
+class ApiError(Exception):
+    """An error answer: HTTP status, the `error` code and its `error_description`."""
+
+    def __init__(self, status: int, code: Any, description: str | None) -> None:
+        super().__init__(f"{code}: {description}")
+        self.status = status
+        self.code = code
+        self.description = description
+
+    def body(self) -> dict[str, Any]:
+        body: dict[str, Any] = {"error": self.code}
+        if self.description is not None:
+            body["error_description"] = self.description
+        return body
+
+
+@dataclass
+class Page:
+    rows: list[dict[str, Any]]
+    total: int
+    next: int | None
+    counted_rows: int      # rows the server had to count for `total` (drives the cost model)
+    skipped_rows: int      # offset rows walked past
+    width: int             # columns selected
+
+
+_NOTHING = "0 = 1"
+
+
+class FilterBuilder:
+    """Builds a WHERE clause from a Bitrix24 filter object."""
+
+    def __init__(self, entity: Entity, tz: tzinfo, strict: bool) -> None:
+        self.entity = entity
+        self.tz = tz
+        self.strict = strict
+        self.fields = {f.name.lower(): f for f in entity.fields}
+        self.args: list[Any] = []
+
+    def build(self, filt: Any) -> str:
+        if filt in (None, "", []):
+            return "1 = 1"
+        if not isinstance(filt, dict):
+            raise ApiError(400, "", "Parameter 'filter' must be array.")
+        return self._group(filt)
+
+    def _group(self, group: dict[str, Any]) -> str:
+        logic = "AND"
+        parts: list[str] = []
+        for key, value in group.items():
+            if str(key).lower() == "logic":
+                logic = "OR" if str(value).upper() == "OR" else "AND"
+                continue
+            if isinstance(value, dict) and self._split(str(key))[1] is None:
+                parts.append("(" + self._group(value) + ")")
+                continue
+            clause = self._condition(str(key), value)
+            if clause is not None:
+                parts.append(clause)
+        if not parts:
+            return "1 = 1"
+        return "(" + f" {logic} ".join(parts) + ")"
+
+    def _split(self, key: str) -> tuple[str, Field | str | None]:
+        for prefix in _PREFIXES:
+            if key.startswith(prefix) and len(key) > len(prefix):
+                name = key[len(prefix):]
+                return prefix, self._field(name)
+        return "", self._field(key)
+
+    def _field(self, name: str) -> Field | str | None:
+        found = self.fields.get(name.lower())
+        if found is not None:
+            return found
+        if self.entity.multifield_owner is not None and name.upper() in MULTIFIELD_TYPES:
+            return name.upper()
+        return None
+
+    def _condition(self, key: str, value: Any) -> str | None:
+        prefix, target = self._split(key)
+        if target is None:
+            if self.strict:
+                raise ApiError(400, "INVALID_ARG_VALUE",
+                               f"Invalid filter: field '{key.lstrip('!<>=@%')}' is not allowed in filter")
+            return None  # classic methods ignore fields they do not know
+        if isinstance(target, str):
+            return self._multifield(prefix, target, value)
+        if target.kind == "json":
+            return self._membership(prefix, target, value)
+        return self._compare(prefix, target, value)
+
+    def _multifield(self, prefix: str, type_id: str, value: Any) -> str:
+        values = value if isinstance(value, list) else [value]
+        self.args.extend([type_id, *[str(v) for v in values]])
+        marks = ",".join("?" * len(values))
+        exists = (f"EXISTS (SELECT 1 FROM multifields m WHERE m.entity_type_id = {self.entity.multifield_owner}"
+                  f" AND m.entity_id = t.id AND m.type_id = ? AND m.value IN ({marks}))")
+        return f"NOT {exists}" if prefix.startswith("!") else exists
+
+    def _membership(self, prefix: str, field: Field, value: Any) -> str:
+        values = value if isinstance(value, list) else [value]
+        coerced = [v for v in (_to_int(x) for x in values) if v is not None]
+        if not coerced:
+            return _NOTHING
+        self.args.extend(coerced)
+        marks = ",".join("?" * len(coerced))
+        exists = f"EXISTS (SELECT 1 FROM json_each({field.expr}) j WHERE j.value IN ({marks}))"
+        return f"NOT {exists}" if prefix.startswith("!") else exists
+
+    def _coerce(self, field: Field, value: Any) -> Any:
+        kind = field.kind
+        if kind in ("id", "int", "nint"):
+            return _to_int(value)
+        if kind == "money":
+            try:
+                return float(value)
+            except (TypeError, ValueError):
+                return None
+        if kind in ("datetime", "date", "emptystr_date"):
+            return wire.parse_datetime(value, self.tz)
+        if kind == "bool":
+            return 1 if str(value).lower() in ("1", "y", "true") else 0
+        if kind == "yn":
+            if isinstance(value, bool):
+                return "Y" if value else "N"
+            return str(value).upper()
+        return "" if value is None else str(value)
+
+    def _compare(self, prefix: str, field: Field, value: Any) -> str:
+        col = field.expr
+        if prefix in ("><", "!><"):
+            bounds = value if isinstance(value, list) else str(value).split(",")
+            if len(bounds) != 2:
+                return _NOTHING
+            low, high = self._coerce(field, bounds[0]), self._coerce(field, bounds[1])
+            if low is None or high is None:
+                return _NOTHING
+            self.args.extend([low, high])
+            return f"({col} {'NOT ' if prefix == '!><' else ''}BETWEEN ? AND ?)"
+        if prefix in ("%", "!%", "=%", "%=", "!=%", "!%="):
+            pattern = str(value)
+            if prefix in ("%", "!%"):
+                pattern = f"%{pattern}%"
+            self.args.append(pattern)
+            return f"({col} {'NOT ' if prefix.startswith('!') else ''}LIKE ?)"
+        negate = prefix in ("!", "!=", "!@")
+        if prefix in ("@", "!@") or isinstance(value, list):
+            items = value if isinstance(value, list) else str(value).split(",")
+            coerced = [c for c in (self._coerce(field, v) for v in items) if c is not None]
+            if not coerced:
+                return "1 = 1" if negate else _NOTHING
+            self.args.extend(coerced)
+            marks = ",".join("?" * len(coerced))
+            return f"({col} {'NOT ' if negate else ''}IN ({marks}))"
+        if value in ("", None):
+            empty = f"({col} IS NULL OR {col} = '')"
+            return f"NOT {empty}" if negate else empty
+        coerced = self._coerce(field, value)
+        if coerced is None:
+            return _NOTHING
+        op = {"": "=", "=": "=", "!": "!=", "!=": "!=", ">": ">", ">=": ">=", "<": "<", "<=": "<="}[prefix]
+        self.args.append(coerced)
+        return f"({col} {op} ?)"
+
+
+def _to_int(value: Any) -> int | None:
+    if isinstance(value, bool):
+        return int(value)
+    try:
+        return int(float(value))
+    except (TypeError, ValueError):
+        return None
+
+
+def resolve_select(entity: Entity, select: Any) -> tuple[list[Field], list[str]]:
+    """Fields and multifields to return. `*` = standard fields, `UF_*` = user fields, multifields by name."""
+    fmap = {f.name.lower(): f for f in entity.fields}
+    if isinstance(select, str):
+        select = [select]
+    tokens = [str(s) for s in select] if isinstance(select, list | dict) and select else []
+    if isinstance(select, dict):
+        tokens = [str(s) for s in select.values()]
+    if not tokens:
+        tokens = ["*", "UF_*"]
+    chosen: dict[str, Field] = {}
+    multi: list[str] = []
+    for token in tokens:
+        upper = token.upper()
+        if token == "*":
+            chosen.update({f.name: f for f in entity.fields if not f.is_user_field})
+            if entity.item_style and entity.multifield_owner is not None:
+                multi.extend(t for t in MULTIFIELD_TYPES if t not in multi)
+        elif upper == "UF_*":
+            chosen.update({f.name: f for f in entity.fields if f.is_user_field})
+        elif upper in MULTIFIELD_TYPES and entity.multifield_owner is not None:
+            if upper not in multi:
+                multi.append(upper)
+        elif token.lower() in fmap:
+            f = fmap[token.lower()]
+            chosen[f.name] = f
+    id_field = fmap[entity.id_field.lower()]
+    chosen.setdefault(id_field.name, id_field)
+    ordered = [f for f in entity.fields if f.name in chosen]
+    return ordered, multi
+
+
+def resolve_order(entity: Entity, order: Any, default: list[tuple[str, str]]) -> list[tuple[Field, str]]:
+    fmap = {f.name.lower(): f for f in entity.fields}
+    pairs: list[tuple[Field, str]] = []
+    if isinstance(order, dict):
+        for name, direction in order.items():
+            f = fmap.get(str(name).lower())
+            if f is not None:
+                pairs.append((f, "DESC" if str(direction).upper() == "DESC" else "ASC"))
+    if not pairs:
+        pairs = [(fmap[n.lower()], d) for n, d in default]
+    id_field = fmap[entity.id_field.lower()]
+    if all(f.name != id_field.name for f, _ in pairs):
+        pairs.append((id_field, "ASC"))
+    return pairs
+
+
+def run_list(db: sqlite3.Connection, entity: Entity, *, filt: Any, select: Any, order: Any, start: Any,
+             tz: tzinfo, strict_filter: bool = False, extra_where: str | None = None,
+             extra_args: tuple[Any, ...] = (), default_order: list[tuple[str, str]] | None = None,
+             table_size: int = 0) -> Page:
+    builder = FilterBuilder(entity, tz, strict_filter)
+    where = builder.build(filt)
+    clauses = [entity.where, where] + ([extra_where] if extra_where else [])
+    where_sql = " AND ".join(clauses)
+    args = [*builder.args, *extra_args]
+    fields, multi = resolve_select(entity, select)
+    pairs = resolve_order(entity, order, default_order or [(entity.id_field, "ASC")])
+    order_sql = ", ".join(f"{f.expr} {d}" for f, d in pairs)
+    offset = _to_int(start)
+    offset = 0 if offset is None else offset
+    no_count = offset == -1
+    offset = max(offset, 0)
+    columns = ", ".join(f"{f.expr} AS c{i}" for i, f in enumerate(fields))
+    sql = f"SELECT t.id AS _id, {columns} FROM {entity.source} WHERE {where_sql} ORDER BY {order_sql} LIMIT ?"
+    params: list[Any] = [*args, PAGE_SIZE]
+    if offset:
+        sql += " OFFSET ?"
+        params.append(offset)
+    raw = db.execute(sql, params).fetchall()
+    total = 0
+    if not no_count:
+        total = db.execute(f"SELECT count(*) FROM {entity.source} WHERE {where_sql}", args).fetchone()[0]
+    rows = [render_row(entity, fields, r[1:], tz) for r in raw]
+    if multi and raw:
+        attach_multifields(db, entity, rows, [r[0] for r in raw], multi)
+    nxt = offset + PAGE_SIZE if not no_count and offset + PAGE_SIZE < total else None
+    return Page(rows=rows, total=total, next=nxt, counted_rows=0 if no_count else max(table_size, total),
+                skipped_rows=offset, width=len(fields) + 3 * len(multi))
+
+
+def render_row(entity: Entity, fields: list[Field], values: tuple[Any, ...], tz: tzinfo) -> dict[str, Any]:
+    native = entity.native_numbers
+    return {f.name: render_value(f.kind, v, tz, native) for f, v in zip(fields, values, strict=True)}
+
+
+def render_value(kind: str, value: Any, tz: tzinfo, native: bool) -> Any:
+    if kind == "emptystr_date":
+        return wire.format_date(value, tz) if value is not None else ""
+    if value is None:
+        return None
+    if kind in ("id", "int"):
+        return int(value) if native else str(int(value))
+    if kind == "nint":
+        return int(value)
+    if kind == "money":
+        if native:
+            number = float(value)
+            return int(number) if number.is_integer() else number
+        return f"{float(value):.2f}"
+    if kind == "datetime":
+        return wire.format_datetime(value, tz)
+    if kind == "date":
+        return wire.format_date(value, tz)
+    if kind == "bool":
+        return bool(value)
+    if kind == "json":
+        return json.loads(value) if isinstance(value, str) else value
+    return value if isinstance(value, str) else str(value)
+
+
+def attach_multifields(db: sqlite3.Connection, entity: Entity, rows: list[dict[str, Any]], ids: list[int],
+                       types: list[str]) -> None:
+    marks = ",".join("?" * len(ids))
+    tmarks = ",".join("?" * len(types))
+    found = db.execute(
+        f"SELECT entity_id, id, type_id, value_type, value FROM multifields WHERE entity_type_id = ? "
+        f"AND entity_id IN ({marks}) AND type_id IN ({tmarks}) ORDER BY id",
+        [entity.multifield_owner, *ids, *types]).fetchall()
+    by_owner: dict[int, list[tuple[Any, ...]]] = {}
+    for rec in found:
+        by_owner.setdefault(rec[0], []).append(rec)
+    for row, owner in zip(rows, ids, strict=True):
+        recs = by_owner.get(owner, [])
+        if entity.item_style:
+            row["fm"] = [{"id": r[1], "valueType": r[3], "value": r[4], "typeId": r[2]} for r in recs]
+            continue
+        for type_id in types:
+            values = [{"ID": str(r[1]), "VALUE_TYPE": r[3], "VALUE": r[4], "TYPE_ID": r[2]}
+                      for r in recs if r[2] == type_id]
+            if values:
+                row[type_id] = values

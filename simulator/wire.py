@@ -1,0 +1,171 @@
+"""How values travel on the wire: PHP bracket parameters, portal-time datetimes, Bitrix24 value typing.
+
+Datetimes are stored as unix seconds and rendered in the portal's time zone with its offset
+(`2024-08-30T14:29:00+02:00`), the way real portals answer. Date fields (BEGINDATE, CLOSEDATE, ...)
+are stored as the unix time of local midnight and rendered as midnight datetimes.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from datetime import UTC, date, datetime, timedelta, tzinfo
+from typing import Any
+from urllib.parse import unquote_plus
+
+_KEY_RE = re.compile(r"^([^\[\]=]+)((?:\[[^\]]*\])*)=(.*)$", re.DOTALL)
+_BRACKETS_RE = re.compile(r"\[([^\]]*)\]")
+
+
+def parse_php_query(query: str) -> dict[str, Any]:
+    """Parse `filter[>=DATE_MODIFY]=x&select[]=ID&order[ID]=ASC` into nested dicts and lists.
+
+    Keys are split from values after the last closing bracket, so operators such as `>=` or `=%`
+    inside brackets survive even when a client did not percent-encode them. `+` is a space, as in PHP.
+    """
+    result: dict[str, Any] = {}
+    for part in query.split("&"):
+        if not part:
+            continue
+        match = _KEY_RE.match(part)
+        if match is None:
+            key, value = unquote_plus(part), ""
+        else:
+            key = unquote_plus(match.group(1)) + unquote_plus(match.group(2))
+            value = unquote_plus(match.group(3))
+        name, _, rest = key.partition("[")
+        path = _BRACKETS_RE.findall("[" + rest) if rest else []
+        _assign(result, [name, *path], value)
+    return _listify(result)
+
+
+def _assign(target: dict[str, Any], path: list[str], value: str) -> None:
+    node: Any = target
+    for i, key in enumerate(path):
+        last = i == len(path) - 1
+        if key == "":
+            key = str(_next_index(node))
+        if last:
+            node[key] = value
+        else:
+            child = node.get(key)
+            if not isinstance(child, dict):
+                child = {}
+                node[key] = child
+            node = child
+
+
+def _next_index(node: dict[str, Any]) -> int:
+    ints = [int(k) for k in node if k.isdigit()]
+    return max(ints) + 1 if ints else 0
+
+
+def _listify(node: Any) -> Any:
+    """PHP arrays with keys 0..n-1 become lists, like json_encode would send them."""
+    if not isinstance(node, dict):
+        return node
+    converted = {k: _listify(v) for k, v in node.items()}
+    if converted and all(k.isdigit() for k in converted):
+        keys = sorted(int(k) for k in converted)
+        if keys == list(range(len(keys))):
+            return [converted[str(k)] for k in keys]
+    return converted
+
+
+def lookup(params: dict[str, Any], name: str, default: Any = None) -> Any:
+    """Top-level parameter names are case-insensitive on real portals (`filter` and `FILTER`)."""
+    if name in params:
+        return params[name]
+    lowered = name.lower()
+    for key, value in params.items():
+        if key.lower() == lowered:
+            return value
+    return default
+
+
+# --- time -----------------------------------------------------------------------------------------
+
+def format_datetime(ts: int | float | None, tz: tzinfo) -> str | None:
+    if ts is None:
+        return None
+    return datetime.fromtimestamp(int(ts), tz).isoformat()
+
+
+def format_date(ts: int | None, tz: tzinfo) -> str | None:
+    """Date fields come back as midnight datetimes with the portal offset."""
+    if ts is None:
+        return None
+    local = datetime.fromtimestamp(int(ts), tz)
+    return local.replace(hour=0, minute=0, second=0).isoformat()
+
+
+_PORTAL_FORMATS = ("%d.%m.%Y %H:%M:%S", "%d.%m.%Y")
+
+
+def parse_datetime(value: Any, tz: tzinfo) -> int | None:
+    """Filter values: ISO datetimes with any offset, plain dates, or the portal's own format.
+
+    Values without an offset are portal-local. Unparsable values return None (they match nothing,
+    as `user.get` documents).
+    """
+    if value is None:
+        return None
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return int(value)
+    text = str(value).strip()
+    if not text:
+        return None
+    try:
+        parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        parsed = None
+        for fmt in _PORTAL_FORMATS:
+            try:
+                parsed = datetime.strptime(text, fmt)
+                break
+            except ValueError:
+                continue
+        if parsed is None:
+            return None
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=tz)
+    return int(parsed.timestamp())
+
+
+def local_midnight(ts: int, tz: tzinfo) -> int:
+    local = datetime.fromtimestamp(ts, tz)
+    return int(datetime.combine(local.date(), datetime.min.time(), tz).timestamp())
+
+
+def local_date(ts: int, tz: tzinfo) -> date:
+    return datetime.fromtimestamp(ts, tz).date()
+
+
+def time_block(start: float, finish: float, tz: tzinfo, operating: float | None,
+               reset_at: int | None, processing: float | None = None) -> dict[str, Any]:
+    """The `time` object every response carries; `operating*` only where the limiter is on."""
+    block: dict[str, Any] = {
+        "start": start,
+        "finish": finish,
+        "duration": finish - start,
+        "processing": processing if processing is not None else finish - start,
+        "date_start": datetime.fromtimestamp(start, tz).replace(microsecond=0).isoformat(),
+        "date_finish": datetime.fromtimestamp(finish, tz).replace(microsecond=0).isoformat(),
+    }
+    if operating is not None:
+        block["operating_reset_at"] = reset_at
+        block["operating"] = operating
+    return block
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+def days(n: float) -> int:
+    return int(timedelta(days=n).total_seconds())
+
+
+def dumps(obj: Any) -> str:
+    """PHP's json_encode: empty arrays stay `[]`, unicode unescaped."""
+    return json.dumps(obj, ensure_ascii=False, separators=(",", ":"))

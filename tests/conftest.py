@@ -1,0 +1,84 @@
+"""Shared fixtures: simulated portals run as real HTTP servers in their own processes."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+
+from simulator.client import SimulatorProcess
+
+EXAMPLES = Path(__file__).resolve().parents[2] / "shared" / "bitrix24-examples"
+ANCHOR = "2026-11-02T18:00:00"
+
+
+def portal_options(**overrides: Any) -> dict[str, Any]:
+    """A small deterministic portal with a frozen clock and limits out of the way."""
+    options: dict[str, Any] = {"deals": 300, "seed": 11, "anchor": ANCHOR, "clock": "frozen",
+                               "rate": 1000, "burst": 100000, "operating_limit": 0}
+    options.update(overrides)
+    return options
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _simulator_cache(tmp_path_factory: pytest.TempPathFactory) -> None:
+    import os
+    os.environ.setdefault("B24SIM_CACHE", str(tmp_path_factory.getbasetemp() / "portal-cache"))
+
+
+@pytest.fixture(scope="session")
+def portal() -> Iterator[SimulatorProcess]:
+    """A read-only portal shared by the tests that do not change data or settings."""
+    with SimulatorProcess(**portal_options()) as sim:
+        yield sim
+
+
+@pytest.fixture
+def fresh_portal() -> Iterator[SimulatorProcess]:
+    """A private portal for tests that change data, limits or faults."""
+    with SimulatorProcess(**portal_options(deals=150, seed=5)) as sim:
+        yield sim
+
+
+class Rest:
+    """A plain HTTP client of one webhook: the way an integration calls a portal."""
+
+    def __init__(self, webhook_url: str) -> None:
+        self.url = webhook_url
+        self.session = requests.Session()
+
+    def post(self, method: str, body: dict[str, Any] | None = None) -> requests.Response:
+        return self.session.post(self.url + method, json=body or {}, timeout=60)
+
+    def call(self, method: str, body: dict[str, Any] | None = None) -> dict[str, Any]:
+        response = self.post(method, body)
+        assert response.status_code == 200, response.text
+        return response.json()
+
+    def all_rows(self, method: str, body: dict[str, Any] | None = None, id_key: str = "ID") -> list[dict[str, Any]]:
+        """Every row by ID keyset paging (`start=-1`)."""
+        rows: list[dict[str, Any]] = []
+        last = 0
+        while True:
+            params = dict(body or {})
+            params.update({"order": {id_key: "ASC"}, "filter": {**params.get("filter", {}), f">{id_key}": last},
+                           "start": -1})
+            result = self.call(method, params)["result"]
+            page = result["items"] if isinstance(result, dict) else result
+            rows += page
+            if len(page) < 50:
+                return rows
+            last = int(page[-1][id_key])
+
+
+@pytest.fixture(scope="session")
+def rest(portal: SimulatorProcess) -> Rest:
+    return Rest(portal.webhook_url)
+
+
+def example(name: str) -> dict[str, Any]:
+    return json.loads((EXAMPLES / name).read_text(encoding="utf-8"))
