@@ -95,7 +95,7 @@ class SimulatorProcess:
             flag = "--" + key.replace("_", "-")
             if value is True:
                 self.args.append(flag)
-            elif value not in (None, False):
+            elif value is not None and value is not False:
                 self.args += [flag, str(value)]
         self.process: subprocess.Popen[str] | None = None
         self.ready: dict[str, Any] = {}

@@ -639,7 +639,7 @@ class Generator:
         title = f"{self.label('Сделка', 'Deal')} #{deal_id}: {r.choice(ref.PRODUCTS)}"
         probability = next((s.probability for s in last_pipe.stages if last_pipe.sid(s.status_id) == last_stage),
                            100 if status == "won" else 0)
-        deleted = 1 if r.random() < 0.003 else 0
+        deleted = 1 if r.random() < 0.01 else 0
         self.put("deals", (
             deal_id, title, r.choice(ref.DEAL_TYPES)[0], last_pipe.id, last_stage, last_sem,
             "Y" if returning else "N", probability, self.cfg.currency, amount, company_id or 0, contact_id,
