@@ -262,7 +262,7 @@ def _history(entity_type_id: int) -> Entity:
     else:
         extra = (F("CATEGORY_ID", "id"), F("STAGE_SEMANTIC_ID"), F("STAGE_ID"))
     return Entity(name=f"stagehistory{entity_type_id}", source="stage_history t",
-                  where=f"t.entity_type_id = {entity_type_id}", fields=_HISTORY_COMMON + extra,
+                  where=f"t.entity_type_id = {entity_type_id} AND t.is_deleted = 0", fields=_HISTORY_COMMON + extra,
                   native_numbers=True, wrap="items", size_table="stage_history")
 
 

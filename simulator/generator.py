@@ -766,7 +766,8 @@ class Generator:
         created_at = created if created is not None else (when - int(r.uniform(0.05, 3) * DAY) if planned else when)
         if name == "call_missed":
             completed = r.random() < 0.6 and completed
-        done_at = (end if name == "task" else max(end, when)) if completed else None
+        # Work is marked done when it ends, but never later than the portal's present.
+        done_at = max(when, min(end, self.anchor)) if completed else None
         updated = done_at if done_at is not None else created_at
         self.put("activities", (self.new_id("activities"), owner_id, owner_type, type_id, provider, provider_type,
                                 SUBJECTS[name], created_at, updated, start, end, deadline,

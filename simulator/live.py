@@ -122,7 +122,8 @@ class LivePortal:
     def _activity(self, n: int, now: int, kinds: tuple[str, ...], label: str) -> list[Change]:
         changes = []
         for deal in self.open_deals(n):
-            kind = next(k for k in ACTIVITY_MIX if k[0] == self.rng.choice(kinds))
+            chosen = self.rng.choice(kinds)
+            kind = next(k for k in ACTIVITY_MIX if k[0] == chosen)
             activity_id = self.gen.next_id["activities"]
             self.gen.write_activity(DEAL, deal["id"], deal["assigned_by_id"], kind, now, completed=True, created=now)
             self.gen.flush()

@@ -129,7 +129,7 @@ CREATE TABLE planted_defects (
     PRIMARY KEY (entity_type, entity_id, rule)
 );
 
--- voximplant.statistic.get: one row per telephony call (every call activity, kept after deletes).
+-- voximplant.statistic.get: one row per call that took place (done or missed), kept after CRM deletes.
 CREATE VIEW calls AS
 SELECT
     a.id AS id,
@@ -150,4 +150,4 @@ SELECT
     CASE WHEN a.end_time > a.start_time THEN 9000 + a.id * 3 END AS record_file_id,
     CASE a.direction WHEN 1 THEN 2 ELSE 1 END AS call_type
 FROM activities a
-WHERE a.type_id = 2;
+WHERE a.type_id = 2 AND (a.completed = 'Y' OR (a.direction = 1 AND a.end_time = a.start_time));
