@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import logging
 import sys
@@ -129,8 +130,6 @@ def main(argv: list[str] | None = None) -> int:
         store = args.store if args.store is not None else Path(tmp) / "portal.sqlite3"
         if args.store is None or not args.store.exists():
             working_copy(config.data, store)
-        try:
+        with contextlib.suppress(KeyboardInterrupt):
             asyncio.run(serve(config, store, args.host, args.port))
-        except KeyboardInterrupt:
-            pass
     return 0

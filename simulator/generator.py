@@ -501,7 +501,8 @@ class Generator:
     def make_company(self, t: int, manager: Manager) -> int:
         cid = self.new_id("companies")
         r = self.rng
-        title = f"{r.choice(ref.COMPANY_FORMS)} «{r.choice(ref.COMPANY_WORDS)}{'' if r.random() < 0.6 else ' ' + str(cid)}»"
+        suffix = "" if r.random() < 0.6 else f" {cid}"
+        title = f"{r.choice(ref.COMPANY_FORMS)} «{r.choice(ref.COMPANY_WORDS)}{suffix}»"
         comment = self.contact_points("company", COMPANY, cid, "info", manager.sloppiness)
         city = r.choice(ref.CITIES)
         self.put("companies", (cid, title, weighted(r, [c[0] for c in ref.COMPANY_TYPES], (8, 1, 0.3, 1, 0.5)),
@@ -581,7 +582,7 @@ class Generator:
                            None, r.choice(ref.CITIES), "Россия", lead_activities, manager.id if lead_activities
                            else None, f"https://example-sales.ru/lp/{lid % 9}"))
         if r.random() < 0.85:
-            digits, formatted = self.phone_for("contact", 10_000_000 + lid)
+            _, formatted = self.phone_for("contact", 10_000_000 + lid)
             self.put("multifields", (self.new_id("multifields"), LEAD, lid, "PHONE", "WORK", formatted))
         return lid
 
@@ -609,7 +610,7 @@ class Generator:
             company_id = self.contact_company[contact_id]
         amount = round(r.lognormvariate(math.log(pipe.amount_median), 0.8), -2)
         events, status, _ = self.walk(pipe, manager, t, horizon)
-        last_type, last_t, last_pipe, last_stage, last_sem = events[-1]
+        _, last_t, last_pipe, last_stage, last_sem = events[-1]
         closed = status != "open"
         close_t = last_t if closed else None
         for type_id, when, p, stage, sem in events:

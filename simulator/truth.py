@@ -123,9 +123,7 @@ def funnel_and_lost(db: sqlite3.Connection, tz: tzinfo) -> tuple[list[dict[str, 
             won = any(h[3] == "S" for h in visits)
             deepest = max((stages[h[2]][0] for h in visits if h[2] in stages and stages[h[2]][1] == "P"), default=0)
             for stage_id, (order, stage_sem) in stages.items():
-                if stage_sem == "P" and (order <= deepest or won):
-                    reach[(pipeline, cohort, manager, stage_id)] += 1
-                elif stage_sem == "S" and won:
+                if (stage_sem == "P" and (order <= deepest or won)) or (stage_sem == "S" and won):
                     reach[(pipeline, cohort, manager, stage_id)] += 1
         if sem == "F":
             visits = [h for h in history if h[1] == category]

@@ -47,7 +47,7 @@ def assert_same_shape(documented: Any, ours: Any, path: str = "$") -> None:
 
 
 def assert_time_block(block: dict[str, Any]) -> None:
-    assert TIME_KEYS <= set(block)
+    assert set(block) >= TIME_KEYS
     assert isinstance(block["start"], int | float) and isinstance(block["date_start"], str)
 
 

@@ -90,7 +90,8 @@ def test_user_get_types_active_as_boolean_and_departments_as_ints(rest: Rest) ->
 
 
 def test_order_by_several_fields(rest: Rest, deals: list[dict[str, Any]]) -> None:
-    answer = rest.call("crm.deal.list", {"select": ["ID", "OPPORTUNITY"], "order": {"OPPORTUNITY": "DESC", "ID": "ASC"}})
+    order = {"OPPORTUNITY": "DESC", "ID": "ASC"}
+    answer = rest.call("crm.deal.list", {"select": ["ID", "OPPORTUNITY"], "order": order})
     expected = sorted(deals, key=lambda d: (-float(d["OPPORTUNITY"]), int(d["ID"])))[:50]
     assert ids(answer["result"]) == ids(expected)
 
