@@ -194,6 +194,9 @@ class Generator:
         self.managers: list[Manager] = []
         self.enum_ids: dict[str, dict[str, int]] = {}
         self.pipelines = {p.id: p for p in ref.PIPELINES}
+        # Live changes happen now: nothing they write may claim to have been created or modified earlier
+        # (a server stamps DATE_MODIFY and LAST_UPDATED itself). 0 while generating history.
+        self.floor = 0
 
     # --- buffered writes ------------------------------------------------------------------------
 
@@ -578,7 +581,8 @@ class Generator:
         self.put("leads", (lid, f"{self.label('Лид', 'Lead')} #{lid}: {first} {last}", first, patr, last,
                            None, 0, contact_id or 0, None, source, status, None, None, self.cfg.currency,
                            round(r.lognormvariate(11, 1), -2) if r.random() < 0.5 else 0.0,
-                           manager.id, manager.id, manager.id, t, last_t, closed_at, sem, manager.id, last_t,
+                           manager.id, manager.id, manager.id, t, max(last_t, self.floor), closed_at, sem, manager.id,
+                           last_t,
                            None, r.choice(ref.CITIES), "Россия", lead_activities, manager.id if lead_activities
                            else None, f"https://example-sales.ru/lp/{lid % 9}"))
         if r.random() < 0.85:
@@ -769,7 +773,8 @@ class Generator:
             completed = r.random() < 0.6 and completed
         # Work is marked done when it ends, but never later than the portal's present.
         done_at = max(when, min(end, self.anchor)) if completed else None
-        updated = done_at if done_at is not None else created_at
+        created_at = max(created_at, self.floor)
+        updated = max(done_at if done_at is not None else created_at, self.floor)
         self.put("activities", (self.new_id("activities"), owner_id, owner_type, type_id, provider, provider_type,
                                 SUBJECTS[name], created_at, updated, start, end, deadline,
                                 "Y" if completed else "N", user_id, 2, "", direction, user_id, user_id, 0))

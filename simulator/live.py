@@ -57,6 +57,7 @@ class LivePortal:
             raise ValueError(f"unknown change kinds: {sorted(unknown)}; known: {', '.join(CHANGE_KINDS)}")
         now = self.now()
         self.gen.anchor = now
+        self.gen.floor = now
         changes: list[Change] = []
         for kind in CHANGE_KINDS:
             spec = counts.get(kind)
@@ -140,7 +141,8 @@ class LivePortal:
         return self._activity(n, now, ("call_out", "call_in"), "new_call")
 
     def complete_activities(self, n: int, now: int) -> list[Change]:
-        rows = self.pick("activities", "is_deleted = 0 AND completed = 'N'", n)
+        # Meetings, tasks and to-dos get done later; calls are logged when they happen (new_calls).
+        rows = self.pick("activities", "is_deleted = 0 AND completed = 'N' AND type_id != 2", n)
         for row in rows:
             self.db.execute("UPDATE activities SET completed = 'Y', last_updated = ?, editor_id = responsible_id "
                             "WHERE id = ?", (now, row[0]))

@@ -1,0 +1,96 @@
+"""Typing rows: Bitrix24's strings become ids, decimals, timestamps, dates and booleans."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from datetime import date, datetime
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+
+def _empty(value: Any) -> bool:
+    return value is None or value == "" or value == {} or value == []
+
+
+def to_int(value: Any) -> int | None:
+    if _empty(value):
+        return None
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        try:
+            return int(float(value))
+        except (TypeError, ValueError):
+            return None
+
+
+def to_money(value: Any) -> Decimal | None:
+    if _empty(value):
+        return None
+    try:
+        return Decimal(str(value)).quantize(Decimal("0.01"))
+    except (InvalidOperation, ValueError):
+        return None
+
+
+def to_float(value: Any) -> float | None:
+    if _empty(value):
+        return None
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return None
+
+
+def to_datetime(value: Any) -> datetime | None:
+    if _empty(value) or not isinstance(value, str):
+        return None
+    try:
+        return datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+
+
+def to_date(value: Any) -> date | None:
+    """Date fields come as midnight datetimes in the portal's offset: their local date is the value."""
+    parsed = to_datetime(value)
+    if parsed is not None:
+        return parsed.date()
+    if isinstance(value, str) and len(value) == 10:
+        try:
+            return date.fromisoformat(value)
+        except ValueError:
+            return None
+    return None
+
+
+def to_bool(value: Any) -> bool | None:
+    if _empty(value):
+        return None
+    if isinstance(value, bool):
+        return value
+    return str(value).strip().upper() in ("Y", "1", "TRUE")
+
+
+def to_str(value: Any) -> str | None:
+    if value is None:
+        return None
+    if isinstance(value, dict | list):
+        return json.dumps(value, ensure_ascii=False) if value else None
+    return str(value)
+
+
+def to_json(value: Any) -> str | None:
+    return None if value is None else json.dumps(value, ensure_ascii=False)
+
+
+CONVERTERS: dict[str, Callable[[Any], Any]] = {
+    "id": to_int, "int": to_int, "money": to_money, "float": to_float, "datetime": to_datetime, "date": to_date,
+    "yn": to_bool, "bool": to_bool, "str": to_str, "json": to_json,
+}
+
+
+def typed_row(row: dict[str, Any], types: dict[str, str]) -> dict[str, Any]:
+    """Converts the fields named in `types`; other fields (multifields, nested lists) pass through."""
+    return {key: CONVERTERS[types[key]](value) if key in types else value for key, value in row.items()}

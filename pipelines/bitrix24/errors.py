@@ -1,0 +1,30 @@
+"""Errors of the Bitrix24 source: one line each, saying what to do, never carrying a secret."""
+
+from __future__ import annotations
+
+
+class Bitrix24Error(RuntimeError):
+    """Base class; the message is safe to log (secrets are redacted before it is built)."""
+
+
+class ConfigurationError(Bitrix24Error):
+    """The portal configuration is missing or malformed."""
+
+
+class AuthError(Bitrix24Error):
+    """The portal refused the credentials or their scopes."""
+
+
+class PortalUnavailable(Bitrix24Error):
+    """The portal could not be reached or kept failing after retries."""
+
+
+class ApiError(Bitrix24Error):
+    """The portal answered a call with an error that retrying will not fix."""
+
+    def __init__(self, method: str, status: int, code: object, description: str) -> None:
+        super().__init__(f"Bitrix24 {method} failed: HTTP {status} {code or '(no code)'}: {description}")
+        self.method = method
+        self.status = status
+        self.code = code
+        self.description = description

@@ -1,0 +1,319 @@
+"""Paging at the API's ceiling: walkers propose page commands, the scheduler packs them into batches.
+
+A walker reads one entity (or one id range of it) and knows how to ask for its next pages:
+- `KeysetWalker`: `order[ID]=ASC`, `filter[>ID]=<last>`, `start=-1`, chained inside a batch through
+  `$result[previous][49][ID]` (the official SDK's fast export), as many pages per batch as it gets;
+- `OffsetWalker`: small directories and methods without `order`: `start=0`, then every other page
+  at once once `total` is known;
+- `IdsWalker`: an id-only keyset (the deletion sweep), keeping ids rather than rows;
+- `ByIdWalker`: rows for a known list of ids (`filter[@ID]`), 50 per command.
+
+The `Scheduler` runs one `batch` at a time holding commands of every walker that needs data (up to 50),
+skipping methods that must wait for their operating-time budget. The first batch of a run therefore
+carries the first page of every entity, and an incremental refresh with few changes costs one or two
+requests in all. Results after the first short page of a chain (or after a failed command) are
+ignored, whatever the portal substitutes for an unresolvable reference.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import time
+from abc import ABC, abstractmethod
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Any
+
+from pipelines.bitrix24 import encoding, settings
+from pipelines.bitrix24.catalogue import Entity
+from pipelines.bitrix24.client import BatchResult, Bitrix24Client
+from pipelines.bitrix24.errors import ApiError
+
+log = logging.getLogger(__name__)
+
+MAX_BUFFERED_PAGES = 150   # per walker: bounds memory (about 7,500 rows) while the pipeline drains it
+
+
+@dataclass
+class Command:
+    name: str
+    text: str           # `method?query`
+    payload: Any = None  # what the walker needs to retry it (an offset, a chunk of ids)
+
+
+def rows_of(entity: Entity, result: Any) -> list[dict[str, Any]]:
+    if isinstance(result, dict):
+        inner = result.get(entity.shape)
+        return inner if isinstance(inner, list) else []
+    return result if isinstance(result, list) else []
+
+
+class Walker(ABC):
+    """Reads pages of one entity; `pages` holds row lists ready for the pipeline."""
+
+    _names = itertools.count()
+
+    def __init__(self, entity: Entity) -> None:
+        self.entity = entity
+        self.pages: deque[list[dict[str, Any]]] = deque()
+        self.done = False
+        self.failures = 0
+        self.key = f"w{next(self._names)}"
+        self._seq = itertools.count()
+
+    @property
+    def method(self) -> str:
+        return self.entity.method
+
+    @property
+    def hungry(self) -> bool:
+        return not self.done and len(self.pages) < MAX_BUFFERED_PAGES
+
+    def name(self) -> str:
+        return f"{self.key}_{next(self._seq)}"
+
+    @abstractmethod
+    def wants(self) -> int:
+        """How many commands this walker could use in the next batch."""
+
+    @abstractmethod
+    def commands(self, budget: int) -> list[Command]:
+        """The next page commands, at most `budget` of them."""
+
+    @abstractmethod
+    def deliver(self, commands: list[Command], batch: BatchResult) -> None:
+        """Takes this walker's results out of a batch answer."""
+
+    def failed(self, command: Command, batch: BatchResult) -> bool:
+        error = batch.errors.get(command.name)
+        if error is None and command.name in batch.results:
+            return False
+        error = error or {"error": "MISSING", "error_description": "no result for the command"}
+        code = error.get("error")
+        if code not in ("OPERATION_TIME_LIMIT", "QUERY_LIMIT_EXCEEDED", "INTERNAL_SERVER_ERROR", "MISSING"):
+            raise ApiError(self.method, 400, code, str(error.get("error_description", "")))
+        if code == "OPERATION_TIME_LIMIT":
+            return True    # the client pauses this method until its budget resets; not a failure
+        self.failures += 1
+        if self.failures > settings.MAX_ATTEMPTS * 4:
+            raise ApiError(self.method, 503, code, "kept failing inside batch")
+        return True
+
+
+class KeysetWalker(Walker):
+    """`filter[>ID]` keyset inside `extra_filter` (a modification window, a backfill window, an id range).
+
+    Its first batch also asks for the largest id in range (one `order[ID]=DESC` row), so later batches
+    ask for about as many pages as remain, not a fixed chain that runs past the end of the table.
+    """
+
+    def __init__(self, entity: Entity, select: list[str], extra_filter: dict[str, Any] | None = None,
+                 after_id: int = 0, until_id: int | None = None) -> None:
+        super().__init__(entity)
+        self.select = select
+        self.filter = dict(extra_filter or {})
+        if until_id is not None:
+            self.filter[f"<={entity.id_field}"] = until_id
+        self.last_id = after_id
+        self.first_id: int | None = None
+        self.max_id: int | None = None
+        self.probe: str | None = None
+        self.rows_seen = 0
+
+    def _params(self, descending: bool = False) -> dict[str, Any]:
+        params: dict[str, Any] = dict(self.entity.params)
+        direction = "DESC" if descending else "ASC"
+        if self.entity.order == "strings":
+            params.update({"SORT": self.entity.id_field, "ORDER": direction})
+        else:
+            params["order"] = {self.entity.id_field: direction}
+        params["select"] = [self.entity.id_field] if descending else self.select
+        params["start"] = -1
+        return params
+
+    def _reference(self, previous: str) -> str:
+        wrap = f"[{self.entity.shape}]" if self.entity.shape != "list" else ""
+        return f"$result[{previous}]{wrap}[{settings.PAGE_SIZE - 1}][{self.entity.id_field}]"
+
+    def wants(self) -> int:
+        if self.max_id is None:
+            return 2 if self.probe is None else 1
+        if self.first_id is None or self.rows_seen == 0:
+            return 1
+        density = self.rows_seen / max(1, self.last_id - self.first_id + 1)
+        remaining = max(0, self.max_id - self.last_id) * density / settings.PAGE_SIZE
+        return max(1, min(settings.MAX_BATCH, int(remaining) + 1))
+
+    def commands(self, budget: int) -> list[Command]:
+        commands: list[Command] = []
+        if self.probe is None and budget > 0:
+            params = self._params(descending=True)
+            params[self.entity.filter_key] = dict(self.filter)
+            self.probe = self.name()
+            commands.append(Command(self.probe, f"{self.method}?{encoding.encode(params)}", "probe"))
+            budget -= 1
+        key = encoding.encode({self.entity.filter_key: {f">{self.entity.id_field}": 0}}).rsplit("=", 1)[0]
+        previous: str | None = None
+        for _ in range(budget):
+            params = self._params()
+            params[self.entity.filter_key] = dict(self.filter)
+            after = str(self.last_id) if previous is None else self._reference(previous)
+            previous = self.name()
+            commands.append(Command(previous, f"{self.method}?{encoding.encode(params)}&{key}={after}"))
+        return commands
+
+    def deliver(self, commands: list[Command], batch: BatchResult) -> None:
+        for command in commands:
+            if command.payload == "probe":
+                if self.failed(command, batch):
+                    self.probe = None
+                    continue
+                top = rows_of(self.entity, batch.results[command.name])
+                self.max_id = int(top[0][self.entity.id_field]) if top else self.last_id
+                continue
+            if self.failed(command, batch):
+                return
+            rows = rows_of(self.entity, batch.results[command.name])
+            if rows:
+                self.pages.append(rows)
+                self.rows_seen += len(rows)
+                if self.first_id is None:
+                    self.first_id = int(rows[0][self.entity.id_field])
+                self.last_id = int(rows[-1][self.entity.id_field])
+            if len(rows) < settings.PAGE_SIZE:
+                self.done = True
+                return
+        if self.max_id is not None and self.last_id >= self.max_id:
+            self.done = True   # rows created after this run started are the next run's
+
+
+class OffsetWalker(Walker):
+    """`start=0, 50, ...` for small tables and methods that do not order (counted, so keep them small)."""
+
+    def __init__(self, entity: Entity, params: dict[str, Any] | None = None) -> None:
+        super().__init__(entity)
+        self.params = {**entity.params, **(params or {})}
+        self.pending: list[int] = [0]
+        self.total: int | None = None
+        self.received: set[int] = set()
+
+    def wants(self) -> int:
+        return len(self.pending)
+
+    def commands(self, budget: int) -> list[Command]:
+        starts, self.pending = self.pending[:budget], self.pending[budget:]
+        return [Command(self.name(), f"{self.method}?{encoding.encode({**self.params, 'start': s})}", s)
+                for s in starts]
+
+    def deliver(self, commands: list[Command], batch: BatchResult) -> None:
+        for command in commands:
+            start = int(command.payload)
+            if self.failed(command, batch):
+                self.pending.append(start)
+                continue
+            rows = rows_of(self.entity, batch.results[command.name])
+            if rows:
+                self.pages.append(rows)
+            self.received.add(start)
+            if self.total is None:
+                self.total = int(batch.totals.get(command.name, len(rows)))
+                self.pending += list(range(settings.PAGE_SIZE, self.total, settings.PAGE_SIZE))
+        self.done = not self.pending and self.total is not None
+
+
+class IdsWalker(KeysetWalker):
+    """Every live id of an entity (id-only select: the cheapest full read there is)."""
+
+    def __init__(self, entity: Entity) -> None:
+        super().__init__(entity, [entity.id_field])
+        self.ids: set[int] = set()
+
+    @property
+    def hungry(self) -> bool:
+        return not self.done
+
+    def deliver(self, commands: list[Command], batch: BatchResult) -> None:
+        super().deliver(commands, batch)
+        while self.pages:
+            self.ids.update(int(r[self.entity.id_field]) for r in self.pages.popleft())
+
+
+class ByIdWalker(Walker):
+    """Rows for known ids, 50 per command."""
+
+    def __init__(self, entity: Entity, select: list[str], ids: list[int]) -> None:
+        super().__init__(entity)
+        self.select = select
+        self.chunks = [ids[i:i + settings.PAGE_SIZE] for i in range(0, len(ids), settings.PAGE_SIZE)]
+        self.done = not self.chunks
+
+    def wants(self) -> int:
+        return len(self.chunks)
+
+    def commands(self, budget: int) -> list[Command]:
+        taken, self.chunks = self.chunks[:budget], self.chunks[budget:]
+        commands = []
+        for chunk in taken:
+            params = {**self.entity.params, self.entity.filter_key: {f"@{self.entity.id_field}": chunk},
+                      "select": self.select, "start": -1}
+            commands.append(Command(self.name(), f"{self.method}?{encoding.encode(params)}", chunk))
+        return commands
+
+    def deliver(self, commands: list[Command], batch: BatchResult) -> None:
+        for command in commands:
+            if self.failed(command, batch):
+                self.chunks.append(command.payload)
+                continue
+            rows = rows_of(self.entity, batch.results[command.name])
+            if rows:
+                self.pages.append(rows)
+        self.done = not self.chunks
+
+
+@dataclass
+class Scheduler:
+    """Packs page commands of all walkers into shared batches."""
+
+    client: Bitrix24Client
+    walkers: list[Walker] = field(default_factory=list)
+    batches: int = 0
+    failure: Exception | None = None   # once the portal is given up on, every resource stops at once
+
+    def register(self, walker: Walker) -> Walker:
+        self.walkers.append(walker)
+        return walker
+
+    def pump(self) -> None:
+        """Runs one batch for every walker that needs data (or waits for a paused method)."""
+        if self.failure is not None:
+            raise self.failure
+        hungry = [w for w in self.walkers if w.hungry]
+        if not hungry:
+            return
+        ready = [w for w in hungry if self.client.wait_for(w.method) <= 0]
+        if not ready:
+            pause = min(self.client.wait_for(w.method) for w in hungry)
+            log.info("Bitrix24: every pending method waits for its operating-time budget; pausing %.0f s", pause)
+            time.sleep(pause)
+            return
+        counts = dict.fromkeys(ready, 0)
+        budget = settings.MAX_BATCH
+        while budget > 0:   # round robin: everyone progresses, leftovers go to those who can use them
+            takers = [w for w in ready if counts[w] < w.wants()]
+            if not takers:
+                break
+            for walker in takers[:budget]:
+                counts[walker] += 1
+            budget -= min(budget, len(takers))
+        plan = [(w, w.commands(n)) for w, n in counts.items() if n > 0]
+        if not plan:
+            return
+        try:
+            batch = self.client.batch({c.name: c.text for _, commands in plan for c in commands})
+            self.batches += 1
+            for walker, commands in plan:
+                walker.deliver(commands, batch)
+        except Exception as exc:
+            self.failure = exc
+            raise

@@ -1,0 +1,93 @@
+"""Running the source into the warehouse: the dlt pipeline, the deletion-sweep cadence, backfills.
+
+`load()` is what the command line, Dagster and the tests call. The raw tables land in the `raw`
+schema of the warehouse DuckDB file; dlt keeps the cursors in that file too (`raw._dlt_pipeline_state`),
+so they move only with a committed load.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import dlt
+from dlt.common.pipeline import LoadInfo
+from dlt.destinations.impl.duckdb.configuration import DuckDbCredentials
+
+from pipelines.bitrix24 import settings
+from pipelines.bitrix24.catalogue import BY_NAME
+from pipelines.bitrix24.source import KnownIds, bitrix24_source
+
+PIPELINE_NAME = "bitrix24"
+DATASET = "raw"
+SWEEP_STATE_KEY = "last_sweep_at"
+DUCKDB_MEMORY_LIMIT = "512MB"
+
+os.environ.setdefault("RUNTIME__DLTHUB_TELEMETRY", "false")   # no phoning home from locked-down servers
+
+
+def make_pipeline(warehouse: Path, progress: str | None = None) -> dlt.Pipeline:
+    """The warehouse's dlt pipeline; its working directory sits beside the warehouse file."""
+    warehouse = Path(warehouse)
+    warehouse.parent.mkdir(parents=True, exist_ok=True)
+    if progress is None:
+        progress = "tqdm" if sys.stderr.isatty() else "log"
+    credentials = DuckDbCredentials(str(warehouse))
+    # DuckDB's defaults (most of the RAM, every core) make small merges slow and the process huge.
+    credentials.global_config = {"memory_limit": DUCKDB_MEMORY_LIMIT, "threads": 2}
+    return dlt.pipeline(pipeline_name=PIPELINE_NAME, destination=dlt.destinations.duckdb(credentials),
+                        dataset_name=DATASET, pipelines_dir=str(warehouse.parent / ".dlt-pipelines"),
+                        progress=progress)
+
+
+def known_ids(pipeline: dlt.Pipeline) -> KnownIds:
+    """Reads, per entity, the ids the warehouse holds as live and as deleted."""
+
+    def read(entity: str) -> tuple[set[int], set[int]]:
+        table = BY_NAME[entity].name
+        with pipeline.sql_client() as client:
+            tables = {r[0] for r in client.execute_sql(
+                "SELECT table_name FROM information_schema.tables WHERE table_schema = %s", client.dataset_name)}
+            if table not in tables:
+                return set(), set()
+            deleted: set[int] = set()
+            if "deletions" in tables:
+                deleted = {r[0] for r in client.execute_sql(
+                    "SELECT id FROM deletions WHERE entity = %s AND is_deleted", entity)}
+            ids = {r[0] for r in client.execute_sql(f"SELECT DISTINCT id FROM {table}")}
+        return ids - deleted, deleted & ids
+
+    return read
+
+
+def last_sweep(pipeline: dlt.Pipeline) -> float | None:
+    """When the warehouse last knew every id: the last sweep, or the first (full) load."""
+    value = pipeline.state.get("sources", {}).get("bitrix24", {}).get(SWEEP_STATE_KEY)
+    return None if value is None else float(value)
+
+
+def load(warehouse: Path, *, entities: Sequence[str] | None = None, backfill: dict[str, Any] | None = None,
+         sweep: bool | None = None, sweep_every_hours: float = settings.SWEEP_EVERY_HOURS,
+         progress: str | None = None, **source_options: Any) -> LoadInfo:
+    """One load: incremental by default; a backfill window; the deletion sweep when due (or forced).
+
+    `sweep=None` sweeps when the last sweep is older than `sweep_every_hours`; True/False force it.
+    """
+    pipeline = make_pipeline(warehouse, progress)
+    pipeline.sync_destination()   # cursors and schema come from the warehouse, whatever the local dir holds
+    previous = last_sweep(pipeline)
+    if backfill is not None:
+        do_sweep = False
+    elif sweep is not None:
+        do_sweep = sweep
+    else:   # a first load reads every row, which is as good as a sweep
+        do_sweep = previous is not None and time.time() - previous >= sweep_every_hours * 3600
+    source = bitrix24_source(entities=list(entities) if entities else None, backfill=backfill, sweep=do_sweep,
+                             known_ids=known_ids(pipeline) if do_sweep else None, **source_options)
+    if do_sweep or (previous is None and backfill is None):
+        source.state[SWEEP_STATE_KEY] = time.time()
+    return pipeline.run(source)

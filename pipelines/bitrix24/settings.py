@@ -1,0 +1,21 @@
+"""Defaults of the Bitrix24 source: the API's fixed numbers and the client's safety margins."""
+
+PAGE_SIZE = 50                  # fixed by Bitrix24
+MAX_BATCH = 50                  # commands in one `batch`
+REQUEST_TIMEOUT = 40.0          # seconds; well under the portal's 60 s request cap
+MAX_ATTEMPTS = 8                # tries of one HTTP request before giving up
+BACKOFF_BASE = 0.5              # seconds, doubled per retry, with full jitter
+BACKOFF_MAX = 30.0
+
+# The portal's request bucket (limits.md): standard plans 2/s with a burst of 50; Enterprise 5/250.
+PLAN_LIMITS = {"standard": (2.0, 50), "enterprise": (5.0, 250)}
+BUCKET_SAFETY = 0.9             # use this share of the burst so other apps on the IP keep some room
+
+OPERATING_LIMIT = 480.0         # seconds per method per 10 minutes (cloud default)
+OPERATING_SAFETY = 0.85         # pause a method at this share of the budget
+OPERATING_WINDOW = 600.0
+
+OVERLAP_SECONDS = 300           # incremental windows re-read this much before the stored cursor
+SWEEP_EVERY_HOURS = 24.0        # id-only deletion sweep cadence
+
+REQUIRED_SCOPES = ("crm", "user", "department", "telephony")

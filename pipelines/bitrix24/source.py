@@ -1,0 +1,296 @@
+"""The `bitrix24` dlt source: one resource per catalogue entity, all fed by one batch scheduler.
+
+Modes of a run:
+- incremental (default): entities with a modification cursor read `>= cursor - overlap` (keyset inside
+  the window); append-only entities read `> last id`; directories are read whole. Cursors live in dlt
+  resource state, so they advance only when the load that carries them commits.
+- backfill (`backfill={"start": ..., "end": ..., "by": "created"|"modified"}`): a historical window,
+  leaving every cursor as it was.
+- sweep (`sweep=True` with `known_ids`): also walks every id (id-only, 2,500 per request), marks rows
+  that vanished as deleted in the `deletions` table, un-marks restored ones, and re-reads rows the
+  warehouse lacks (a restored deal's history, say).
+
+Before anything is read, one preflight request checks the credentials and scopes and discovers custom
+fields, so a wrong URL, secret or scope fails in one line with nothing written.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Callable, Iterator
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import dlt
+from dlt.sources import DltResource
+
+from pipelines.bitrix24 import settings
+from pipelines.bitrix24.auth import Credentials, OAuthAuth, WebhookAuth
+from pipelines.bitrix24.catalogue import (
+    BY_NAME,
+    COLUMN_TYPES,
+    ENTITIES,
+    USERFIELD_COLUMN_TYPES,
+    USERFIELD_METHODS,
+    Entity,
+)
+from pipelines.bitrix24.client import Bitrix24Client
+from pipelines.bitrix24.convert import to_datetime, typed_row
+from pipelines.bitrix24.errors import AuthError, Bitrix24Error, ConfigurationError, PortalUnavailable
+from pipelines.bitrix24.paging import (
+    ByIdWalker,
+    IdsWalker,
+    KeysetWalker,
+    OffsetWalker,
+    Scheduler,
+    Walker,
+)
+
+log = logging.getLogger(__name__)
+
+# known_ids(entity name) -> (ids the warehouse holds as live, ids it holds as deleted)
+KnownIds = Callable[[str], tuple[set[int], set[int]]]
+
+DELETIONS_HINTS = dlt.mark.make_hints(
+    table_name="deletions", write_disposition="merge", primary_key=("entity", "id"),
+    columns={"entity": {"data_type": "text"}, "id": {"data_type": "bigint"}, "is_deleted": {"data_type": "bool"},
+             "detected_at": {"data_type": "timestamp"}})
+
+
+def credentials(webhook_url: str | None, oauth: dict[str, Any] | None) -> Credentials:
+    """Webhook URL (argument, dlt config or BITRIX24_WEBHOOK_URL), else an OAuth application."""
+    if oauth:
+        missing = [k for k in ("portal", "client_id", "client_secret", "refresh_token") if not oauth.get(k)]
+        if missing:
+            raise ConfigurationError(f"Bitrix24 OAuth configuration lacks {', '.join(missing)} "
+                                     "(sources.bitrix24.oauth in secrets.toml)")
+        token_file = oauth.get("token_file") or Path.home() / ".b24wh" / f"oauth-{oauth['client_id']}.json"
+        return OAuthAuth(oauth["portal"], oauth["client_id"], oauth["client_secret"], oauth["refresh_token"],
+                         token_url=oauth.get("token_url", "https://oauth.bitrix.info/oauth/token/"),
+                         token_file=Path(token_file))
+    return WebhookAuth.from_url(webhook_url or os.environ.get("BITRIX24_WEBHOOK_URL", ""))
+
+
+class Run:
+    """What one source instance shares between its resources: the client, the scheduler, custom fields."""
+
+    def __init__(self, client: Bitrix24Client, entities: list[Entity], *, overlap: int, language: str,
+                 backfill: dict[str, Any] | None, sweep: bool, known_ids: KnownIds | None) -> None:
+        self.client = client
+        self.scheduler = Scheduler(client)
+        self.entities = entities
+        self.overlap = overlap
+        self.backfill = backfill
+        self.sweep = sweep
+        self.known_ids = known_ids
+        self.started = datetime.now().astimezone()
+        self.userfields: dict[str, list[dict[str, Any]]] = {}
+        self.preflight(language)
+
+    # --- preflight ---------------------------------------------------------------------------------
+
+    def preflight(self, language: str) -> None:
+        """One request: credentials, scopes and custom fields. Fails before anything is written."""
+        needed = sorted({e.scope for e in self.entities})
+        commands = {"scope": "scope"}
+        for method in USERFIELD_METHODS:
+            commands[method] = f"{method}?filter[LANG]={language}"
+        try:
+            batch = self.client.batch(commands)
+        except AuthError:
+            raise
+        except PortalUnavailable as exc:
+            raise PortalUnavailable(f"Bitrix24 portal {self.client.auth.portal} is unreachable or failing ({exc}): "
+                                    "check the portal URL and that the portal is up") from None
+        granted = batch.results.get("scope")
+        if not isinstance(granted, list):
+            raise AuthError("Bitrix24 did not report the webhook's scopes: check BITRIX24_WEBHOOK_URL")
+        missing = [s for s in needed if s not in granted]
+        if missing:
+            raise AuthError(f"Bitrix24 webhook lacks the scopes {', '.join(missing)} (it has {', '.join(granted)}): "
+                            "edit the inbound webhook in Bitrix24 and tick them")
+        for method in USERFIELD_METHODS:
+            rows = batch.results.get(method)
+            self.userfields[method] = rows if isinstance(rows, list) else []
+
+    def custom_fields(self, entity: Entity) -> dict[str, str]:
+        """`UF_*` fields of an entity and their column types, from its custom-field definitions."""
+        if not entity.userfields:
+            return {}
+        return {f["FIELD_NAME"]: USERFIELD_COLUMN_TYPES.get(f.get("USER_TYPE_ID", ""), "str")
+                for f in self.userfields.get(entity.userfields, []) if f.get("MULTIPLE") != "Y"}
+
+    # --- planning ----------------------------------------------------------------------------------
+
+    def window(self, entity: Entity, state: dict[str, Any]) -> tuple[dict[str, Any], int]:
+        """The filter and starting id of this run for an entity."""
+        if self.backfill is not None:
+            field = entity.created if self.backfill.get("by", "created") == "created" else entity.cursor
+            if field is None or field == entity.id_field:
+                field = entity.created
+            return {f">={field}": self.backfill["start"], f"<{field}": self.backfill["end"]}, 0
+        if entity.incremental and state.get("cursor"):
+            since = datetime.fromisoformat(state["cursor"]) - timedelta(seconds=self.overlap)
+            return {f">={entity.cursor}": since.isoformat()}, 0
+        if entity.append_only:
+            return {}, int(state.get("last_id", 0))
+        return {}, 0
+
+    def walkers(self, entity: Entity, state: dict[str, Any]) -> list[Walker]:
+        if entity.name == "userfields":
+            return []
+        if entity.order == "none":
+            return [OffsetWalker(entity)]
+        select = entity.select(tuple(self.custom_fields(entity)))
+        if self.backfill is not None and entity.snapshot:
+            return [OffsetWalker(entity)] if entity.order == "none" else [KeysetWalker(entity, select)]
+        extra, after = self.window(entity, state)
+        return [KeysetWalker(entity, select, extra, after_id=after)]
+
+    # --- the rows of one resource -------------------------------------------------------------------
+
+    def rows(self, entity: Entity) -> Iterator[Any]:
+        state = dlt.current.resource_state()
+        types = {**entity.types, **self.custom_fields(entity)}
+        if entity.name == "userfields":
+            keep = {*types, "LIST"}
+            rows = [{k: v for k, v in r.items() if k in keep} for method in USERFIELD_METHODS
+                    for r in self.userfields[method]]
+            if rows:
+                yield [typed_row(r, types) for r in rows]
+            return
+        walkers = [self.scheduler.register(w) for w in self.walkers(entity, state)]
+        ids_walker = self.scheduler.register(IdsWalker(entity)) if self.sweep and entity.sweep else None
+        yield None   # every selected resource registers before the first batch goes out
+        cursor = state.get("cursor")
+        last_id = int(state.get("last_id", 0))
+        for page in self.drain(walkers + ([ids_walker] if ids_walker else [])):
+            if not page:
+                yield None
+                continue
+            if entity.incremental:
+                cursor = max_iso(cursor, (r.get(entity.cursor) for r in page))
+            if entity.append_only:
+                last_id = max(last_id, max(int(r[entity.id_field]) for r in page))
+            yield [typed_row(r, types) for r in page]
+        if ids_walker is not None:
+            yield from self.reconcile(entity, types, ids_walker.ids)
+        if self.backfill is None:
+            if entity.incremental and cursor:
+                state["cursor"] = cursor
+            if entity.append_only:
+                state["last_id"] = last_id
+
+    def drain(self, walkers: list[Walker]) -> Iterator[list[dict[str, Any]]]:
+        """Pages of these walkers as they arrive; an empty list means 'nothing yet' (the pipeline moves on)."""
+        while True:
+            produced = False
+            for walker in walkers:
+                while walker.pages:
+                    produced = True
+                    yield walker.pages.popleft()
+            if all(w.done and not w.pages for w in walkers):
+                return
+            self.scheduler.pump()
+            if not produced and not any(w.pages for w in walkers):
+                yield []
+
+    def reconcile(self, entity: Entity, types: dict[str, str], live: set[int]) -> Iterator[Any]:
+        """After an id sweep: mark vanished rows deleted, un-mark restored ones, re-read what is missing."""
+        if self.known_ids is None:
+            raise ConfigurationError("a deletion sweep needs the warehouse's known ids (known_ids)")
+        known_live, known_deleted = self.known_ids(entity.name)
+        vanished = known_live - live
+        restored = known_deleted & live
+        missing = sorted(live - known_live)          # never loaded, or restored: read them again
+        log.info("Bitrix24 sweep of %s: %d live, %d vanished, %d restored, %d to re-read", entity.name, len(live),
+                 len(vanished), len(restored), len(missing))
+        if missing:
+            select = entity.select(tuple(self.custom_fields(entity)))
+            by_id = self.scheduler.register(ByIdWalker(entity, select, missing))
+            for page in self.drain([by_id]):
+                yield [typed_row(r, types) for r in page] if page else None
+        marks = [{"entity": entity.name, "id": i, "is_deleted": True, "detected_at": self.started}
+                 for i in sorted(vanished)]
+        marks += [{"entity": entity.name, "id": i, "is_deleted": False, "detected_at": self.started}
+                  for i in sorted(restored)]
+        if marks:
+            yield dlt.mark.with_hints(marks, DELETIONS_HINTS, create_table_variant=True)
+
+
+def max_iso(current: str | None, values: Iterator[Any]) -> str | None:
+    best = to_datetime(current) if current else None
+    for value in values:
+        parsed = to_datetime(value)
+        if parsed is not None and (best is None or parsed > best):
+            best = parsed
+    return best.isoformat() if best else current
+
+
+def make_resource(run: Run, entity: Entity) -> DltResource:
+    types = {**entity.types, **run.custom_fields(entity)}
+    columns = {name: dict(COLUMN_TYPES[kind]) for name, kind in types.items()}
+    if entity.write == "scd2":
+        disposition: Any = {"disposition": "merge", "strategy": "scd2"}
+        key = None
+    else:
+        disposition, key = "merge", entity.id_field
+
+    def rows() -> Iterator[Any]:
+        yield from run.rows(entity)
+
+    return dlt.resource(rows, name=entity.name, write_disposition=disposition, primary_key=key, columns=columns,
+                        max_table_nesting=1)
+
+
+@dlt.source(name="bitrix24", max_table_nesting=1)
+def bitrix24_source(
+    webhook_url: str | None = dlt.secrets.value,
+    oauth: dict[str, Any] | None = dlt.secrets.value,
+    plan: str = "standard",
+    rate: float | None = None,
+    burst: int | None = None,
+    operating_limit: float = settings.OPERATING_LIMIT,
+    max_attempts: int = settings.MAX_ATTEMPTS,
+    entities: list[str] | None = None,
+    overlap_seconds: int = settings.OVERLAP_SECONDS,
+    language: str = "en",
+    backfill: dict[str, Any] | None = None,
+    sweep: bool = False,
+    known_ids: Any = None,
+) -> list[DltResource]:
+    """Bitrix24 CRM entities, incrementally, at the portal's rate limit.
+
+    Args:
+        webhook_url: inbound webhook base URL (`sources.bitrix24.webhook_url` or BITRIX24_WEBHOOK_URL).
+        oauth: an OAuth application instead: portal, client_id, client_secret, refresh_token[, token_file].
+        plan: `standard` (2 requests/s, burst 50) or `enterprise` (5/s, 250); `rate`/`burst` override.
+        operating_limit: the portal's per-method operating-time budget (seconds per 10 minutes).
+        max_attempts: tries of one request (503/429/5xx/HTML pages/timeouts/dropped connections) before failing.
+        entities: names from the entity catalogue to load (default: all).
+        overlap_seconds: how far before the stored cursor each incremental window starts.
+        language: language of custom-field labels.
+        backfill: {"start": ISO, "end": ISO, "by": "created"|"modified"}: a window that leaves cursors alone.
+        sweep: also run the id-only deletion sweep (needs `known_ids`).
+        known_ids: callable(entity) -> (live ids, deleted ids) held by the warehouse (for the sweep).
+    """
+    if plan not in settings.PLAN_LIMITS:
+        raise ConfigurationError(f"unknown Bitrix24 plan {plan!r}: use one of {', '.join(settings.PLAN_LIMITS)}")
+    default_rate, default_burst = settings.PLAN_LIMITS[plan]
+    names = entities or [e.name for e in ENTITIES]
+    unknown = [n for n in names if n not in BY_NAME]
+    if unknown:
+        raise ConfigurationError(f"unknown Bitrix24 entities {unknown}: choose from {', '.join(BY_NAME)}")
+    chosen = [BY_NAME[n] for n in names]
+    auth = credentials(webhook_url, oauth)
+    client = Bitrix24Client(auth, rate=rate or default_rate, burst=burst or default_burst,
+                            operating_limit=operating_limit, max_attempts=max_attempts)
+    try:
+        run = Run(client, chosen, overlap=overlap_seconds, language=language, backfill=backfill, sweep=sweep,
+                  known_ids=known_ids)
+    except Bitrix24Error as exc:
+        raise type(exc)(auth.redact(str(exc))) from None
+    return [make_resource(run, e) for e in chosen]
+

@@ -1,0 +1,154 @@
+"""Extraction against a running simulator: every entity, typed; incremental; sweeps; backfills; faults."""
+
+from __future__ import annotations
+
+import base64
+import json
+import zlib
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from pipelines.bitrix24.pipeline import load
+from simulator.client import SimulatorProcess
+from tests.conftest import portal_options
+from tests.pipelines.conftest import TRUTH_TABLES, counts, duplicates, query, snapshot
+
+
+def run(sim: SimulatorProcess, warehouse: Path, **options: Any) -> Any:
+    return load(warehouse, webhook_url=sim.webhook_url, progress="log", **options)
+
+
+def test_a_full_load_lands_every_entity_with_the_portals_rows(sim: SimulatorProcess, warehouse: Path) -> None:
+    sim.control.reset_stats()
+    run(sim, warehouse)
+    truth = sim.control.truth()["rows"]
+    assert counts(warehouse) == {table: truth[key] for table, key in TRUTH_TABLES.items()}
+    assert all(n == 0 for n in duplicates(warehouse).values())
+    rows = sum(truth[k] for k in TRUTH_TABLES.values())
+    requests = sim.control.requests_served()["http_requests"]
+    assert requests <= 1 + rows / 2500 * 1.1 + len(TRUTH_TABLES), f"{requests} requests for {rows} rows"
+
+
+def test_columns_are_typed_never_left_as_text(sim: SimulatorProcess, warehouse: Path) -> None:
+    run(sim, warehouse, entities=["deals", "activities", "users", "contacts"])
+    types = dict(query(warehouse, "SELECT table_name || '.' || column_name, data_type FROM information_schema.columns "
+                                  "WHERE table_schema = 'raw'"))
+    assert types["deals.id"] == "BIGINT" and types["deals.assigned_by_id"] == "BIGINT"
+    assert types["deals.opportunity"] == "DECIMAL(18,2)"
+    assert types["deals.date_create"].startswith("TIMESTAMP") and types["deals.begindate"] == "DATE"
+    assert types["deals.closed"] == "BOOLEAN" and types["deals.uf_crm_priority_client"] == "BOOLEAN"
+    assert types["deals.uf_crm_contract_date"] == "DATE" and types["deals.uf_crm_loss_reason"] == "BIGINT"
+    assert types["activities.completed"] == "BOOLEAN" and types["activities.deadline"].startswith("TIMESTAMP")
+    assert types["users.active"] == "BOOLEAN"
+    assert types["contacts__phone.value"] == "VARCHAR", "phone multifields land as a child table"
+
+
+def test_an_incremental_refresh_reflects_changes_with_few_requests(sim: SimulatorProcess, warehouse: Path) -> None:
+    with SimulatorProcess(**portal_options(deals=400, seed=23)) as portal:
+        run(portal, warehouse)
+        changes = portal.control.apply_changes(advance=3600, new_deals=8, stage_moves=20, wins=5, losses=5,
+                                               field_edits=24, new_calls=15, complete_activities=10,
+                                               new_leads=6, new_contacts=7)
+        assert len(changes) >= 90
+        portal.control.reset_stats()
+        run(portal, warehouse, sweep=False)
+        assert portal.control.requests_served()["http_requests"] <= 5
+        truth = portal.control.truth()["rows"]
+        assert counts(warehouse) == {table: truth[key] for table, key in TRUTH_TABLES.items()}
+        moved = [c["id"] for c in changes if c["kind"] in ("stage_move", "win", "loss")]
+        api = {r["ID"]: r["STAGE_ID"] for r in _deals(portal, moved)}
+        stored = dict(query(warehouse, f"SELECT id, stage_id FROM raw.deals WHERE id IN ({','.join(map(str, moved))})"))
+        assert {int(k): v for k, v in api.items()} == stored
+        assert all(n == 0 for n in duplicates(warehouse).values())
+
+
+def _deals(sim: SimulatorProcess, ids: list[int]) -> list[dict[str, Any]]:
+    import requests
+
+    body = {"filter": {"@ID": ids}, "select": ["ID", "STAGE_ID"], "start": -1}
+    return requests.post(sim.webhook_url + "crm.deal.list", json=body, timeout=30).json()["result"]
+
+
+def test_the_sweep_marks_deletions_and_restores_and_rereads_what_came_back(warehouse: Path) -> None:
+    with SimulatorProcess(**portal_options(deals=300, seed=29)) as portal:
+        run(portal, warehouse)
+        gone = portal.control.apply_changes(advance=60, deletions={"deal": 4, "contact": 2, "activity": 3})
+        run(portal, warehouse, sweep=True)
+        truth = portal.control.truth()["rows"]
+        assert counts(warehouse) == {table: truth[key] for table, key in TRUTH_TABLES.items()}
+        marked = set(query(warehouse, "SELECT entity, id FROM raw.deletions WHERE is_deleted"))
+        deals = {c["id"] for c in gone if c["entity"] == "deal"}
+        assert {("deals", i) for i in deals} <= marked
+        kept = query(warehouse, f"SELECT count(*) FROM raw.deals WHERE id IN ({','.join(map(str, deals))})")[0][0]
+        assert kept == 4, "deleted deals keep their history in raw"
+        portal.control.apply_changes(advance=60, restores={"deal": 4})
+        run(portal, warehouse, sweep=True)
+        truth = portal.control.truth()["rows"]
+        assert counts(warehouse) == {table: truth[key] for table, key in TRUTH_TABLES.items()}
+        restored = set(query(warehouse, "SELECT entity, id FROM raw.deletions WHERE NOT is_deleted"))
+        assert {("deals", i) for i in deals} <= restored
+
+
+def test_a_backfill_loads_its_window_and_leaves_the_cursors_alone(sim: SimulatorProcess, warehouse: Path) -> None:
+    run(sim, warehouse, entities=["deals"])
+    cursor_before = _cursor(warehouse)
+    full = snapshot(warehouse, "deals")
+    start, end = "2026-03-01T00:00:00+03:00", "2026-04-01T00:00:00+03:00"
+    in_window = {r[0] for r in query(warehouse, f"SELECT id FROM raw.deals WHERE date_create >= '{start}' "
+                                                f"AND date_create < '{end}'")}
+    other = warehouse.with_name("backfill.duckdb")
+    run(sim, other, entities=["deals"], backfill={"start": start, "end": end, "by": "created"})
+    window = snapshot(other, "deals")
+    assert {r[0] for r in window} == in_window and 0 < len(window) < len(full)
+    assert window == [r for r in full if r[0] in in_window]
+    run(sim, warehouse, entities=["deals"], backfill={"start": start, "end": end, "by": "created"})
+    assert _cursor(warehouse) == cursor_before
+    assert snapshot(warehouse, "deals") == full
+
+
+def _cursor(warehouse: Path) -> Any:
+    state = query(warehouse, "SELECT state FROM raw._dlt_pipeline_state ORDER BY created_at DESC LIMIT 1")[0][0]
+    decoded = json.loads(zlib.decompress(base64.b64decode(state)))
+    return decoded["sources"]["bitrix24"]["resources"]["deals"]["cursor"]
+
+
+def test_faults_and_the_real_rate_limit_leave_the_warehouse_identical(sim: SimulatorProcess, tmp_path: Path) -> None:
+    clean = tmp_path / "clean" / "warehouse.duckdb"
+    run(sim, clean)
+    with SimulatorProcess(**portal_options(deals=400, seed=17, rate=2, burst=50, fault_503=0.05, fault_html=0.04,
+                                           fault_drop=0.03, fault_slow=0.03, slow_seconds=0.3)) as faulty:
+        faulted = tmp_path / "faulted" / "warehouse.duckdb"
+        run(faulty, faulted)
+        served = faulty.control.requests_served()
+        assert served.get("fault_503", 0) + served.get("fault_html", 0) + served.get("fault_drop", 0) > 0
+    for table in TRUTH_TABLES:
+        if table in ("users", "departments", "pipelines"):
+            continue
+        assert snapshot(faulted, table) == snapshot(clean, table), table
+
+
+@pytest.mark.parametrize("kind", ["malformed", "wrong_secret", "missing_scope", "down"])
+def test_bad_configuration_fails_in_one_line_before_anything_is_written(sim: SimulatorProcess, warehouse: Path,
+                                                                       kind: str) -> None:
+    from pipelines.bitrix24.errors import Bitrix24Error
+
+    secret = sim.webhook_url.rstrip("/").rsplit("/", 1)[1]
+    urls = {"malformed": sim.webhook_url.replace("/rest/1/", "/rest/"),
+            "wrong_secret": sim.webhook_url.replace(secret, "0" * len(secret)),
+            "down": "http://127.0.0.1:9/rest/1/abcdef/"}
+    if kind == "missing_scope":
+        with SimulatorProcess(**portal_options(deals=60, scopes="crm,user")) as limited, \
+                pytest.raises(Bitrix24Error) as err:
+            load(warehouse, webhook_url=limited.webhook_url, progress="log")
+    else:
+        with pytest.raises(Bitrix24Error) as err:
+            load(warehouse, webhook_url=urls[kind], progress="log", max_attempts=2)
+    message = str(err.value)
+    assert "\n" not in message and secret not in message
+    expected = {"malformed": "malformed", "wrong_secret": "user id and secret", "missing_scope": "department",
+                        "down": "unreachable"}[kind]
+    assert expected in message
+    assert not warehouse.exists() or not query(warehouse, "SELECT count(*) FROM information_schema.tables "
+                                                          "WHERE table_schema = 'raw' AND table_name = 'deals'")[0][0]
