@@ -4,7 +4,9 @@ Columns of a row: the REST method and its fixed parameters, the result shape, th
 method orders, the cursor of incremental loads (a modification time, or the id for append-only
 entities, or none for small directories reloaded whole), the creation field backfills can use, the
 fields to select (narrow, custom `UF_*` fields discovered at run time), their types, the scope it needs,
-and how rows are written (merge on the id, or SCD2 versions for directories whose history matters).
+and how rows are written: merge on the id, or `versions` for small directories whose history matters
+(users, departments, stages, pipelines): a row each time a record changes or disappears, written
+insert-only on (id, version, previous version), so a rerun can never add a version twice.
 
 Types: `id` (BIGINT), `int`, `money` (DECIMAL(18,2)), `float`, `datetime` (timestamp with time zone),
 `date`, `yn` (Y/N as boolean), `bool`, `str`, `json` (kept as text).
@@ -88,7 +90,7 @@ class Entity:
     scope: str = "crm"
     userfields: str | None = None              # method listing this entity's custom fields
     multifields: tuple[str, ...] = ()          # PHONE, EMAIL: child tables
-    write: str = "merge"                       # merge | scd2
+    write: str = "merge"                       # merge | versions
     filter_key: str = "filter"                 # FILTER for voximplant
     sweep: bool = True                         # deleted rows are found by the id-only sweep
     deletable_type: int | None = None          # CRM entity type whose deletion removes these rows
@@ -129,12 +131,12 @@ ENTITIES: tuple[Entity, ...] = (
            shape="items", cursor="ID", created="CREATED_TIME"),
     Entity("calls", "voximplant.statistic.get", _CALL_TYPES, order="strings", cursor="ID",
            created="CALL_START_DATE", scope="telephony", filter_key="FILTER", sweep=False),
-    Entity("users", "user.get", _USER_TYPES, order="strings", scope="user", write="scd2", sweep=False),
-    Entity("departments", "department.get", _DEPARTMENT_TYPES, order="none", scope="department", write="scd2",
+    Entity("users", "user.get", _USER_TYPES, order="strings", scope="user", write="versions", sweep=False),
+    Entity("departments", "department.get", _DEPARTMENT_TYPES, order="none", scope="department", write="versions",
            sweep=False),
-    Entity("statuses", "crm.status.list", _STATUS_TYPES, order="none", write="scd2", sweep=False),
+    Entity("statuses", "crm.status.list", _STATUS_TYPES, order="none", write="versions", sweep=False),
     Entity("pipelines", "crm.category.list", _CATEGORY_TYPES, params={"entityTypeId": 2}, shape="categories",
-           id_field="id", order="none", write="scd2", sweep=False),
+           id_field="id", order="none", write="versions", sweep=False),
     Entity("userfields", "crm.deal.userfield.list", _USERFIELD_TYPES, order="none", sweep=False),
 )
 

@@ -64,6 +64,18 @@ def known_ids(pipeline: dlt.Pipeline) -> KnownIds:
     return read
 
 
+def remove_replayed_rows(pipeline: dlt.Pipeline) -> None:
+    """A load killed between writing a job's rows and marking the job done replays that job when the
+    package is finished: the same rows (same `_dlt_id`) land twice. Keep one of each."""
+    with pipeline.sql_client() as client:
+        tables = [r[0] for r in client.execute_sql(
+            "SELECT table_name FROM information_schema.tables WHERE table_schema = %s", client.dataset_name)]
+        for table in (t for t in tables if not t.startswith("_dlt")):
+            name = client.make_qualified_table_name(table)
+            client.execute_sql(f"DELETE FROM {name} WHERE rowid IN (SELECT rowid FROM (SELECT rowid, row_number() "
+                               f"OVER (PARTITION BY _dlt_id ORDER BY rowid) AS copy FROM {name}) WHERE copy > 1)")
+
+
 def last_sweep(pipeline: dlt.Pipeline) -> float | None:
     """When the warehouse last knew every id: the last sweep, or the first (full) load."""
     value = pipeline.state.get("sources", {}).get("bitrix24", {}).get(SWEEP_STATE_KEY)
@@ -78,6 +90,9 @@ def load(warehouse: Path, *, entities: Sequence[str] | None = None, backfill: di
     `sweep=None` sweeps when the last sweep is older than `sweep_every_hours`; True/False force it.
     """
     pipeline = make_pipeline(warehouse, progress)
+    if pipeline.has_pending_data:
+        pipeline.run()            # first finish what a killed run left behind (its cursors included)
+        remove_replayed_rows(pipeline)
     pipeline.sync_destination()   # cursors and schema come from the warehouse, whatever the local dir holds
     previous = last_sweep(pipeline)
     if backfill is not None:

@@ -37,7 +37,7 @@ def query(warehouse: Path, sql: str) -> list[tuple[Any, ...]]:
 
 
 def counts(warehouse: Path) -> dict[str, int]:
-    """Live rows per raw table (SCD2 tables: current versions; deletions applied)."""
+    """Live rows per raw table (versioned tables: latest versions; deletions applied)."""
     with duckdb.connect(str(warehouse), read_only=True) as con:
         tables = {r[0] for r in con.execute("SELECT table_name FROM information_schema.tables "
                                             "WHERE table_schema = 'raw'").fetchall()}
@@ -46,8 +46,9 @@ def counts(warehouse: Path) -> dict[str, int]:
         for table in TRUTH_TABLES:
             where = []
             columns = {r[0] for r in con.execute(f"DESCRIBE raw.{table}").fetchall()}
-            if "_dlt_valid_to" in columns:
-                where.append("_dlt_valid_to IS NULL")
+            if "version_hash" in columns:   # the latest version of each record, unless it vanished
+                where.append(f"(id, valid_from) IN (SELECT id, max(valid_from) FROM raw.{table} GROUP BY id) "
+                             "AND NOT is_deleted")
             if deleted:
                 where.append(f"id NOT IN (SELECT id FROM raw.deletions WHERE entity = '{table}' AND is_deleted)")
             clause = f" WHERE {' AND '.join(where)}" if where else ""
