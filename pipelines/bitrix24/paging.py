@@ -120,6 +120,7 @@ class KeysetWalker(Walker):
         self.max_id: int | None = None
         self.probe: str | None = None
         self.rows_seen = 0
+        self.ramp = 1   # pages asked per batch inside a window: doubles while pages come back full
 
     def _params(self, descending: bool = False) -> dict[str, Any]:
         params: dict[str, Any] = dict(self.entity.params)
@@ -138,12 +139,16 @@ class KeysetWalker(Walker):
 
     def wants(self) -> int:
         if self.max_id is None:
-            return 2 if self.probe is None else 1
+            # A full read (no window, from the start) fills its first batch; a window starts small, since
+            # a chain that outruns a short window only costs the portal's time.
+            full_read = not self.filter and self.last_id == 0
+            return settings.MAX_BATCH if full_read and self.probe is None else 2 if self.probe is None else 1
         if self.first_id is None or self.rows_seen == 0:
             return 1
         density = self.rows_seen / max(1, self.last_id - self.first_id + 1)
         remaining = max(0, self.max_id - self.last_id) * density / settings.PAGE_SIZE
-        return max(1, min(settings.MAX_BATCH, int(remaining) + 1))
+        # Ids in a modification window are sparse, so the estimate runs low there: ramp up as well.
+        return max(1, min(settings.MAX_BATCH, max(int(remaining) + 1, self.ramp)))
 
     def commands(self, budget: int) -> list[Command]:
         commands: list[Command] = []
@@ -184,6 +189,7 @@ class KeysetWalker(Walker):
             if len(rows) < settings.PAGE_SIZE:
                 self.done = True
                 return
+        self.ramp = min(settings.MAX_BATCH, self.ramp * 2)
         if self.max_id is not None and self.last_id >= self.max_id:
             self.done = True   # rows created after this run started are the next run's
 
