@@ -6,7 +6,8 @@
 With the simulator's cost model and the real request limit (2 requests/s, burst 50; `--operating-limit
 480` adds the per-method budget, which makes a big first load take hours, as on a real portal), it
 loads each entity in its own process into one warehouse and prints rows, HTTP requests, rows per
-request against the floor ceil(rows / 2,500), rows/s and peak memory. Beside it, in the same run, the
+request against the floor ceil(rows / 2,500), rows/s, peak memory, the modelled server time and the
+least time a 480 s / 10 min operating budget would allow for it on a real portal. Beside it, in the same run, the
 same portal read by offset paging the way common connectors do (`start=0, 50, ...`, one request per
 page, counting `total` every time), sampled for `--offset-pages` pages per entity and extrapolated.
 Then 100 changes spread over the entities and one incremental refresh: its request count.
@@ -37,16 +38,17 @@ CHILD = """
 import json, resource, sys, time
 from pipelines.bitrix24.pipeline import load
 started = time.perf_counter()
-load(sys.argv[1], webhook_url=sys.argv[2], entities=[sys.argv[3]], progress="log", sweep=False)
+load(sys.argv[1], webhook_url=sys.argv[2], entities=[sys.argv[3]], progress="log", sweep=False,
+     operating_limit=float(sys.argv[4]))
 print("RESULT " + json.dumps({"seconds": time.perf_counter() - started,
                               "peak_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
 """
 
 
-def load_entity(warehouse: Path, url: str, entity: str) -> dict[str, float]:
+def load_entity(warehouse: Path, url: str, entity: str, operating_limit: float) -> dict[str, float]:
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    done = subprocess.run([sys.executable, "-c", CHILD, str(warehouse), url, entity], env=env, capture_output=True,
-                          text=True, check=True)
+    done = subprocess.run([sys.executable, "-c", CHILD, str(warehouse), url, entity, str(operating_limit)], env=env,
+                          capture_output=True, text=True, check=True)
     line = next(x for x in done.stdout.splitlines() if x.startswith("RESULT "))
     return json.loads(line[len("RESULT "):])
 
@@ -81,13 +83,17 @@ def main() -> int:
         print(f"Portal: {args.deals:,} deals, {truth['activities']:,} activities; limits 2 requests/s, burst 50, "
               f"operating limit {args.operating_limit or 'off'}", flush=True)
         header = (f"{'entity':<22}{'rows':>10}{'requests':>10}{'rows/req':>10}{'vs floor':>9}{'rows/s':>9}"
-                  f"{'peak MiB':>9} | {'offset req':>11}{'offset x':>9}{'offset h':>9}")
+                  f"{'peak MiB':>9}{'server s':>9}{'480s-min':>9} | {'offset req':>11}{'offset x':>9}"
+                  f"{'offset h':>9}")
         print(header)
         totals = {"rows": 0, "requests": 0, "offset": 0}
         for entity in ENTITIES:
             sim.control.reset_stats()
-            result = load_entity(warehouse, sim.webhook_url, entity.name)
-            served = sim.control.requests_served().get("http_requests", 0)
+            result = load_entity(warehouse, sim.webhook_url, entity.name, args.operating_limit)
+            stats = sim.control.requests_served()
+            served = stats.get("http_requests", 0)
+            server = stats.get("server_ms", 0) / 1000
+            budget_minutes = server / 480 * 10   # the least time the 480 s / 10 min budget allows
             rows = truth.get(entity.name, 0) if entity.name in truth else _count(warehouse, entity.name)
             floor = max(1, math.ceil(rows / 2500))
             offset_requests = max(1, math.ceil(rows / 50))
@@ -97,7 +103,8 @@ def main() -> int:
             totals["requests"] += served
             totals["offset"] += offset_requests
             print(f"{entity.name:<22}{rows:>10,}{served:>10,}{rows / max(1, served):>10,.0f}{served / floor:>9.2f}"
-                  f"{rows / result['seconds']:>9,.0f}{result['peak_mib']:>9.0f} | {offset_requests:>11,}"
+                  f"{rows / result['seconds']:>9,.0f}{result['peak_mib']:>9.0f}{server:>9.0f}{budget_minutes:>8.0f}m"
+                  f" | {offset_requests:>11,}"
                   f"{offset_requests / max(1, served):>9.1f}{offset_hours:>9.2f}", flush=True)
         print(f"{'all':<22}{totals['rows']:>10,}{totals['requests']:>10,}"
               f"{totals['rows'] / max(1, totals['requests']):>10,.0f}{'':>9}{'':>9}{'':>9} | "

@@ -8,11 +8,11 @@ A walker reads one entity (or one id range of it) and knows how to ask for its n
 - `IdsWalker`: an id-only keyset (the deletion sweep), keeping ids rather than rows;
 - `ByIdWalker`: rows for a known list of ids (`filter[@ID]`), 50 per command.
 
-The `Scheduler` runs one `batch` at a time holding commands of every walker that needs data (up to 50),
-skipping methods that must wait for their operating-time budget. The first batch of a run therefore
-carries the first page of every entity, and an incremental refresh with few changes costs one or two
-requests in all. Results after the first short page of a chain (or after a failed command) are
-ignored, whatever the portal substitutes for an unresolvable reference.
+The `Scheduler` sends batches holding commands of every walker that needs data (up to 50), two in
+flight at once by default, skipping methods that must wait for their operating-time budget. The first
+batch of a run therefore carries the first page of every entity, and an incremental refresh with few
+changes costs a handful of requests in all. Results after the first short page of a chain (or after a
+failed command) are ignored, whatever the portal substitutes for an unresolvable reference.
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ import logging
 import time
 from abc import ABC, abstractmethod
 from collections import deque
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -277,32 +278,45 @@ class ByIdWalker(Walker):
         self.done = not self.chunks
 
 
-@dataclass
+@dataclass(eq=False)
 class Scheduler:
-    """Packs page commands of all walkers into shared batches."""
+    """Packs page commands of all walkers into shared batches, `parallel` batches in flight at once.
+
+    A real portal spends seconds on a 50-command batch, and each method has its own operating-time
+    budget, so a second batch in flight (other walkers, often other methods) uses the portal's
+    allowance that one batch at a time would leave idle. Results are delivered on the caller's thread.
+    """
 
     client: Bitrix24Client
+    parallel: int = 2
     walkers: list[Walker] = field(default_factory=list)
     batches: int = 0
     failure: Exception | None = None   # once the portal is given up on, every resource stops at once
+    in_flight: dict[Future[BatchResult], list[tuple[Walker, list[Command]]]] = field(default_factory=dict)
+    pool: ThreadPoolExecutor | None = None
 
     def register(self, walker: Walker) -> Walker:
         self.walkers.append(walker)
         return walker
 
     def pump(self) -> None:
-        """Runs one batch for every walker that needs data (or waits for a paused method)."""
+        """Launches batches for walkers that need data, then takes in at least one answer."""
         if self.failure is not None:
             raise self.failure
-        hungry = [w for w in self.walkers if w.hungry]
-        if not hungry:
+        self._launch()
+        if not self.in_flight:
+            self._wait_for_budget()
             return
-        ready = [w for w in hungry if self.client.wait_for(w.method) <= 0]
-        if not ready:
-            pause = min(self.client.wait_for(w.method) for w in hungry)
-            log.info("Bitrix24: every pending method waits for its operating-time budget; pausing %.0f s", pause)
-            time.sleep(pause)
-            return
+        done, _ = wait(list(self.in_flight), return_when=FIRST_COMPLETED)
+        for future in done:
+            self._deliver(future)
+
+    def _busy(self) -> set[int]:
+        return {id(w) for plan in self.in_flight.values() for w, _ in plan}
+
+    def _plan(self) -> list[tuple[Walker, list[Command]]]:
+        busy = self._busy()
+        ready = [w for w in self.walkers if w.hungry and id(w) not in busy and self.client.wait_for(w.method) <= 0]
         counts = dict.fromkeys(ready, 0)
         budget = settings.MAX_BATCH
         while budget > 0:   # round robin: everyone progresses, leftovers go to those who can use them
@@ -312,14 +326,34 @@ class Scheduler:
             for walker in takers[:budget]:
                 counts[walker] += 1
             budget -= min(budget, len(takers))
-        plan = [(w, w.commands(n)) for w, n in counts.items() if n > 0]
-        if not plan:
-            return
+        return [(w, w.commands(n)) for w, n in counts.items() if n > 0]
+
+    def _launch(self) -> None:
+        while len(self.in_flight) < self.parallel:
+            plan = self._plan()
+            if not plan:
+                return
+            if self.pool is None:
+                self.pool = ThreadPoolExecutor(max_workers=self.parallel, thread_name_prefix="bitrix24-batch")
+            commands = {c.name: c.text for _, cmds in plan for c in cmds}
+            self.in_flight[self.pool.submit(self.client.batch, commands)] = plan
+
+    def _deliver(self, future: Future[BatchResult]) -> None:
+        plan = self.in_flight.pop(future)
         try:
-            batch = self.client.batch({c.name: c.text for _, commands in plan for c in commands})
+            batch = future.result()
             self.batches += 1
             for walker, commands in plan:
                 walker.deliver(commands, batch)
         except Exception as exc:
             self.failure = exc
             raise
+
+    def _wait_for_budget(self) -> None:
+        busy = self._busy()
+        hungry = [w for w in self.walkers if w.hungry and id(w) not in busy]
+        if hungry:
+            pause = min(self.client.wait_for(w.method) for w in hungry)
+            if pause > 0:
+                log.info("Bitrix24: every pending method waits for its operating-time budget; pausing %.0f s", pause)
+                time.sleep(pause)

@@ -52,7 +52,7 @@ class RequestBucket:
 
 class OperatingLedger:
     def __init__(self, limit: float = settings.OPERATING_LIMIT, clock: Callable[[], float] = time.time) -> None:
-        self.budget = limit * settings.OPERATING_SAFETY
+        self.budget = limit * settings.OPERATING_SAFETY   # 0: no budget known (self-hosted portals)
         self.clock = clock
         self.spent: dict[str, deque[tuple[float, float]]] = {}
         self.reported: dict[str, tuple[float, float | None]] = {}   # method -> (operating, reset_at)
@@ -83,7 +83,7 @@ class OperatingLedger:
             if until > now:
                 return until - now
             window = self.spent.get(method)
-            if window is None:
+            if window is None or self.budget <= 0:
                 return 0.0
             while window and window[0][0] < now - settings.OPERATING_WINDOW:
                 window.popleft()
