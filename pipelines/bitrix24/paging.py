@@ -22,6 +22,7 @@ import logging
 import time
 from abc import ABC, abstractmethod
 from collections import deque
+from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from typing import Any
@@ -106,8 +107,12 @@ class KeysetWalker(Walker):
     """`filter[>ID]` keyset inside `extra_filter` (a modification window, a backfill window, an id range).
 
     Its first batch also asks for the largest id in range (one `order[ID]=DESC` row), so later batches
-    ask for about as many pages as remain, not a fixed chain that runs past the end of the table.
+    ask for about as many pages as remain, not a fixed chain that runs past the end of the table. A large
+    range splits: the upper half goes to a sibling walker (`spawn`), so two batches in flight can both
+    read one big table.
     """
+
+    SPLIT_PAGES = 2 * settings.MAX_BATCH   # ranges worth splitting: more than two full batches left
 
     def __init__(self, entity: Entity, select: list[str], extra_filter: dict[str, Any] | None = None,
                  after_id: int = 0, until_id: int | None = None) -> None:
@@ -122,6 +127,7 @@ class KeysetWalker(Walker):
         self.probe: str | None = None
         self.rows_seen = 0
         self.ramp = 1   # pages asked per batch inside a window: doubles while pages come back full
+        self.spawn: Callable[[Walker], None] | None = None   # set where a resource can take more walkers
 
     def _params(self, descending: bool = False) -> dict[str, Any]:
         params: dict[str, Any] = dict(self.entity.params)
@@ -193,6 +199,24 @@ class KeysetWalker(Walker):
         self.ramp = min(settings.MAX_BATCH, self.ramp * 2)
         if self.max_id is not None and self.last_id >= self.max_id:
             self.done = True   # rows created after this run started are the next run's
+        elif self.spawn is not None and self.wants() >= settings.MAX_BATCH:
+            self.split()
+
+    def split(self) -> None:
+        """Hands the upper half of the remaining ids to a sibling walker."""
+        assert self.max_id is not None and self.spawn is not None
+        density = self.rows_seen / max(1, self.last_id - (self.first_id or 0) + 1)
+        if (self.max_id - self.last_id) * density / settings.PAGE_SIZE < self.SPLIT_PAGES:
+            return
+        middle = self.last_id + (self.max_id - self.last_id) // 2
+        sibling = KeysetWalker(self.entity, self.select, self.filter, after_id=middle, until_id=self.max_id)
+        sibling.max_id, sibling.probe, sibling.first_id, sibling.rows_seen = self.max_id, "known", middle, 1
+        sibling.ramp = settings.MAX_BATCH
+        sibling.spawn = self.spawn
+        self.filter[f"<={self.entity.id_field}"] = middle
+        self.max_id = middle
+        log.debug("Bitrix24 %s: ids %d..%d split off to a second walker", self.entity.name, middle, sibling.max_id)
+        self.spawn(sibling)
 
 
 class OffsetWalker(Walker):

@@ -167,11 +167,16 @@ class Run:
             yield from self.versions(entity, types, state)
             return
         walkers = [self.scheduler.register(w) for w in self.walkers(entity, state)]
+        for walker in walkers:
+            if isinstance(walker, KeysetWalker):
+                walker.spawn = lambda sibling: walkers.append(self.scheduler.register(sibling))
         ids_walker = self.scheduler.register(IdsWalker(entity)) if self.sweep and entity.sweep else None
         yield None   # every selected resource registers before the first batch goes out
         cursor = state.get("cursor")
         last_id = int(state.get("last_id", 0))
-        for page in self.drain(walkers + ([ids_walker] if ids_walker else [])):
+        if ids_walker is not None:
+            walkers.append(ids_walker)
+        for page in self.drain(walkers):
             if not page:
                 yield None
                 continue

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
+import logging
 import zlib
 from pathlib import Path
 from typing import Any
@@ -152,3 +153,15 @@ def test_bad_configuration_fails_in_one_line_before_anything_is_written(sim: Sim
     assert expected in message
     assert not warehouse.exists() or not query(warehouse, "SELECT count(*) FROM information_schema.tables "
                                                           "WHERE table_schema = 'raw' AND table_name = 'deals'")[0][0]
+
+
+def test_a_large_table_is_read_in_two_id_ranges_at_once(warehouse: Path, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.DEBUG, logger="pipelines.bitrix24.paging")
+    with SimulatorProcess(**portal_options(deals=1200, seed=37)) as portal:
+        portal.control.reset_stats()
+        run(portal, warehouse, entities=["activities"])
+        truth = portal.control.truth()["rows"]["activities"]
+        served = portal.control.requests_served()["http_requests"]
+    assert "split off to a second walker" in caplog.text
+    assert query(warehouse, "SELECT count(*), count(DISTINCT id) FROM raw.activities")[0] == (truth, truth)
+    assert served <= 2 + truth / 2500 * 1.1, f"{served} requests for {truth} rows"
