@@ -114,11 +114,23 @@ def main() -> int:
                 ms, body = timed(session, url + "crm.deal.list", window)
                 windows.append(ms)
                 modelled["window"].append(body["time"]["processing"] * 1000)
+            others = {}
+            for method, params, key in (("crm.stagehistory.list", {"entityTypeId": 2}, "ID"),
+                                        ("crm.activity.list", {}, "ID"), ("voximplant.statistic.get", {}, "ID"),
+                                        ("crm.item.list", {"entityTypeId": 31}, "id")):
+                samples = []
+                for _ in range(10):
+                    body = {**params, "order": {key: "ASC"}, "filter": {f">{key}": rng.randint(0, top)}, "start": -1}
+                    ms, _ = timed(session, url + method, body)
+                    samples.append(ms)
+                others[f"{method} {params or ''}".strip()] = samples
             print(f"Serving from the {args.deals:,}-deal portal (real HTTP on loopback):")
             report("50-row keyset page (start=-1)", pages, statistics.median(modelled["page"]))
             report("50-command keyset batch (2,500 rows)", batches, statistics.median(modelled["batch"]))
             report("50-row page with total (offset)", counted, statistics.median(modelled["counted"]))
             report("DATE_MODIFY window page", windows, statistics.median(modelled["window"]))
+            for name, samples in others.items():
+                report(f"keyset page: {name}"[:34], samples, statistics.median(modelled["page"]))
     return 0
 
 

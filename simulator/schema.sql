@@ -96,6 +96,7 @@ CREATE TABLE stage_history (
     stage_semantic_id TEXT NOT NULL, stage_id TEXT NOT NULL, is_deleted INTEGER NOT NULL DEFAULT 0
 );
 CREATE INDEX stage_history_owner ON stage_history (entity_type_id, owner_id);
+CREATE INDEX stage_history_keyset ON stage_history (entity_type_id, id);
 
 CREATE TABLE invoices (
     id INTEGER PRIMARY KEY, title TEXT, account_number TEXT, stage_id TEXT NOT NULL, previous_stage_id TEXT,

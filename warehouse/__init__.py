@@ -1,0 +1,1 @@
+"""The DuckDB model: SQL files (`models/staging`, `models/core`) and the runner that builds them."""

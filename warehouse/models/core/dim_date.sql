@@ -1,0 +1,30 @@
+-- Grain: one row per calendar day, from the first day with CRM data to a year after the last.
+WITH bounds AS (
+    SELECT
+        least(
+            (SELECT min(created_at) FROM staging.deals),
+            (SELECT min(created_at) FROM staging.activities)
+        )::DATE AS first_day,
+        greatest(
+            (SELECT max(modified_at) FROM staging.deals),
+            (SELECT max(coalesce(deadline_at, start_at)) FROM staging.activities),
+            current_date
+        )::DATE + INTERVAL 366 DAY AS last_day
+),
+days AS (
+    SELECT CAST(day AS DATE) AS date
+    FROM bounds, generate_series(coalesce(first_day, current_date), last_day, INTERVAL 1 DAY) AS t(day)
+)
+SELECT
+    CAST(strftime(date, '%Y%m%d') AS INTEGER) AS date_key,
+    date,
+    year(date) AS year,
+    quarter(date) AS quarter,
+    month(date) AS month,
+    isoyear(date) AS iso_year,
+    week(date) AS iso_week,
+    CAST(date_trunc('week', date) AS DATE) AS week_start,
+    CAST(date_trunc('month', date) AS DATE) AS month_start,
+    isodow(date) AS iso_day_of_week,
+    isodow(date) <= 5 AND date NOT IN (SELECT holiday FROM staging.holidays) AS is_working_day
+FROM days

@@ -1,0 +1,40 @@
+-- Grain: one row per deal (accumulating snapshot): its current stage and status, milestones and lags.
+-- Deals deleted in Bitrix24 are kept with is_deleted.
+WITH history AS (
+    SELECT
+        h.deal_id,
+        max(h.changed_at) FILTER (WHERE h.stage_semantic_id IN ('S', 'F')) AS last_closed_at,
+        arg_max(h.stage_id, h.changed_at) FILTER (WHERE h.stage_semantic_id = 'P') AS last_process_stage_id,
+        count(*) FILTER (WHERE h.type_id <> 1) AS stage_changes
+    FROM staging.deal_stage_history AS h
+    GROUP BY h.deal_id
+)
+SELECT
+    d.deal_id,
+    d.title,
+    d.pipeline_id,
+    s.stage_key,
+    coalesce(m.manager_key, -1) AS manager_key,
+    d.user_id,
+    d.created_at,
+    CAST(strftime(d.created_at, '%Y%m%d') AS INTEGER) AS created_date_key,
+    CASE WHEN d.stage_semantic_id IN ('S', 'F') THEN h.last_closed_at END AS closed_at,
+    CASE WHEN d.stage_semantic_id IN ('S', 'F')
+         THEN CAST(strftime(h.last_closed_at, '%Y%m%d') AS INTEGER) END AS closed_date_key,
+    CASE WHEN d.stage_semantic_id IN ('S', 'F')
+         THEN epoch(h.last_closed_at - d.created_at) / 86400.0 END AS days_to_close,
+    d.amount,
+    d.currency_id,
+    CASE d.stage_semantic_id WHEN 'S' THEN 'won' WHEN 'F' THEN 'lost' ELSE 'open' END AS status,
+    d.stage_id,
+    h.last_process_stage_id,
+    coalesce(h.stage_changes, 0) AS stage_changes,
+    d.company_id,
+    d.contact_id,
+    d.lead_id,
+    d.source_id,
+    d.is_deleted
+FROM staging.deals AS d
+LEFT JOIN history AS h USING (deal_id)
+LEFT JOIN core.dim_stage AS s ON s.stage_id = d.stage_id
+LEFT JOIN core.dim_manager AS m ON m.user_id = d.user_id AND m.is_current
