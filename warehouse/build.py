@@ -11,12 +11,12 @@ import zoneinfo
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
-from importlib import resources
 from pathlib import Path
 
 import duckdb
 
 DEFAULT_TIMEZONE = "Europe/Moscow"
+MODELS_DIR = Path(__file__).resolve().parent / "models"
 
 
 class WarehouseError(RuntimeError):
@@ -33,7 +33,7 @@ class Model:
         return "VIEW" if self.layer == "staging" else "TABLE"
 
     def sql(self, timezone: str) -> str:
-        text = resources.files("warehouse").joinpath(f"models/{self.layer}/{self.name}.sql").read_text("utf-8")
+        text = (MODELS_DIR / self.layer / f"{self.name}.sql").read_text("utf-8")
         return text.replace("{portal_tz}", timezone)
 
 

@@ -1,0 +1,104 @@
+"""The `b24wh` commands as an operator runs them: exit codes, one-line errors, the demo's figures."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections import Counter
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import duckdb
+import pytest
+
+from dagster_project.cli import headline, main
+from simulator.client import SimulatorProcess
+from tests.conftest import portal_options
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="module")
+def portal() -> Any:
+    with SimulatorProcess(**portal_options(deals=300, seed=53)) as sim:
+        yield sim
+
+
+def core_count(warehouse: Path, table: str) -> int:
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        return int(con.execute(f"SELECT count(*) FROM core.{table}").fetchone()[0])
+
+
+def test_refresh_builds_the_warehouse_and_says_so(portal: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                  capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.setenv("BITRIX24_WEBHOOK_URL", portal.webhook_url)
+    warehouse = tmp_path / "warehouse.duckdb"
+    assert main(["refresh", "--warehouse", str(warehouse)]) == 0
+    assert f"Warehouse {warehouse.resolve()} refreshed" in capsys.readouterr().out
+    assert core_count(warehouse, "fact_deal") == portal.control.truth()["rows"]["deals"]
+
+
+@pytest.mark.parametrize("problem", ["wrong_secret", "unreachable", "locked"])
+def test_bad_input_gives_one_line_and_a_nonzero_exit_leaving_the_warehouse(
+        problem: str, portal: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    warehouse = tmp_path / "warehouse.duckdb"
+    monkeypatch.setenv("BITRIX24_WEBHOOK_URL", portal.webhook_url)
+    assert main(["refresh", "--warehouse", str(warehouse)]) == 0
+    before = core_count(warehouse, "fact_deal")
+    capsys.readouterr()
+    secret = portal.webhook_url.rstrip("/").rsplit("/", 1)[1]
+    holder = None
+    if problem == "wrong_secret":
+        monkeypatch.setenv("BITRIX24_WEBHOOK_URL", portal.webhook_url.replace(secret, "f" * len(secret)))
+    elif problem == "unreachable":
+        monkeypatch.setenv("BITRIX24_WEBHOOK_URL", "http://127.0.0.1:9/rest/1/abc/")
+        monkeypatch.setenv("SOURCES__BITRIX24__MAX_ATTEMPTS", "2")
+    else:   # another process holds the warehouse file open for writing
+        holder = subprocess.Popen([sys.executable, "-c", "import duckdb, sys, time; c = duckdb.connect(sys.argv[1]); "
+                                   "print('held', flush=True); time.sleep(60)", str(warehouse)],
+                                  stdout=subprocess.PIPE, text=True)
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
+    try:
+        assert main(["refresh", "--warehouse", str(warehouse)]) == 1
+    finally:
+        if holder is not None:
+            holder.kill()
+            holder.wait()
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("b24wh refresh: ") and secret not in err[0]
+    expected = {"wrong_secret": "user id and secret", "unreachable": "unreachable", "locked": "lock"}[problem]
+    assert expected in err[0].lower()
+    assert core_count(warehouse, "fact_deal") == before
+
+
+def test_the_headline_figures_match_the_portals_truth(portal: Any, tmp_path: Path,
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("BITRIX24_WEBHOOK_URL", portal.webhook_url)
+    warehouse = tmp_path / "warehouse.duckdb"
+    assert main(["refresh", "--warehouse", str(warehouse)]) == 0
+    truth = portal.control.truth()
+    now = datetime.fromtimestamp(truth["now"], ZoneInfo("Europe/Moscow")).replace(tzinfo=None)
+    text = headline(warehouse, "Europe/Moscow", as_of=now)
+    assert f"Deals: {truth['rows']['deals']:,} " in text
+    assert f"Forgotten deals (open, nothing planned): {len(truth['forgotten_deals']):,}" in text
+    reached: Counter[str] = Counter()
+    for row in truth["funnel"]:
+        reached[row["stage_id"]] += row["deals_reached"]
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        names = dict(con.execute("SELECT stage_id, stage_name FROM core.dim_stage").fetchall())
+    printed = Counter((line.strip().rsplit(" ", 1)[0].strip(), int(line.rsplit(" ", 1)[1].replace(",", "")))
+                      for line in text.splitlines() if line.startswith("    "))
+    assert printed == Counter((names[s], n) for s, n in reached.items())
+
+
+def test_the_demo_builds_a_warehouse_and_prints_its_figures(tmp_path: Path) -> None:
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    done = subprocess.run([sys.executable, "-m", "dagster_project", "demo", "--deals", "300"], cwd=tmp_path, env=env,
+                          capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert f"Warehouse: {tmp_path / 'data' / 'demo' / 'warehouse.duckdb'}" in done.stdout
+    assert "Deals: " in done.stdout and "Funnel" in done.stdout
