@@ -1,0 +1,1 @@
+"""Dagster assets: thin glue over `pipelines` (extraction) and `warehouse` (the model)."""

@@ -1,0 +1,79 @@
+"""The Dagster code location: it loads, materialises the whole graph, and blocking checks stop the marts."""
+
+from pathlib import Path
+from typing import Any
+
+import dagster as dg
+import duckdb
+import pytest
+
+from assets.ingestion import bitrix24_raw
+from assets.model import CHECKS, core_key, warehouse_core
+from dagster_project.definitions import defs
+from dagster_project.resources import Bitrix24Resource, WarehouseResource
+from simulator.client import SimulatorProcess
+from tests.conftest import portal_options
+
+
+def test_the_definitions_load() -> None:
+    dg.Definitions.validate_loadable(defs)
+    assert {job.name for job in defs.jobs} >= {"refresh", "reconcile", "backfill"}
+    keys = {spec.key.to_user_string() for spec in defs.resolve_all_asset_specs()}
+    assert {"bitrix24/raw/deals", "bitrix24/raw/activities", "warehouse/core/fact_deal_stage"} <= keys
+
+
+@pytest.fixture(scope="module")
+def portal() -> Any:
+    with SimulatorProcess(**portal_options(deals=200, seed=59)) as sim:
+        yield sim
+
+
+def resources(portal: Any, warehouse: Path) -> dict[str, Any]:
+    return {"bitrix24": Bitrix24Resource(webhook_url=portal.webhook_url),
+            "warehouse": WarehouseResource(path=str(warehouse))}
+
+
+def test_the_whole_graph_materialises_with_every_check_passing(portal: Any, tmp_path: Path) -> None:
+    warehouse = tmp_path / "warehouse.duckdb"
+    result = dg.materialize([bitrix24_raw, warehouse_core], resources=resources(portal, warehouse))
+    assert result.success
+    materialised = {e.asset_key.to_user_string() for e in result.get_asset_materialization_events()}
+    assert "bitrix24/raw/deals" in materialised and "warehouse/core/fact_deal" in materialised
+    evaluations = result.get_asset_check_evaluations()
+    assert len(evaluations) == len(CHECKS) and all(e.passed for e in evaluations)
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        deals = con.execute("SELECT count(*) FROM core.fact_deal").fetchone()[0]
+    assert deals == portal.control.truth()["rows"]["deals"]
+
+
+@dg.asset(deps=[core_key("fact_deal")])
+def a_mart() -> None:
+    """Stands in for the marts downstream of the core tables."""
+
+
+def test_a_failing_blocking_check_stops_what_is_downstream(portal: Any, tmp_path: Path) -> None:
+    warehouse = tmp_path / "warehouse.duckdb"
+    assert dg.materialize([bitrix24_raw, warehouse_core], resources=resources(portal, warehouse)).success
+    with duckdb.connect(str(warehouse)) as con:   # a deal whose responsible user the portal does not list
+        con.execute("INSERT INTO raw.deals (id, title, category_id, stage_id, stage_semantic_id, assigned_by_id, "
+                    "date_create, date_modify, _dlt_load_id, _dlt_id) SELECT 10000000, 'orphan', 0, 'NEW', 'P', "
+                    "999999, now(), now(), 'test', 'test-orphan'")
+    result = dg.materialize([bitrix24_raw, warehouse_core, a_mart], resources=resources(portal, warehouse),
+                            raise_on_error=False)
+    assert not result.success
+    failed = [e for e in result.get_asset_check_evaluations() if not e.passed]
+    assert [e.check_name for e in failed] == ["managers_known"]
+    assert "a_mart" not in {e.asset_key.to_user_string() for e in result.get_asset_materialization_events()}
+
+
+def test_dg_check_defs_and_the_workspace_agree() -> None:
+    import subprocess
+    import sys
+
+    root = Path(__file__).resolve().parents[1]
+    dg_cli = Path(sys.executable).with_name("dg")
+    done = subprocess.run([str(dg_cli), "check", "defs"], cwd=root, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stdout[-1500:] + done.stderr[-1500:]
+    assert "All definitions loaded successfully" in done.stdout + done.stderr
+    workspace = (root / "workspace.yaml").read_text(encoding="utf-8")
+    assert "module_name: dagster_project.definitions" in workspace and "attribute: defs" in workspace
