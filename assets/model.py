@@ -15,7 +15,8 @@ from dagster_project.resources import WRITER_POOL, WarehouseResource
 from warehouse.build import MODELS, build
 
 CORE_GROUP = "warehouse_core"
-RAW_INPUTS = ("deals", "deal_stage_history", "activities", "users", "departments", "statuses", "pipelines")
+RAW_INPUTS = ("deals", "deal_stage_history", "activities", "users", "departments", "statuses", "pipelines",
+              "contacts", "companies", "invoices", "invoice_stage_history", "calls")
 
 
 def core_key(table: str) -> dg.AssetKey:
@@ -33,13 +34,18 @@ class Check:
 CHECKS: tuple[Check, ...] = (
     *(Check(t, f"{k}_unique", f"{k} identifies one row", f"SELECT count(*) - count(DISTINCT {k}) FROM core.{t}")
       for t, k in (("dim_date", "date_key"), ("dim_manager", "manager_key"), ("dim_stage", "stage_key"),
-                   ("fact_deal", "deal_id"), ("fact_deal_stage", "history_id"), ("fact_activity", "activity_id"))),
+                   ("dim_source", "source_key"), ("dim_deal", "deal_id"), ("dim_contact", "contact_id"),
+                   ("dim_company", "company_id"), ("fact_deal", "deal_id"), ("fact_deal_stage", "history_id"),
+                   ("fact_activity", "activity_id"), ("fact_invoice", "invoice_id"), ("fact_call", "call_id"))),
     *(Check(f, f"{k}_resolves", f"every {k} is in {d}",
             f"SELECT count(*) FROM core.{f} AS f WHERE f.{k} IS NOT NULL AND f.{k} NOT IN (SELECT {k} FROM core.{d})")
       for f, k, d in (("fact_deal", "stage_key", "dim_stage"), ("fact_deal", "manager_key", "dim_manager"),
                       ("fact_deal_stage", "stage_key", "dim_stage"), ("fact_deal_stage", "manager_key", "dim_manager"),
                       ("fact_deal_stage", "date_key", "dim_date"), ("fact_activity", "manager_key", "dim_manager"),
-                      ("fact_activity", "date_key", "dim_date"))),
+                      ("fact_activity", "date_key", "dim_date"), ("fact_invoice", "manager_key", "dim_manager"),
+                      ("fact_call", "manager_key", "dim_manager"), ("fact_call", "date_key", "dim_date"),
+                      ("dim_deal", "source_key", "dim_source"), ("fact_pipeline_daily", "stage_key", "dim_stage"),
+                      ("fact_pipeline_daily", "date_key", "dim_date"))),
     Check("fact_deal", "managers_known", "every live deal has a known responsible manager",
           "SELECT count(*) FROM core.fact_deal WHERE manager_key = -1 AND NOT is_deleted"),
     Check("fact_deal_stage", "no_negative_durations", "no stage visit lasts less than nothing",

@@ -77,3 +77,36 @@ def test_dg_check_defs_and_the_workspace_agree() -> None:
     assert "All definitions loaded successfully" in done.stdout + done.stderr
     workspace = (root / "workspace.yaml").read_text(encoding="utf-8")
     assert "module_name: dagster_project.definitions" in workspace and "attribute: defs" in workspace
+
+
+def cursors(warehouse: Path) -> dict[str, Any]:
+    import base64
+    import json
+    import zlib
+
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        state = con.execute("SELECT state FROM raw._dlt_pipeline_state ORDER BY created_at DESC LIMIT 1").fetchone()[0]
+    resources_state = json.loads(zlib.decompress(base64.b64decode(state)))["sources"]["bitrix24"]["resources"]
+    return {name: {k: v for k, v in values.items() if k in ("cursor", "last_id")}
+            for name, values in resources_state.items()}
+
+
+def core_tables(warehouse: Path) -> dict[str, list[tuple[Any, ...]]]:
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        names = [r[0] for r in con.execute("SELECT table_name FROM information_schema.tables "
+                                           "WHERE table_schema = 'core' ORDER BY 1").fetchall()]
+        return {n: sorted(con.execute(f"SELECT * FROM core.{n}").fetchall(), key=repr) for n in names}
+
+
+def test_a_backfilled_month_leaves_the_cursors_and_matches_a_full_load(portal: Any, tmp_path: Path) -> None:
+    from dagster_project.definitions import backfill, refresh_job
+
+    warehouse = tmp_path / "warehouse.duckdb"
+    job = defs.resolve_job_def(refresh_job.name)
+    assert job.execute_in_process(resources=resources(portal, warehouse)).success
+    full_cursors, full_tables = cursors(warehouse), core_tables(warehouse)
+    assert full_cursors["deals"]["cursor"] and full_cursors["activities"]["cursor"]
+    month = backfill.execute_in_process(partition_key="2026-03-01", resources=resources(portal, warehouse))
+    assert month.success
+    assert cursors(warehouse) == full_cursors
+    assert core_tables(warehouse) == full_tables

@@ -39,19 +39,13 @@ class Model:
 
 # In dependency order.
 MODELS: tuple[Model, ...] = (
-    Model("staging", "deals"),
-    Model("staging", "deal_stage_history"),
-    Model("staging", "activities"),
-    Model("staging", "user_versions"),
-    Model("staging", "departments"),
-    Model("staging", "pipelines"),
-    Model("staging", "deal_stages"),
-    Model("core", "dim_date"),
-    Model("core", "dim_stage"),
-    Model("core", "dim_manager"),
-    Model("core", "fact_deal_stage"),
-    Model("core", "fact_deal"),
-    Model("core", "fact_activity"),
+    *(Model("staging", name) for name in (
+        "deals", "deal_stage_history", "activities", "user_versions", "departments", "pipelines", "deal_stages",
+        "contacts", "companies", "invoices", "invoice_stage_history", "calls", "directory")),
+    *(Model("core", name) for name in (
+        "dim_date", "dim_stage", "dim_manager", "dim_source", "dim_activity_type", "dim_deal", "dim_contact",
+        "dim_company", "fact_deal_stage", "fact_deal", "fact_activity", "fact_invoice", "fact_call",
+        "fact_pipeline_daily")),
 )
 
 

@@ -36,12 +36,15 @@ def make_pipeline(warehouse: Path, progress: str | None = None) -> dlt.Pipeline:
     warehouse.parent.mkdir(parents=True, exist_ok=True)
     if progress is None:
         progress = "tqdm" if sys.stderr.isatty() else "log"
+    collector: Any = progress
+    if progress == "log":   # rows and rate per entity every few seconds, without psutil's memory figures
+        collector = dlt.progress.log(log_period=5.0, dump_system_stats=False)
     credentials = DuckDbCredentials(str(warehouse))
     # DuckDB's defaults (most of the RAM, every core) make small merges slow and the process huge.
     credentials.global_config = {"memory_limit": DUCKDB_MEMORY_LIMIT, "threads": 2}
     return dlt.pipeline(pipeline_name=PIPELINE_NAME, destination=dlt.destinations.duckdb(credentials),
                         dataset_name=DATASET, pipelines_dir=str(warehouse.parent / ".dlt-pipelines"),
-                        progress=progress)
+                        progress=collector)
 
 
 def known_ids(pipeline: dlt.Pipeline) -> KnownIds:

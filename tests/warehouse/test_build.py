@@ -43,6 +43,17 @@ def test_core_tables_hold_the_portals_rows(built: Any) -> None:
     assert counts["fact_activity"] == truth["activities"]
     assert counts["dim_stage"] == truth["deal_stages"]
     assert counts["dim_manager"] == truth["users"] + 1, "one version per user, plus the unknown manager"
+    assert counts["fact_invoice"] == truth["invoices"] and counts["fact_call"] == truth["calls"]
+    assert counts["dim_contact"] == truth["contacts"] and counts["dim_company"] == truth["companies"]
+    assert counts["dim_deal"] == truth["deals"]
+
+
+def test_the_daily_pipeline_snapshot_ends_with_todays_open_deals(built: Any) -> None:
+    _, warehouse, _ = built
+    last_day, open_then = rows(warehouse, "SELECT date_key, sum(open_deals) FROM core.fact_pipeline_daily "
+                                          "GROUP BY date_key ORDER BY date_key DESC LIMIT 1")[0]
+    open_now = rows(warehouse, "SELECT count(*) FROM core.fact_deal WHERE status = 'open' AND NOT is_deleted")[0][0]
+    assert open_then == open_now and last_day > 20260000
 
 
 def test_stage_visits_and_their_durations_match_the_portals_history(built: Any) -> None:

@@ -1,0 +1,7 @@
+-- Grain: one row per activity type and direction as the facts use them.
+SELECT *
+FROM (VALUES
+    ('call', 'incoming', 'Incoming call'), ('call', 'outgoing', 'Outgoing call'), ('call', NULL, 'Call'),
+    ('email', 'incoming', 'Incoming e-mail'), ('email', 'outgoing', 'Outgoing e-mail'), ('email', NULL, 'E-mail'),
+    ('meeting', NULL, 'Meeting'), ('task', NULL, 'Task'), ('todo', NULL, 'To-do'), ('other', NULL, 'Other')
+) AS t(activity_type, direction, activity_type_name)
