@@ -108,11 +108,11 @@ class KeysetWalker(Walker):
 
     Its first batch also asks for the largest id in range (one `order[ID]=DESC` row), so later batches
     ask for about as many pages as remain, not a fixed chain that runs past the end of the table. A large
-    range splits: the upper half goes to a sibling walker (`spawn`), so two batches in flight can both
-    read one big table.
+    range (more than ten full batches left) splits: the upper half goes to a sibling walker (`spawn`), so
+    two batches in flight can both read one big table.
     """
 
-    SPLIT_PAGES = 2 * settings.MAX_BATCH   # ranges worth splitting: more than two full batches left
+    SPLIT_PAGES = 10 * settings.MAX_BATCH   # ranges worth splitting: more than ten full batches left
 
     def __init__(self, entity: Entity, select: list[str], extra_filter: dict[str, Any] | None = None,
                  after_id: int = 0, until_id: int | None = None) -> None:
@@ -149,7 +149,9 @@ class KeysetWalker(Walker):
             # A full read (no window, from the start) fills its first batch; a window starts small, since
             # a chain that outruns a short window only costs the portal's time.
             full_read = not self.filter and self.last_id == 0
-            return settings.MAX_BATCH if full_read and self.probe is None else 2 if self.probe is None else 1
+            if self.probe is None:   # the probe, and pages: all a full read can take, two in a window
+                return settings.MAX_BATCH if full_read else 3
+            return 1
         if self.first_id is None or self.rows_seen == 0:
             return 1
         density = self.rows_seen / max(1, self.last_id - self.first_id + 1)
@@ -338,25 +340,30 @@ class Scheduler:
     def _busy(self) -> set[int]:
         return {id(w) for plan in self.in_flight.values() for w, _ in plan}
 
-    def _plan(self) -> list[tuple[Walker, list[Command]]]:
+    def _allocate(self) -> dict[Walker, int]:
+        """Commands per walker for the next batch: round robin, so everyone progresses and leftovers go
+        to those who can use them."""
         busy = self._busy()
         ready = [w for w in self.walkers if w.hungry and id(w) not in busy and self.client.wait_for(w.method) <= 0]
         counts = dict.fromkeys(ready, 0)
         budget = settings.MAX_BATCH
-        while budget > 0:   # round robin: everyone progresses, leftovers go to those who can use them
+        while budget > 0:
             takers = [w for w in ready if counts[w] < w.wants()]
             if not takers:
                 break
             for walker in takers[:budget]:
                 counts[walker] += 1
             budget -= min(budget, len(takers))
-        return [(w, w.commands(n)) for w, n in counts.items() if n > 0]
+        return {w: n for w, n in counts.items() if n > 0}
 
     def _launch(self) -> None:
         while len(self.in_flight) < self.parallel:
-            plan = self._plan()
-            if not plan:
+            counts = self._allocate()
+            if not counts:
                 return
+            if self.in_flight and sum(counts.values()) < settings.MAX_BATCH // 2:
+                return   # a thin extra batch costs a request; wait to fill it with what comes back
+            plan = [(w, w.commands(n)) for w, n in counts.items()]
             if self.pool is None:
                 self.pool = ThreadPoolExecutor(max_workers=self.parallel, thread_name_prefix="bitrix24-batch")
             commands = {c.name: c.text for _, cmds in plan for c in cmds}

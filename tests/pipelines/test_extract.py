@@ -157,7 +157,7 @@ def test_bad_configuration_fails_in_one_line_before_anything_is_written(sim: Sim
 
 def test_a_large_table_is_read_in_two_id_ranges_at_once(warehouse: Path, caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.DEBUG, logger="pipelines.bitrix24.paging")
-    with SimulatorProcess(**portal_options(deals=1200, seed=37)) as portal:
+    with SimulatorProcess(**portal_options(deals=3000, seed=37)) as portal:
         portal.control.reset_stats()
         run(portal, warehouse, entities=["activities"])
         truth = portal.control.truth()["rows"]["activities"]
