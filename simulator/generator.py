@@ -771,8 +771,10 @@ class Generator:
         created_at = created if created is not None else (when - int(r.uniform(0.05, 3) * DAY) if planned else when)
         if name == "call_missed":
             completed = r.random() < 0.6 and completed
-        # Work is marked done when it ends, but never later than the portal's present.
-        done_at = max(when, min(end, self.anchor)) if completed else None
+        # Work is marked done when it ends; what would end after the portal's present was finished early.
+        done_at = None
+        if completed:
+            done_at = end if end <= self.anchor else when + int(r.random() * max(0, self.anchor - when))
         created_at = max(created_at, self.floor)
         updated = max(done_at if done_at is not None else created_at, self.floor)
         self.put("activities", (self.new_id("activities"), owner_id, owner_type, type_id, provider, provider_type,
