@@ -53,9 +53,6 @@ class Entity:
     wrap: str | None = None         # result wrapped as {wrap: [...]}
     size_table: str | None = None   # table whose size drives the cost of counting `total`
 
-    def field_map(self) -> dict[str, Field]:
-        return {f.name: f for f in self.fields}
-
 
 def F(name: str, kind: str = "str", type_: str | None = None, title: str | None = None, *,
       expr: str | None = None, status_type: str | None = None, read_only: bool = False,

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import re
-from datetime import UTC, date, datetime, timedelta, tzinfo
+from datetime import datetime, tzinfo
 from typing import Any
 from urllib.parse import unquote_plus
 
@@ -132,13 +132,6 @@ def parse_datetime(value: Any, tz: tzinfo) -> int | None:
     return int(parsed.timestamp())
 
 
-def local_midnight(ts: int, tz: tzinfo) -> int:
-    local = datetime.fromtimestamp(ts, tz)
-    return int(datetime.combine(local.date(), datetime.min.time(), tz).timestamp())
-
-
-def local_date(ts: int, tz: tzinfo) -> date:
-    return datetime.fromtimestamp(ts, tz).date()
 
 
 def time_block(start: float, finish: float, tz: tzinfo, operating: float | None,
@@ -158,12 +151,6 @@ def time_block(start: float, finish: float, tz: tzinfo, operating: float | None,
     return block
 
 
-def utc_now() -> datetime:
-    return datetime.now(UTC)
-
-
-def days(n: float) -> int:
-    return int(timedelta(days=n).total_seconds())
 
 
 def dumps(obj: Any) -> str:

@@ -93,7 +93,6 @@ class Entity:
     write: str = "merge"                       # merge | versions
     filter_key: str = "filter"                 # FILTER for voximplant
     sweep: bool = True                         # deleted rows are found by the id-only sweep
-    deletable_type: int | None = None          # CRM entity type whose deletion removes these rows
 
     @property
     def incremental(self) -> bool:
@@ -115,11 +114,11 @@ ENTITIES: tuple[Entity, ...] = (
     Entity("deals", "crm.deal.list", _DEAL_TYPES, cursor="DATE_MODIFY", created="DATE_CREATE",
            userfields="crm.deal.userfield.list"),
     Entity("deal_stage_history", "crm.stagehistory.list", _HISTORY_TYPES, params={"entityTypeId": 2}, shape="items",
-           cursor="ID", created="CREATED_TIME", deletable_type=2),
+           cursor="ID", created="CREATED_TIME"),
     Entity("leads", "crm.lead.list", _LEAD_TYPES, cursor="DATE_MODIFY", created="DATE_CREATE",
            userfields="crm.lead.userfield.list", multifields=("PHONE", "EMAIL")),
     Entity("lead_status_history", "crm.stagehistory.list", _HISTORY_TYPES, params={"entityTypeId": 1},
-           shape="items", cursor="ID", created="CREATED_TIME", deletable_type=1),
+           shape="items", cursor="ID", created="CREATED_TIME"),
     Entity("contacts", "crm.contact.list", _CONTACT_TYPES, cursor="DATE_MODIFY", created="DATE_CREATE",
            userfields="crm.contact.userfield.list", multifields=("PHONE", "EMAIL")),
     Entity("companies", "crm.company.list", _COMPANY_TYPES, cursor="DATE_MODIFY", created="DATE_CREATE",

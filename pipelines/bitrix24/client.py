@@ -12,11 +12,9 @@ from __future__ import annotations
 import logging
 import random
 import re
-import threading
 import time
-from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -40,18 +38,6 @@ class BatchResult:
     totals: dict[str, int]
     nexts: dict[str, int]
 
-
-@dataclass
-class ClientStats:
-    http_requests: int = 0
-    retries: int = 0
-    per_method: Counter[str] = field(default_factory=Counter)
-    lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
-
-    def count(self, method: str) -> None:
-        with self.lock:
-            self.http_requests += 1
-            self.per_method[method] += 1
 
 
 class _Retry(Exception):
@@ -99,7 +85,6 @@ class Bitrix24Client:
         self.timeout = timeout
         self.max_attempts = max_attempts
         self.session = requests.Session()
-        self.stats = ClientStats()
         self.random = random.Random(seed)
 
     # --- public calls ------------------------------------------------------------------------------
@@ -150,7 +135,6 @@ class Bitrix24Client:
         attempt = 0
         while attempt < self.max_attempts:
             self.bucket.acquire()
-            self.stats.count(method)
             try:
                 return self._send(method, params)
             except _Retry as retry:
@@ -167,7 +151,6 @@ class Bitrix24Client:
                     break
                 backoff = min(settings.BACKOFF_MAX, settings.BACKOFF_BASE * 2 ** (attempt - 1))
                 delay = retry.wait if retry.wait is not None else self.random.uniform(0, backoff)
-                self.stats.retries += 1
                 log.warning("Bitrix24 %s: %s; retry %d/%d in %.1f s", method, last, attempt,
                             self.max_attempts - 1, delay)
                 time.sleep(delay)
