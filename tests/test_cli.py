@@ -102,3 +102,35 @@ def test_the_demo_builds_a_warehouse_and_prints_its_figures(tmp_path: Path) -> N
     assert done.returncode == 0, done.stderr[-2000:]
     assert f"Warehouse: {tmp_path / 'data' / 'demo' / 'warehouse.duckdb'}" in done.stdout
     assert "Deals: " in done.stdout and "Funnel" in done.stdout
+
+
+def test_a_full_disk_during_the_load_fails_in_one_line_and_a_rerun_completes(
+        portal: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    from dlt.destinations.impl.duckdb.sql_client import DuckDbSqlClient
+
+    monkeypatch.setenv("BITRIX24_WEBHOOK_URL", portal.webhook_url)
+    warehouse = tmp_path / "warehouse.duckdb"
+    assert main(["refresh", "--warehouse", str(warehouse)]) == 0
+    before = core_count(warehouse, "fact_deal")
+    portal.control.apply_changes(advance=600, new_deals=5, stage_moves=5)
+    real = DuckDbSqlClient.execute_query
+    calls = {"n": 0}
+
+    def full_disk(self: Any, query: Any, *args: Any, **kwargs: Any) -> Any:
+        calls["n"] += 1
+        if calls["n"] > 3 and "INSERT" in str(query).upper():
+            raise OSError(28, "No space left on device")
+        return real(self, query, *args, **kwargs)
+
+    monkeypatch.setattr(DuckDbSqlClient, "execute_query", full_disk)
+    capsys.readouterr()
+    assert main(["refresh", "--warehouse", str(warehouse)]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "No space left on device" in err[0]
+    assert core_count(warehouse, "fact_deal") == before, "the model was not rebuilt from a half-done load"
+    monkeypatch.setattr(DuckDbSqlClient, "execute_query", real)
+    assert main(["refresh", "--warehouse", str(warehouse)]) == 0
+    truth = portal.control.truth()["rows"]
+    assert core_count(warehouse, "fact_deal") == truth["deals"]
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        assert con.execute("SELECT count(*) - count(DISTINCT id) FROM raw.deals").fetchone()[0] == 0
