@@ -101,8 +101,6 @@ class Run:
             commands[method] = f"{method}?filter[LANG]={language}"
         try:
             batch = self.client.batch(commands)
-        except AuthError:
-            raise
         except PortalUnavailable as exc:
             raise PortalUnavailable(f"Bitrix24 portal {self.client.auth.portal} is unreachable or failing ({exc}): "
                                     "check the portal URL and that the portal is up") from None
@@ -147,7 +145,7 @@ class Run:
             return [OffsetWalker(entity)]
         select = entity.select(tuple(self.custom_fields(entity)))
         if self.backfill is not None and entity.snapshot:
-            return [OffsetWalker(entity)] if entity.order == "none" else [KeysetWalker(entity, select)]
+            return [KeysetWalker(entity, select)]   # directories are read whole in a backfill too
         extra, after = self.window(entity, state)
         return [KeysetWalker(entity, select, extra, after_id=after)]
 
