@@ -632,8 +632,8 @@ class Generator:
                     self.put("timeline_comments", (comment_id, "deal", deal_id, when, r.choice(COMMENTS), manager.id,
                                                    self.comment_files(comment_id, when, manager.id)))
         modify = last_t
-        if r.random() < 0.3:
-            modify = min(horizon, last_t + int(r.uniform(0, 5) * DAY))
+        if r.random() < 0.3:   # a later edit, somewhere between the last move and the present
+            modify = last_t + int(r.random() * max(0, min(5 * DAY, horizon - last_t)))
         loss_reason = None
         if status == "lost" and r.random() < 0.75:
             failure = next((f for f in last_pipe.failures if last_pipe.sid(f.status_id) == last_stage), None)
