@@ -173,7 +173,7 @@ class Api:
                 label = labels.get(f.name, f.title)
                 desc.update({"title": f.name, "listLabel": label, "formLabel": label, "filterLabel": label})
                 if f.name in USERFIELD_ENUMS:
-                    desc["items"] = [{"ID": str(i), "VALUE": v} for i, v in self.enum_values(f.name)]
+                    desc["items"] = [{"ID": str(o[0]), "VALUE": o[2]} for o in self.enum_options(f.name)]
             result[f.name] = desc
         if entity.multifield_owner is not None:
             for type_id in MULTIFIELD_TYPES:
@@ -185,10 +185,11 @@ class Api:
     def userfield_labels(self) -> dict[str, str]:
         return dict(self.db.execute("SELECT field_name, label_en FROM userfields").fetchall())
 
-    def enum_values(self, field_name: str) -> list[tuple[int, str]]:
+    def enum_options(self, field_name: str) -> list[tuple[int, int, str, str, str]]:
+        """(id, sort, value, def, xml_id) of an enumeration field's options, in order."""
         return self.db.execute(
-            "SELECT e.id, e.value FROM userfield_enums e JOIN userfields f ON f.id = e.field_id "
-            "WHERE f.field_name = ? ORDER BY e.sort", (field_name,)).fetchall()
+            "SELECT e.id, e.sort, e.value, e.def, e.xml_id FROM userfield_enums e JOIN userfields f "
+            "ON f.id = e.field_id WHERE f.field_name = ? ORDER BY e.sort", (field_name,)).fetchall()
 
     def handle_userfields(self, method: Method, params: dict[str, Any],
                           caller: Caller) -> tuple[dict[str, Any], float]:
@@ -211,10 +212,7 @@ class Api:
                     row[key] = label
             if field_name in USERFIELD_ENUMS:
                 row["LIST"] = [{"ID": str(i), "SORT": str(s), "VALUE": v, "DEF": d, "XML_ID": x}
-                               for i, s, v, d, x in self.db.execute(
-                                   "SELECT e.id, e.sort, e.value, e.def, e.xml_id FROM userfield_enums e "
-                                   "JOIN userfields f ON f.id = e.field_id WHERE f.field_name = ? ORDER BY e.sort",
-                                   (field_name,)).fetchall()]
+                               for i, s, v, d, x in self.enum_options(field_name)]
         return self.envelope(page, None)
 
     def entity_type(self, params: dict[str, Any]) -> int:
