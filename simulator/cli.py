@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import signal
 import sys
 import tempfile
 from datetime import datetime
@@ -120,7 +121,13 @@ async def serve(config: ServerConfig, store: Path, host: str, port: int) -> None
         await runner.cleanup()
 
 
+def _interrupt(signum: int, frame: object) -> None:
+    """SIGTERM (how `SimulatorProcess` stops the server) unwinds like Ctrl-C, so the working copy is removed."""
+    raise KeyboardInterrupt
+
+
 def main(argv: list[str] | None = None) -> int:
+    signal.signal(signal.SIGTERM, _interrupt)
     args = parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, stream=sys.stderr)
     config = config_from(args)
