@@ -59,6 +59,10 @@ CHECKS: tuple[Check, ...] = (
 )
 
 
+class ModelConfig(dg.Config):
+    rebuild: bool = False   # rebuild every table in full instead of only what the latest loads touched
+
+
 @dg.multi_asset(
     name="warehouse_core",
     specs=[dg.AssetSpec(core_key(m.name), group_name=CORE_GROUP, kinds={"duckdb"},
@@ -69,10 +73,13 @@ CHECKS: tuple[Check, ...] = (
                  for c in CHECKS],
     pool=WRITER_POOL,
 )
-def warehouse_core(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> Iterator[object]:
-    counts = build(warehouse.file, timezone=warehouse.timezone)
-    for table, rows in counts.items():
-        yield dg.MaterializeResult(asset_key=core_key(table), metadata={"dagster/row_count": rows})
+def warehouse_core(context: dg.AssetExecutionContext, config: ModelConfig,
+                   warehouse: WarehouseResource) -> Iterator[object]:
+    built = build(warehouse.file, timezone=warehouse.timezone, full=config.rebuild)
+    context.log.info("%s model build in %.1f s: %s", built.mode, built.seconds, built.reason)
+    for table, rows in built.counts.items():
+        yield dg.MaterializeResult(asset_key=core_key(table), metadata={
+            "dagster/row_count": rows, "build_mode": built.mode, "build_seconds": round(built.seconds, 2)})
     with duckdb.connect(str(warehouse.file), read_only=True) as con:
         for check in CHECKS:
             bad = int(con.execute(check.violations).fetchone()[0])  # type: ignore[index]

@@ -1,4 +1,4 @@
-"""Building the star schema on a big warehouse: time and peak memory of a full model build.
+"""Building the star schema on a big warehouse: a full build, then an incremental one after 100 changed deals.
 
     python benchmarks/model.py                 # 1,000,000 deals, about 10M activities
     python benchmarks/model.py --copies 5      # 100,000 deals
@@ -6,13 +6,17 @@
 A real portal of 20,000 deals (the simulator) is extracted into a base warehouse, then its raw tables
 are replicated `--copies` times with shifted ids (every key and reference moved together), which
 keeps the data's shapes while reaching the size; extracting 25M rows through the API would take
-most of an hour. Prints the raw sizes, the full build's time and the process's peak memory, beside the
-baseline of the same build on the base warehouse.
+most of an hour. The big warehouse is built in full. Then about 100 deals change in the portal (new,
+moved, won, lost, edited, with their activities and calls), an incremental load brings them in, and
+the model is built again, incrementally. Prints each build's time and the process's peak memory beside
+the baseline (the full build of the base warehouse), and checks the incremental result equals a full
+rebuild of the same raw data.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import resource
 import shutil
@@ -21,6 +25,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 import duckdb
 
@@ -28,6 +33,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from simulator.client import SimulatorProcess  # noqa: E402
+from warehouse.build import CORE_TABLES  # noqa: E402
 
 # Per raw table: the id column and the columns that reference other replicated rows.
 SHIFTED = {
@@ -42,22 +48,43 @@ SHIFTED = {
 }
 
 BUILD = """
-import resource, sys, time
+import json, resource, sys
 from warehouse.build import build
-started = time.perf_counter()
-counts = build(sys.argv[1])
-print("RESULT", time.perf_counter() - started, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
-      counts["fact_deal"], counts["fact_activity"])
+built = build(sys.argv[1], full=sys.argv[2] == "full")
+print("RESULT " + json.dumps({"mode": built.mode, "reason": built.reason, "seconds": built.seconds,
+      "peak_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, "counts": built.counts}))
 """
 
 
-def timed_build(warehouse: Path) -> tuple[float, float, int, int]:
+def timed_build(warehouse: Path, mode: str) -> dict[str, Any]:
+    """Builds in a fresh process (so its peak memory is the build's own); mode: full | auto."""
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    done = subprocess.run([sys.executable, "-c", BUILD, str(warehouse)], env=env, capture_output=True, text=True,
-                          check=True)
-    line = next(x for x in done.stdout.splitlines() if x.startswith("RESULT"))
-    _, seconds, peak, deals, activities = line.split()
-    return float(seconds), float(peak), int(deals), int(activities)
+    done = subprocess.run([sys.executable, "-c", BUILD, str(warehouse), mode], env=env, capture_output=True,
+                          text=True, check=True)
+    return json.loads(next(x for x in done.stdout.splitlines() if x.startswith("RESULT "))[len("RESULT "):])
+
+
+def load(warehouse: Path, webhook_url: str) -> None:
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    subprocess.run([sys.executable, "-c", "import sys; from pipelines.bitrix24.pipeline import load; "
+                    "load(sys.argv[1], webhook_url=sys.argv[2], progress='log', operating_limit=0)",
+                    str(warehouse), webhook_url], env=env, check=True, capture_output=True)
+
+
+def differences(warehouse: Path, other: Path) -> int:
+    """Rows in which two warehouses' core tables differ (both ways, as multisets)."""
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        con.execute("SET memory_limit = '4GB'")
+        con.execute(f"ATTACH '{other}' AS other (READ_ONLY)")
+        return sum(int(con.execute(f"SELECT (SELECT count(*) FROM (FROM core.{t} EXCEPT ALL FROM other.core.{t})) + "
+                                   f"(SELECT count(*) FROM (FROM other.core.{t} EXCEPT ALL FROM core.{t}))"
+                                   ).fetchone()[0])  # type: ignore[index]
+                   for t in CORE_TABLES)
+
+
+def report(label: str, result: dict[str, Any]) -> str:
+    return (f"{label}: {result['counts']['fact_deal']:,} deals, {result['counts']['fact_activity']:,} activities, "
+            f"{result['mode']} in {result['seconds']:.1f} s, peak {result['peak_mib']:.0f} MiB")
 
 
 # What each shifted column points at (None: the row's own table); owners are mostly deals.
@@ -66,18 +93,25 @@ REFERENCES = {"id": None, "contact_id": "contacts", "company_id": "companies", "
 
 
 def replicate(warehouse: Path, copies: int) -> None:
-    """Adds `copies - 1` copies of every replicated raw table, each id and reference moved by its span."""
+    """Adds `copies - 1` copies of every replicated raw table, each id and reference moved by its span (twice
+    the table's largest id, so rows the portal creates later keep ids of their own)."""
     with duckdb.connect(str(warehouse)) as con:
         con.execute("SET memory_limit = '4GB'")
-        spans = {t: int(con.execute(f"SELECT max(id) FROM raw.{t}").fetchone()[0] or 0)
-                 for t in {*SHIFTED, "leads"}}
+        tops = {t: int(con.execute(f"SELECT max(id) FROM raw.{t}").fetchone()[0] or 0) for t in {*SHIFTED, "leads"}}
+        spans = {t: 2 * top for t, top in tops.items()}
         for table, columns in SHIFTED.items():
-            top = spans[table]
+            top = tops[table]
             for copy in range(1, copies):
                 moved = ", ".join(f"{c} + {copy * spans[REFERENCES[c] or table]} AS {c}" for c in columns)
                 con.execute(f"INSERT INTO raw.{table} SELECT * REPLACE ({moved}, _dlt_id || '-{copy}' AS _dlt_id) "
                             f"FROM raw.{table} WHERE id <= {top}")
         con.execute("CHECKPOINT")
+
+
+# About 100 changed deals: 20 new, 30 moved a stage on, 15 won (each with an invoice), 15 lost, 20 with a new
+# amount (of 80 field edits, a quarter hit deals); besides, new and completed activities and calls.
+CHANGES = {"new_deals": 20, "stage_moves": 30, "wins": 15, "losses": 15, "field_edits": 80, "new_activities": 30,
+           "complete_activities": 20, "new_calls": 30}
 
 
 def main() -> int:
@@ -86,28 +120,35 @@ def main() -> int:
     parser.add_argument("--copies", type=int, default=50)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="b24-model-") as tmp:
-        base = Path(tmp) / "base.duckdb"
+        base, big, rebuilt = (Path(tmp) / name for name in ("base.duckdb", "big.duckdb", "rebuilt.duckdb"))
         options = {"deals": args.base_deals, "clock": "frozen", "anchor": "2026-11-02T18:00:00", "rate": 1000,
                    "burst": 10**6, "operating_limit": 0}
         print(f"Extracting a {args.base_deals:,}-deal portal into the base warehouse...", flush=True)
         with SimulatorProcess(**options) as sim:
-            env = {**os.environ, "PYTHONPATH": str(ROOT)}
-            subprocess.run([sys.executable, "-c", "import sys; from pipelines.bitrix24.pipeline import load; "
-                            "load(sys.argv[1], webhook_url=sys.argv[2], progress='log', operating_limit=0)",
-                            str(base), sim.webhook_url], env=env, check=True, capture_output=True)
-        seconds, peak, deals, activities = timed_build(base)
-        print(f"  baseline build: {deals:,} deals, {activities:,} activities in {seconds:.1f} s, "
-              f"peak {peak:.0f} MiB", flush=True)
-        big = Path(tmp) / "big.duckdb"
-        shutil.copyfile(base, big)
-        started = time.perf_counter()
-        replicate(big, args.copies)
-        print(f"  replicated raw tables x{args.copies} in {time.perf_counter() - started:.0f} s", flush=True)
-        seconds_big, peak_big, deals_big, activities_big = timed_build(big)
-        print(f"Full build: {deals_big:,} deals, {activities_big:,} activities in {seconds_big:.1f} s "
-              f"(target at most 120 s), peak memory {peak_big:.0f} MiB; "
-              f"{seconds_big / max(seconds, 0.001):.0f}x the baseline's time for {deals_big / max(deals, 1):.0f}x "
-              f"the deals")
+            load(base, sim.webhook_url)
+            baseline = timed_build(base, "full")
+            print("  baseline " + report("full build", baseline), flush=True)
+            shutil.copyfile(base, big)
+            started = time.perf_counter()
+            replicate(big, args.copies)
+            print(f"  replicated raw tables x{args.copies} in {time.perf_counter() - started:.0f} s", flush=True)
+            full = timed_build(big, "full")
+            print(report("Full build", full) + f" (target at most 120 s); {full['seconds'] / baseline['seconds']:.0f}x "
+                  f"the baseline's time for {full['counts']['fact_deal'] / baseline['counts']['fact_deal']:.0f}x "
+                  "the deals", flush=True)
+            changes = sim.control.apply_changes(advance=3600, **CHANGES)
+            deals = len({c["id"] for c in changes if c["entity"] == "deal"})
+            started = time.perf_counter()
+            load(big, sim.webhook_url)
+            print(f"  {len(changes)} changes in the portal ({deals} deals); incremental load "
+                  f"{time.perf_counter() - started:.1f} s", flush=True)
+        shutil.copyfile(big, rebuilt)
+        incremental = timed_build(big, "auto")
+        print(report("Incremental build", incremental) + f" (target at most 10 s): {incremental['reason']}; "
+              f"{full['seconds'] / incremental['seconds']:.0f}x faster than the full build", flush=True)
+        check = timed_build(rebuilt, "full")
+        print(f"  the same raw data rebuilt in full: {check['seconds']:.1f} s; "
+              f"rows that differ from the incremental result: {differences(big, rebuilt)}")
         print(f"Benchmark process peak memory: {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MiB")
     return 0
 

@@ -1,6 +1,7 @@
 """`b24wh`: the project's command line.
 
-- `b24wh refresh [--warehouse PATH]`: incremental extract of every entity, then the model build
+- `b24wh refresh [--warehouse PATH] [--rebuild]`: incremental extract of every entity, then the model build
+  (incremental: only what the load touched; `--rebuild` rebuilds every table)
 - `b24wh backfill --start YYYY-MM-DD --end YYYY-MM-DD`: reload a historical window, cursors untouched
 - `b24wh demo`: start the simulator, refresh a warehouse from it, print where it is and headline figures
 - `b24wh simulator ...`: run the local Bitrix24 portal alone (its own program; see --help)
@@ -19,7 +20,10 @@ import subprocess
 import sys
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from warehouse.build import Built
 
 DEFAULT_WAREHOUSE = Path("data/warehouse.duckdb")
 DEMO_WAREHOUSE = Path("data/demo/warehouse.duckdb")
@@ -30,14 +34,14 @@ def _timezone() -> str:
 
 
 def refresh(warehouse: Path, *, webhook_url: str | None = None, sweep: bool | None = None,
-            backfill: dict[str, Any] | None = None, timezone: str | None = None) -> dict[str, int]:
-    """Extract (incremental, or a backfill window) and rebuild the model. Returns core row counts."""
+            backfill: dict[str, Any] | None = None, timezone: str | None = None, rebuild: bool = False) -> Built:
+    """Extract (incremental, or a backfill window), then build the model (in full when `rebuild`)."""
     from pipelines.bitrix24.pipeline import load
     from warehouse.build import build
 
     options: dict[str, Any] = {"webhook_url": webhook_url} if webhook_url else {}
     load(warehouse, sweep=sweep, backfill=backfill, **options)
-    return build(warehouse, timezone=timezone or _timezone())
+    return build(warehouse, timezone=timezone or _timezone(), full=rebuild)
 
 
 def headline(warehouse: Path, timezone: str, as_of: datetime | None = None) -> str:
@@ -107,6 +111,8 @@ def main(argv: list[str] | None = None) -> int:
     run.add_argument("--warehouse", type=Path, default=DEFAULT_WAREHOUSE)
     run.add_argument("--sweep", action=argparse.BooleanOptionalAction, default=None,
                      help="force (or skip) the deletion sweep; by default it runs once a day")
+    run.add_argument("--rebuild", action="store_true",
+                     help="rebuild every model table in full (by default only what the load touched)")
     back = commands.add_parser("backfill", help="reload a historical window (by creation date)")
     back.add_argument("--warehouse", type=Path, default=DEFAULT_WAREHOUSE)
     back.add_argument("--start", required=True, help="YYYY-MM-DD (inclusive)")
@@ -135,7 +141,8 @@ def _run(args: argparse.Namespace) -> int:
         if args.command == "demo":
             return demo(args.deals, args.scale)
         window = {"start": args.start, "end": args.end, "by": args.by} if args.command == "backfill" else None
-        counts = refresh(args.warehouse, sweep=getattr(args, "sweep", None), backfill=window)
+        built = refresh(args.warehouse, sweep=getattr(args, "sweep", None), backfill=window,
+                        rebuild=getattr(args, "rebuild", False))
     except (Bitrix24Error, WarehouseError) as exc:
         print(f"b24wh {args.command}: {exc}", file=sys.stderr)
         return 1
@@ -146,5 +153,6 @@ def _run(args: argparse.Namespace) -> int:
         print(f"b24wh {args.command}: {type(cause).__name__}: {str(cause).splitlines()[0] if str(cause) else ''}",
               file=sys.stderr)
         return 1
-    print(f"Warehouse {args.warehouse.resolve()} refreshed: " + ", ".join(f"{k} {v:,}" for k, v in counts.items()))
+    print(f"Warehouse {args.warehouse.resolve()} refreshed ({built.mode} model build in {built.seconds:.1f} s: "
+          f"{built.reason}): " + ", ".join(f"{k} {v:,}" for k, v in built.counts.items()))
     return 0

@@ -35,9 +35,10 @@ monthly = dg.MonthlyPartitionsDefinition(start_date=os.environ.get("B24WH_BACKFI
 @dg.op(pool=WRITER_POOL)
 def backfill_month(context: dg.OpExecutionContext, bitrix24: Bitrix24Resource, warehouse: WarehouseResource) -> None:
     window = context.partition_time_window
-    counts = refresh(warehouse.file, webhook_url=bitrix24.webhook_url, timezone=warehouse.timezone,
-                     backfill={"start": window.start.isoformat(), "end": window.end.isoformat(), "by": "created"})
-    context.log.info("backfilled %s..%s: %s", window.start.date(), window.end.date(), counts)
+    built = refresh(warehouse.file, webhook_url=bitrix24.webhook_url, timezone=warehouse.timezone,
+                    backfill={"start": window.start.isoformat(), "end": window.end.isoformat(), "by": "created"})
+    context.log.info("backfilled %s..%s (%s model build: %s): %s", window.start.date(), window.end.date(), built.mode,
+                     built.reason, built.counts)
 
 
 @dg.job(partitions_def=monthly, description="Reload one month of history (by creation date); cursors untouched.")

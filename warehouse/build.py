@@ -1,22 +1,38 @@
-"""Builds the warehouse model: SQL files in dependency order, in one transaction.
+"""Builds the warehouse model: SQL files in dependency order, in one transaction, in full or incrementally.
 
 Each model is one SQL file (`models/<layer>/<name>.sql`) holding a SELECT that states its grain first.
 Staging models become views over the raw tables dlt loads; core models become tables. The whole
 build is a single DuckDB transaction: a failing model leaves the previous warehouse exactly as it was.
+
+An incremental build redoes only what the loads since the last build touched. `meta.built_loads` lists
+the dlt loads the core tables already reflect; a change set (`models/changes/<name>.sql`) turns the raw
+rows of any other load into the keys they touch (the deals whose row, stage history or deletion
+arrived, ...). Small reference tables (dates, stages, managers, sources, directories) are rebuilt every
+time. Big tables are patched: a keyed model deletes the rows of the changed keys and selects them again
+with its own SQL; the additive daily snapshot takes out the changed deals' old rows, puts in their new
+ones and adds the days history grew by. A build is full instead when asked, when no build is on record,
+when the model SQL, time zone or holidays differ from the last build's, or when reference data changed.
 """
 
 from __future__ import annotations
 
+import hashlib
+import time
 import zoneinfo
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, timedelta
 from pathlib import Path
 
 import duckdb
 
 DEFAULT_TIMEZONE = "Europe/Moscow"
 MODELS_DIR = Path(__file__).resolve().parent / "models"
+
+# Change sets: the keys the loads since the last build touched (models/changes/<name>.sql), and the column
+# those keys match in the models that use the set.
+CHANGE_SETS: dict[str, str] = {"deals": "deal_id", "contacts": "contact_id", "companies": "company_id",
+                               "activities": "activity_id", "invoices": "invoice_id", "calls": "call_id"}
 
 
 class WarehouseError(RuntimeError):
@@ -25,37 +41,250 @@ class WarehouseError(RuntimeError):
 
 @dataclass(frozen=True)
 class Model:
-    layer: str          # staging (view) | core (table)
+    layer: str                    # staging (a view) | core (a table)
     name: str
+    changes: str | None = None    # incremental: the change set whose keys it redoes; None: rebuilt every time
+    grain: tuple[str, ...] = ()   # additive: the grain; the other columns are sums over the change set's keys
+    days: str | None = None       # additive: SQL giving the first and last day the model covers
+    reference: bool = False       # reference data: when its rows change, the build is full
 
     @property
-    def kind(self) -> str:
-        return "VIEW" if self.layer == "staging" else "TABLE"
+    def relation(self) -> str:
+        return f"{self.layer}.{self.name}"
 
-    def sql(self, timezone: str) -> str:
-        text = (MODELS_DIR / self.layer / f"{self.name}.sql").read_text("utf-8")
-        return text.replace("{portal_tz}", timezone)
+    @property
+    def additive(self) -> bool:
+        return bool(self.grain)
+
+    def text(self) -> str:
+        return (MODELS_DIR / self.layer / f"{self.name}.sql").read_text("utf-8")
+
+    def sql(self, timezone: str, **fills: str) -> str:
+        text = self.text().replace("{portal_tz}", timezone)
+        for name, value in fills.items():
+            text = text.replace("{" + name + "}", value)
+        return text
 
 
 # In dependency order.
 MODELS: tuple[Model, ...] = (
     *(Model("staging", name) for name in (
         "deals", "deal_stage_history", "activities", "user_versions", "departments", "pipelines", "deal_stages",
-        "contacts", "companies", "invoices", "invoice_stage_history", "calls", "directory")),
-    *(Model("core", name) for name in (
-        "dim_date", "dim_stage", "dim_manager", "dim_source", "dim_activity_type", "dim_deal", "dim_contact",
-        "dim_company", "fact_deal_stage", "fact_deal", "fact_activity", "fact_invoice", "fact_call",
-        "fact_pipeline_daily")),
+        "contacts", "companies", "invoices", "invoice_stage_history", "calls")),
+    Model("staging", "directory", reference=True),
+    Model("core", "dim_date"),
+    *(Model("core", name, reference=True) for name in ("dim_stage", "dim_manager", "dim_source", "dim_activity_type")),
+    Model("core", "dim_deal", "deals"),
+    Model("core", "dim_contact", "contacts"),
+    Model("core", "dim_company", "companies"),
+    Model("core", "fact_deal_stage", "deals"),
+    Model("core", "fact_deal", "deals"),
+    Model("core", "fact_activity", "activities"),
+    Model("core", "fact_invoice", "invoices"),
+    Model("core", "fact_call", "calls"),
+    Model("core", "fact_pipeline_daily", "deals", grain=("date_key", "pipeline_id", "stage_key", "manager_key"),
+          days="SELECT min(entered_at)::DATE, max(coalesce(exited_at, entered_at))::DATE FROM core.fact_deal_stage"),
 )
+CORE_TABLES = tuple(m.name for m in MODELS if m.layer == "core")
+
+
+@dataclass(frozen=True)
+class Built:
+    mode: str                   # full | incremental
+    reason: str                 # why the build was full, or what an incremental one redid
+    counts: dict[str, int]      # rows per core table
+    changed: dict[str, int]     # keys per change set an incremental build redid
+    seconds: float
+
+
+def build(warehouse: Path | str, *, timezone: str = DEFAULT_TIMEZONE, holidays: Sequence[date] = (),
+          full: bool = False) -> Built:
+    """Builds every model, incrementally when it can (or in full when `full`)."""
+    if timezone not in zoneinfo.available_timezones():
+        raise WarehouseError(f"unknown portal time zone {timezone!r}: use an IANA name such as Europe/Moscow")
+    started = time.perf_counter()
+    con = duckdb.connect(str(warehouse))
+    try:
+        con.execute("SET memory_limit = '512MB'")
+        con.execute("SET threads = 2")
+        con.execute("BEGIN TRANSACTION")
+        built = _Build(con, timezone, holidays).run(full)
+        con.execute("COMMIT")
+        return Built(built.mode, built.reason, built.counts, built.changed, time.perf_counter() - started)
+    except BaseException:
+        con.execute("ROLLBACK")
+        raise
+    finally:
+        con.close()
+
+
+class _Build:
+    """One build inside an open transaction."""
+
+    def __init__(self, con: duckdb.DuckDBPyConnection, timezone: str, holidays: Sequence[date]) -> None:
+        self.con = con
+        self.timezone = timezone
+        self.version = _version(timezone, holidays)
+        self.holidays = holidays
+        self.mode = "incremental"
+        self.reason = ""
+        self.counts: dict[str, int] = {}
+        self.changed: dict[str, int] = {}
+        self.before: dict[str, tuple[date | None, date | None]] = {}   # additive models' span before patching
+
+    def run(self, full: bool) -> _Build:
+        for schema in ("staging", "core", "meta"):
+            self.con.execute(f"CREATE SCHEMA IF NOT EXISTS {schema}")
+        self.con.execute("CREATE TABLE IF NOT EXISTS meta.builds (finished_at TIMESTAMPTZ, mode VARCHAR, "
+                         "reason VARCHAR, version VARCHAR)")
+        self.con.execute("CREATE TABLE IF NOT EXISTS meta.built_loads (load_id VARCHAR)")
+        self.con.execute("CREATE TABLE IF NOT EXISTS meta.fingerprints (relation VARCHAR, fingerprint VARCHAR)")
+        self.con.execute(f"CREATE OR REPLACE VIEW staging.deletions AS {_deletions_sql(self.con)}")
+        self.con.execute(f"CREATE OR REPLACE VIEW staging.holidays AS {_holidays_sql(self.holidays)}")
+        self.reason = "asked for a full build" if full else self._why_full_before()
+        if self.reason:
+            self.mode = "full"
+        for model in MODELS:
+            if model.changes is None:
+                self._create(model)
+                continue
+            if self.mode == "incremental" and not self.changed:
+                self.reason = self._why_full_after_reference()
+                if self.reason:
+                    self.mode = "full"
+                else:
+                    self._collect_changes()
+            if self.mode == "full":
+                self._create(model)
+            elif model.additive:
+                self._patch_additive(model)
+            else:
+                self._patch_keyed(model)
+        if self.mode == "incremental":
+            self.reason = ", ".join(f"{n:,} {name}" for name, n in self.changed.items() if n) or "nothing changed"
+        self._record()
+        self.counts = {name: int(self.con.execute(f"SELECT count(*) FROM core.{name}").fetchone()[0])  # type: ignore[index]
+                       for name in CORE_TABLES}
+        return self
+
+    # -- deciding
+
+    def _why_full_before(self) -> str:
+        last = self.con.execute("SELECT version FROM meta.builds ORDER BY finished_at DESC LIMIT 1").fetchone()
+        if last is None:
+            return "no build on record"
+        if last[0] != self.version:
+            return "the models, time zone or holidays changed"
+        missing = [name for name in CORE_TABLES if not _exists(self.con, "core", name)]
+        return f"core.{missing[0]} is missing" if missing else ""
+
+    def _why_full_after_reference(self) -> str:
+        """Reference tables are rebuilt by now; the facts keyed on them stay valid only if they did not change."""
+        stored = dict(self.con.execute("SELECT relation, fingerprint FROM meta.fingerprints").fetchall())
+        for model in MODELS:
+            if model.reference and stored.get(model.relation) != _fingerprint(self.con, model.relation):
+                return f"{model.relation} changed"
+        return ""
+
+    def _collect_changes(self) -> None:
+        for name in CHANGE_SETS:
+            sql = (MODELS_DIR / "changes" / f"{name}.sql").read_text("utf-8")
+            self.con.execute(f"CREATE OR REPLACE TEMP TABLE changes_{name} AS SELECT DISTINCT key FROM ({sql}) "
+                             "WHERE key IS NOT NULL")
+            self.changed[name] = int(self.con.execute(f"SELECT count(*) FROM changes_{name}").fetchone()[0])  # type: ignore[index]
+        # An additive model's old rows for the changed keys are read before the tables under it are patched.
+        for model in MODELS:
+            if model.additive:
+                self.before[model.name] = self._span(model)
+                self._execute(model, f"CREATE OR REPLACE TEMP TABLE before_{model.name} AS "
+                                     f"{self._additive_sql(model, self._in_changes(model), *self.before[model.name])}")
+
+    # -- building
+
+    def _execute(self, model: Model, statement: str) -> None:
+        try:
+            self.con.execute(statement)
+        except duckdb.Error as exc:
+            raise WarehouseError(f"model {model.relation} failed: {exc}".splitlines()[0]) from exc
+
+    def _create(self, model: Model) -> None:
+        select = self._additive_sql(model, "true", *self._span(model)) if model.additive else model.sql(self.timezone)
+        kind = "VIEW" if model.layer == "staging" else "TABLE"
+        self._execute(model, f"CREATE OR REPLACE {kind} {model.relation} AS {select}")
+
+    def _in_changes(self, model: Model, negate: bool = False) -> str:
+        assert model.changes is not None
+        return f"{CHANGE_SETS[model.changes]} {'NOT ' if negate else ''}IN (SELECT key FROM changes_{model.changes})"
+
+    def _patch_keyed(self, model: Model) -> None:
+        if not self.changed[model.changes or ""]:
+            return
+        scope = self._in_changes(model)
+        self._execute(model, f"DELETE FROM {model.relation} WHERE {scope}")
+        self._execute(model, f"INSERT INTO {model.relation} SELECT * FROM ({model.sql(self.timezone)}) WHERE {scope}")
+
+    def _span(self, model: Model) -> tuple[date | None, date | None]:
+        assert model.days is not None
+        first, last = self.con.execute(model.days).fetchone()  # type: ignore[misc]
+        return first, last
+
+    def _additive_sql(self, model: Model, keys: str, first: date | None, last: date | None) -> str:
+        def day(value: date | None) -> str:
+            return f"DATE '{value.isoformat()}'" if value else "NULL"
+        return model.sql(self.timezone, keys=keys, first_day=day(first), last_day=day(last))
+
+    def _patch_additive(self, model: Model) -> None:
+        """Old rows of the changed keys out, their new rows in, plus every key's rows on days the span grew by."""
+        (first_before, last_before), (first, last) = self.before[model.name], self._span(model)
+        if first != first_before or (last_before and (last is None or last < last_before)):
+            self._create(model)     # history now starts elsewhere or ends earlier: rare, and simplest redone whole
+            return
+        grown = (self._additive_sql(model, self._in_changes(model, negate=True), last_before + timedelta(days=1), last)
+                 if last_before and last and last > last_before else None)
+        if not self.changed[model.changes or ""] and grown is None:
+            return
+        grain = ", ".join(model.grain)
+        measures = [c for c in self._columns(model) if c not in model.grain]
+        parts = [f"SELECT {grain}, {', '.join(f'-{m} AS {m}' for m in measures)} FROM before_{model.name}",
+                 f"SELECT * FROM ({self._additive_sql(model, self._in_changes(model), first, last)})"]
+        if grown:
+            parts.append(f"SELECT * FROM ({grown})")
+        matches = " AND ".join(f"t.{c} IS NOT DISTINCT FROM d.{c}" for c in model.grain)
+        self._execute(model, f"CREATE OR REPLACE TEMP TABLE delta_{model.name} AS SELECT {grain}, "
+                             f"{', '.join(f'sum({m}) AS {m}' for m in measures)} FROM ("
+                             f"{' UNION ALL '.join(parts)}) GROUP BY ALL")
+        self._execute(model, f"CREATE OR REPLACE TEMP TABLE merged_{model.name} AS SELECT "
+                             f"{', '.join(f'd.{c}' for c in model.grain)}, "
+                             f"{', '.join(f'coalesce(t.{m}, 0) + d.{m} AS {m}' for m in measures)} "
+                             f"FROM delta_{model.name} AS d LEFT JOIN {model.relation} AS t ON {matches}")
+        self._execute(model, f"DELETE FROM {model.relation} AS t WHERE EXISTS "
+                             f"(SELECT 1 FROM delta_{model.name} AS d WHERE {matches})")
+        self._execute(model, f"INSERT INTO {model.relation} SELECT * FROM merged_{model.name} "
+                             f"WHERE {' OR '.join(f'{m} <> 0' for m in measures)}")
+
+    def _columns(self, model: Model) -> list[str]:
+        return [row[0] for row in self.con.execute(
+            "SELECT column_name FROM information_schema.columns WHERE table_schema = ? AND table_name = ? "
+            "ORDER BY ordinal_position", [model.layer, model.name]).fetchall()]
+
+    def _record(self) -> None:
+        self.con.execute("DELETE FROM meta.fingerprints")
+        for model in MODELS:
+            if model.reference:
+                self.con.execute("INSERT INTO meta.fingerprints VALUES (?, ?)",
+                                 [model.relation, _fingerprint(self.con, model.relation)])
+        self.con.execute("DELETE FROM meta.built_loads")
+        if _exists(self.con, "raw", "_dlt_loads"):
+            self.con.execute("INSERT INTO meta.built_loads SELECT load_id FROM raw._dlt_loads WHERE status = 0")
+        self.con.execute("INSERT INTO meta.builds VALUES (now(), ?, ?, ?)", [self.mode, self.reason, self.version])
 
 
 def _deletions_sql(con: duckdb.DuckDBPyConnection) -> str:
     """The sweep's `raw.deletions` appears with the first deletion ever found; until then, none."""
-    exists = con.execute("SELECT count(*) FROM information_schema.tables WHERE table_schema = 'raw' "
-                         "AND table_name = 'deletions'").fetchone()
-    if exists and exists[0]:
-        return "SELECT entity, id, is_deleted FROM raw.deletions"
-    return "SELECT CAST(NULL AS VARCHAR) AS entity, CAST(NULL AS BIGINT) AS id, false AS is_deleted WHERE false"
+    if _exists(con, "raw", "deletions"):
+        return "SELECT entity, id, is_deleted, _dlt_load_id FROM raw.deletions"
+    return ("SELECT CAST(NULL AS VARCHAR) AS entity, CAST(NULL AS BIGINT) AS id, false AS is_deleted, "
+            "CAST(NULL AS VARCHAR) AS _dlt_load_id WHERE false")
 
 
 def _holidays_sql(holidays: Sequence[date]) -> str:
@@ -65,30 +294,20 @@ def _holidays_sql(holidays: Sequence[date]) -> str:
     return f"SELECT holiday FROM (VALUES {values}) AS t(holiday)"
 
 
-def build(warehouse: Path, *, timezone: str = DEFAULT_TIMEZONE, holidays: Sequence[date] = ()) -> dict[str, int]:
-    """Builds every model; returns the row count of each core table."""
-    if timezone not in zoneinfo.available_timezones():
-        raise WarehouseError(f"unknown portal time zone {timezone!r}: use an IANA name such as Europe/Moscow")
-    con = duckdb.connect(str(warehouse))
-    try:
-        con.execute("SET memory_limit = '512MB'")
-        con.execute("SET threads = 2")
-        con.execute("BEGIN TRANSACTION")
-        for schema in ("staging", "core"):
-            con.execute(f"CREATE SCHEMA IF NOT EXISTS {schema}")
-        con.execute(f"CREATE OR REPLACE VIEW staging.deletions AS {_deletions_sql(con)}")
-        con.execute(f"CREATE OR REPLACE VIEW staging.holidays AS {_holidays_sql(holidays)}")
-        for model in MODELS:
-            try:
-                con.execute(f"CREATE OR REPLACE {model.kind} {model.layer}.{model.name} AS {model.sql(timezone)}")
-            except duckdb.Error as exc:
-                raise WarehouseError(f"model {model.layer}.{model.name} failed: {exc}".splitlines()[0]) from exc
-        counts = {m.name: int(con.execute(f"SELECT count(*) FROM core.{m.name}").fetchone()[0])  # type: ignore[index]
-                  for m in MODELS if m.layer == "core"}
-        con.execute("COMMIT")
-        return counts
-    except BaseException:
-        con.execute("ROLLBACK")
-        raise
-    finally:
-        con.close()
+def _exists(con: duckdb.DuckDBPyConnection, schema: str, table: str) -> bool:
+    found = con.execute("SELECT count(*) FROM information_schema.tables WHERE table_schema = ? AND table_name = ?",
+                        [schema, table]).fetchone()
+    return bool(found and found[0])
+
+
+def _version(timezone: str, holidays: Sequence[date]) -> str:
+    """What the model's output depends on besides the data: every SQL file, the time zone and the holidays."""
+    digest = hashlib.sha256(f"{timezone}|{sorted(holidays)}".encode())
+    for path in sorted(MODELS_DIR.rglob("*.sql")):
+        digest.update(path.relative_to(MODELS_DIR).as_posix().encode() + b"\0" + path.read_bytes())
+    return digest.hexdigest()
+
+
+def _fingerprint(con: duckdb.DuckDBPyConnection, relation: str) -> str:
+    count, total = con.execute(f"SELECT count(*), sum(hash(t)::HUGEINT) FROM {relation} AS t").fetchone()  # type: ignore[misc]
+    return f"{count}:{total}"

@@ -31,7 +31,8 @@ os.environ.setdefault("RUNTIME__DLTHUB_TELEMETRY", "false")   # no phoning home 
 
 
 def make_pipeline(warehouse: Path, progress: str | None = None) -> dlt.Pipeline:
-    """The warehouse's dlt pipeline; its working directory sits beside the warehouse file."""
+    """The warehouse's dlt pipeline; its working directory sits beside the warehouse file, one per file (two
+    warehouses in one folder must never share pending load packages)."""
     warehouse = Path(warehouse)
     warehouse.parent.mkdir(parents=True, exist_ok=True)
     if progress is None:
@@ -43,7 +44,7 @@ def make_pipeline(warehouse: Path, progress: str | None = None) -> dlt.Pipeline:
     # DuckDB's defaults (most of the RAM, every core) make small merges slow and the process huge.
     credentials.global_config = {"memory_limit": DUCKDB_MEMORY_LIMIT, "threads": 2}
     return dlt.pipeline(pipeline_name=PIPELINE_NAME, destination=dlt.destinations.duckdb(credentials),
-                        dataset_name=DATASET, pipelines_dir=str(warehouse.parent / ".dlt-pipelines"),
+                        dataset_name=DATASET, pipelines_dir=str(warehouse.parent / f".{warehouse.name}.dlt"),
                         progress=collector)
 
 

@@ -14,7 +14,7 @@ from pipelines.bitrix24.pipeline import load
 from simulator.client import SimulatorProcess
 from tests.conftest import Rest, portal_options
 from warehouse import build as build_module
-from warehouse.build import WarehouseError, build
+from warehouse.build import CORE_TABLES, Built, WarehouseError, build
 
 
 def rows(warehouse: Path, sql: str) -> list[tuple[Any, ...]]:
@@ -22,7 +22,7 @@ def rows(warehouse: Path, sql: str) -> list[tuple[Any, ...]]:
         return con.execute(sql).fetchall()
 
 
-def refresh(portal: SimulatorProcess, warehouse: Path, **options: Any) -> dict[str, int]:
+def refresh(portal: SimulatorProcess, warehouse: Path, **options: Any) -> Built:
     load(warehouse, webhook_url=portal.webhook_url, progress="log", **options)
     return build(warehouse)
 
@@ -31,8 +31,7 @@ def refresh(portal: SimulatorProcess, warehouse: Path, **options: Any) -> dict[s
 def built(tmp_path_factory: pytest.TempPathFactory) -> Any:
     warehouse = tmp_path_factory.mktemp("wh") / "warehouse.duckdb"
     with SimulatorProcess(**portal_options(deals=500, seed=41)) as portal:
-        counts = refresh(portal, warehouse)
-        yield portal, warehouse, counts
+        yield portal, warehouse, refresh(portal, warehouse).counts
 
 
 def test_core_tables_hold_the_portals_rows(built: Any) -> None:
@@ -126,7 +125,7 @@ def test_deleted_deals_are_flagged_and_leave_the_stage_facts(tmp_path: Path) -> 
 
 
 class BrokenModel(build_module.Model):
-    def sql(self, timezone: str) -> str:
+    def sql(self, timezone: str, **fills: str) -> str:
         return "SELECT no_such_column FROM raw.activities"
 
 
@@ -138,6 +137,48 @@ def test_a_failing_build_leaves_the_previous_warehouse_intact(built: Any, monkey
     before = {table: rows(warehouse, f"SELECT count(*) FROM core.{table}") for table in ("fact_deal", "fact_activity")}
     monkeypatch.setattr(build_module, "MODELS", (*build_module.MODELS[:-1], BrokenModel("core", "fact_activity")))
     with pytest.raises(WarehouseError, match=r"core\.fact_activity"):
-        build(warehouse)
+        build(warehouse, full=True)
     after = {table: rows(warehouse, f"SELECT count(*) FROM core.{table}") for table in ("fact_deal", "fact_activity")}
     assert after == before
+
+
+def differences(warehouse: Path, other: Path) -> dict[str, tuple[int, int]]:
+    """Per core table: rows only in `warehouse`, rows only in `other` (as multisets)."""
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        con.execute(f"ATTACH '{other}' AS other (READ_ONLY)")
+        return {t: con.execute(f"SELECT (SELECT count(*) FROM (FROM core.{t} EXCEPT ALL FROM other.core.{t})), "
+                               f"(SELECT count(*) FROM (FROM other.core.{t} EXCEPT ALL FROM core.{t}))").fetchone()
+                for t in CORE_TABLES}
+
+
+def test_an_incremental_build_redoes_what_the_load_touched_and_equals_a_full_build(tmp_path: Path) -> None:
+    warehouse, rebuilt = tmp_path / "warehouse.duckdb", tmp_path / "rebuilt.duckdb"
+    with SimulatorProcess(**portal_options(deals=400, seed=61)) as portal:
+        first = refresh(portal, warehouse)
+        assert (first.mode, first.reason) == ("full", "no build on record")
+        quiet = refresh(portal, warehouse)    # only rows the cursor overlap re-reads come back
+        assert quiet.mode == "incremental" and sum(quiet.changed.values()) < 10
+        calls_before = portal.control.truth()["rows"]["calls"]
+        # Two days later: new and moved deals, wins (with invoices), losses, edits, calls, deletions.
+        changes = portal.control.apply_changes(
+            advance=2 * 86400, new_deals=6, stage_moves=12, wins=4, losses=4, field_edits=12, new_calls=8,
+            new_activities=10, complete_activities=6, new_contacts=3, deletions={"deal": 2, "activity": 2})
+        second = refresh(portal, warehouse, sweep=True)
+        new_calls = portal.control.truth()["rows"]["calls"] - calls_before
+        rebuilt.write_bytes(warehouse.read_bytes())
+        full = build(rebuilt, full=True)
+    touched_deals = {c["id"] for c in changes if c["entity"] == "deal"}
+    assert second.mode == "incremental"
+    assert len(touched_deals) <= second.changed["deals"] < len(touched_deals) + 10, "touched, plus overlap re-reads"
+    assert second.changed["calls"] == new_calls >= 8 and second.changed["contacts"] >= 3
+    assert second.counts == full.counts
+    assert differences(warehouse, rebuilt) == dict.fromkeys(CORE_TABLES, (0, 0))
+
+
+def test_a_change_in_reference_data_makes_the_build_full(tmp_path: Path) -> None:
+    warehouse = tmp_path / "warehouse.duckdb"
+    with SimulatorProcess(**portal_options(deals=120, seed=67)) as portal:
+        refresh(portal, warehouse)
+        portal.control.apply_changes(advance=3600, department_changes=1, stage_moves=3)
+        after = refresh(portal, warehouse)
+    assert (after.mode, after.reason) == ("full", "core.dim_manager changed")
