@@ -20,7 +20,6 @@ import argparse
 import json
 import math
 import os
-import resource
 import subprocess
 import sys
 import tempfile
@@ -32,17 +31,19 @@ import requests
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from benchmarks.memory import peak_mib  # noqa: E402
 from pipelines.bitrix24.catalogue import ENTITIES  # noqa: E402
 from simulator.client import SimulatorProcess  # noqa: E402
 
 CHILD = """
-import json, resource, sys, time
+import json, sys, time
+from benchmarks.memory import peak_mib
 from pipelines.bitrix24.pipeline import load
 started = time.perf_counter()
 load(sys.argv[1], webhook_url=sys.argv[2], entities=[sys.argv[3]], progress="log", sweep=False,
      operating_limit=float(sys.argv[4]))
 print("RESULT " + json.dumps({"seconds": time.perf_counter() - started,
-                              "peak_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+                              "peak_mib": peak_mib()}))
 """
 
 
@@ -123,7 +124,7 @@ def main() -> int:
         print(f"Incremental refresh after {len(changes)} changes: {served} HTTP requests, "
               f"{time.perf_counter() - started:.1f} s (target: at most 5 requests)")
         print(f"Peak memory of this benchmark process: "
-              f"{resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MiB")
+              f"{peak_mib():.0f} MiB")
     return 0
 
 

@@ -18,7 +18,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
 import shutil
 import subprocess
 import sys
@@ -32,6 +31,7 @@ import duckdb
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from benchmarks.memory import peak_mib  # noqa: E402
 from simulator.client import SimulatorProcess  # noqa: E402
 from warehouse.build import CORE_TABLES  # noqa: E402
 
@@ -48,11 +48,12 @@ SHIFTED = {
 }
 
 BUILD = """
-import json, resource, sys
+import json, sys
+from benchmarks.memory import peak_mib
 from warehouse.build import build
 built = build(sys.argv[1], full=sys.argv[2] == "full")
 print("RESULT " + json.dumps({"mode": built.mode, "reason": built.reason, "seconds": built.seconds,
-      "peak_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, "counts": built.counts}))
+      "peak_mib": peak_mib(), "counts": built.counts}))
 """
 
 
@@ -149,7 +150,7 @@ def main() -> int:
         check = timed_build(rebuilt, "full")
         print(f"  the same raw data rebuilt in full: {check['seconds']:.1f} s; "
               f"rows that differ from the incremental result: {differences(big, rebuilt)}")
-        print(f"Benchmark process peak memory: {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MiB")
+        print(f"Benchmark process peak memory: {peak_mib():.0f} MiB")
     return 0
 
 
