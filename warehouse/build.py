@@ -11,7 +11,7 @@ arrived, ...). Small reference tables (dates, stages, managers, sources, directo
 time. Big tables are patched: a keyed model deletes the rows of the changed keys and selects them again
 with its own SQL; the additive daily snapshot takes out the changed deals' old rows, puts in their new
 ones and adds the days history grew by. A build is full instead when asked, when no build is on record,
-when the model SQL, time zone or holidays differ from the last build's, or when reference data changed.
+when the model SQL, time zone or working calendar differ from the last build's, or when reference data changed.
 """
 
 from __future__ import annotations
@@ -19,12 +19,15 @@ from __future__ import annotations
 import hashlib
 import time
 import zoneinfo
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date, timedelta
 from pathlib import Path
 
 import duckdb
+
+from warehouse.settings import Settings
 
 DEFAULT_TIMEZONE = "Europe/Moscow"
 MODELS_DIR = Path(__file__).resolve().parent / "models"
@@ -58,6 +61,21 @@ class Model:
 
     def text(self) -> str:
         return (MODELS_DIR / self.layer / f"{self.name}.sql").read_text("utf-8")
+
+    def docs(self) -> tuple[str, dict[str, str]]:
+        """The leading comment block: the table's description, and `-- column: text` lines per column."""
+        table: list[str] = []
+        columns: dict[str, str] = {}
+        for line in self.text().splitlines():
+            if not line.startswith("--"):
+                break
+            text = line[2:].strip()
+            name, _, rest = text.partition(": ")
+            if rest and name.isidentifier() and name != "Grain":
+                columns[name] = rest
+            elif not columns:
+                table.append(text)
+        return " ".join(table), columns
 
     def sql(self, timezone: str, **fills: str) -> str:
         text = self.text().replace("{portal_tz}", timezone)
@@ -97,20 +115,31 @@ class Built:
     seconds: float
 
 
-def build(warehouse: Path | str, *, timezone: str = DEFAULT_TIMEZONE, holidays: Sequence[date] = (),
+def build(warehouse: Path | str, *, timezone: str = DEFAULT_TIMEZONE, settings: Settings | None = None,
           full: bool = False) -> Built:
     """Builds every model, incrementally when it can (or in full when `full`)."""
+    check_timezone(timezone)
+    started = time.perf_counter()
+    with transaction(warehouse) as con:
+        built = _Build(con, timezone, settings or Settings()).run(full)
+    return Built(built.mode, built.reason, built.counts, built.changed, time.perf_counter() - started)
+
+
+def check_timezone(timezone: str) -> None:
     if timezone not in zoneinfo.available_timezones():
         raise WarehouseError(f"unknown portal time zone {timezone!r}: use an IANA name such as Europe/Moscow")
-    started = time.perf_counter()
+
+
+@contextmanager
+def transaction(warehouse: Path | str) -> Iterator[duckdb.DuckDBPyConnection]:
+    """A connection to the warehouse inside one transaction: committed on success, rolled back otherwise."""
     con = duckdb.connect(str(warehouse))
     try:
         con.execute("SET memory_limit = '512MB'")
         con.execute("SET threads = 2")
         con.execute("BEGIN TRANSACTION")
-        built = _Build(con, timezone, holidays).run(full)
+        yield con
         con.execute("COMMIT")
-        return Built(built.mode, built.reason, built.counts, built.changed, time.perf_counter() - started)
     except BaseException:
         con.execute("ROLLBACK")
         raise
@@ -118,14 +147,22 @@ def build(warehouse: Path | str, *, timezone: str = DEFAULT_TIMEZONE, holidays: 
         con.close()
 
 
+def execute(con: duckdb.DuckDBPyConnection, model: Model, statement: str) -> None:
+    """Runs one statement of a model; a failure names the model in one line."""
+    try:
+        con.execute(statement)
+    except duckdb.Error as exc:
+        raise WarehouseError(f"model {model.relation} failed: {exc}".splitlines()[0]) from exc
+
+
 class _Build:
     """One build inside an open transaction."""
 
-    def __init__(self, con: duckdb.DuckDBPyConnection, timezone: str, holidays: Sequence[date]) -> None:
+    def __init__(self, con: duckdb.DuckDBPyConnection, timezone: str, settings: Settings) -> None:
         self.con = con
         self.timezone = timezone
-        self.version = _version(timezone, holidays)
-        self.holidays = holidays
+        self.settings = settings
+        self.version = _version(timezone, settings)
         self.mode = "incremental"
         self.reason = ""
         self.counts: dict[str, int] = {}
@@ -140,7 +177,10 @@ class _Build:
         self.con.execute("CREATE TABLE IF NOT EXISTS meta.built_loads (load_id VARCHAR)")
         self.con.execute("CREATE TABLE IF NOT EXISTS meta.fingerprints (relation VARCHAR, fingerprint VARCHAR)")
         self.con.execute(f"CREATE OR REPLACE VIEW staging.deletions AS {_deletions_sql(self.con)}")
-        self.con.execute(f"CREATE OR REPLACE VIEW staging.holidays AS {_holidays_sql(self.holidays)}")
+        self.con.execute(f"CREATE OR REPLACE VIEW staging.holidays AS {_holidays_sql(self.settings.holidays)}")
+        weekend = ", ".join(f"({d})" for d in self.settings.weekend) or "(NULL)"
+        self.con.execute(f"CREATE OR REPLACE VIEW staging.weekend AS SELECT CAST(d AS INTEGER) AS iso_day_of_week "
+                         f"FROM (VALUES {weekend}) AS t(d) WHERE d IS NOT NULL")
         self.reason = "asked for a full build" if full else self._why_full_before()
         if self.reason:
             self.mode = "full"
@@ -174,7 +214,7 @@ class _Build:
         if last is None:
             return "no build on record"
         if last[0] != self.version:
-            return "the models, time zone or holidays changed"
+            return "the models, time zone or working calendar changed"
         missing = [name for name in CORE_TABLES if not _exists(self.con, "core", name)]
         return f"core.{missing[0]} is missing" if missing else ""
 
@@ -202,10 +242,7 @@ class _Build:
     # -- building
 
     def _execute(self, model: Model, statement: str) -> None:
-        try:
-            self.con.execute(statement)
-        except duckdb.Error as exc:
-            raise WarehouseError(f"model {model.relation} failed: {exc}".splitlines()[0]) from exc
+        execute(self.con, model, statement)
 
     def _create(self, model: Model) -> None:
         select = self._additive_sql(model, "true", *self._span(model)) if model.additive else model.sql(self.timezone)
@@ -300,10 +337,12 @@ def _exists(con: duckdb.DuckDBPyConnection, schema: str, table: str) -> bool:
     return bool(found and found[0])
 
 
-def _version(timezone: str, holidays: Sequence[date]) -> str:
-    """What the model's output depends on besides the data: every SQL file, the time zone and the holidays."""
-    digest = hashlib.sha256(f"{timezone}|{sorted(holidays)}".encode())
-    for path in sorted(MODELS_DIR.rglob("*.sql")):
+def _version(timezone: str, settings: Settings) -> str:
+    """What the core tables depend on besides the data: every SQL file, the time zone and the calendar."""
+    digest = hashlib.sha256(f"{timezone}|{sorted(settings.holidays)}|{sorted(settings.weekend)}".encode())
+    paths = [MODELS_DIR / m.layer / f"{m.name}.sql" for m in MODELS]
+    paths += [MODELS_DIR / "changes" / f"{name}.sql" for name in CHANGE_SETS]
+    for path in paths:
         digest.update(path.relative_to(MODELS_DIR).as_posix().encode() + b"\0" + path.read_bytes())
     return digest.hexdigest()
 

@@ -279,7 +279,12 @@ def make_resource(run: Run, entity: Entity) -> DltResource:
                         "valid_from": {"data_type": "timestamp"}, "is_deleted": {"data_type": "bool"}})
 
     def rows() -> Iterator[Any]:
-        yield from run.rows(entity)
+        loaded = False
+        for item in run.rows(entity):
+            loaded = loaded or bool(item)
+            yield item
+        if not loaded:   # a portal without such records still gets the (empty) table the model reads
+            yield dlt.mark.materialize_table_schema()
 
     # Parquet: typed files that DuckDB loads in bulk (dlt's default INSERT statements are slow and huge).
     return dlt.resource(rows, name=entity.name, write_disposition=disposition, primary_key=key, columns=columns,

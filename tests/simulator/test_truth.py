@@ -5,62 +5,19 @@ from __future__ import annotations
 import sqlite3
 from collections import Counter
 from collections.abc import Iterator
-from datetime import datetime
-from importlib import resources
-from typing import Any
-from zoneinfo import ZoneInfo
 
 import pytest
 
 from simulator import truth
-from simulator.config import DataConfig
-from simulator.generator import Generator
-
-TZ = ZoneInfo("Europe/Moscow")
-NOW = int(datetime(2026, 3, 20, 12, 0, tzinfo=TZ).timestamp())
-
-
-def at(day: int, hour: int = 10, month: int = 3) -> int:
-    return int(datetime(2026, month, day, hour, 0, tzinfo=TZ).timestamp())
+from tests.handmade import NOW, TZ, activity, at, deal, insert, new_store
 
 
 @pytest.fixture
 def db() -> Iterator[sqlite3.Connection]:
     conn = sqlite3.connect(":memory:")
-    conn.executescript(resources.files("simulator").joinpath("schema.sql").read_text(encoding="utf-8"))
-    Generator(conn, DataConfig(language="en")).write_reference()   # pipelines and stages as generated
+    new_store(conn)
     yield conn
     conn.close()
-
-
-def insert(db: sqlite3.Connection, table: str, **values: Any) -> None:
-    db.execute(f"INSERT INTO {table} ({', '.join(values)}) VALUES ({', '.join('?' * len(values))})",
-               tuple(values.values()))
-
-
-def deal(db: sqlite3.Connection, deal_id: int, path: list[tuple[int, str]], *, deleted: int = 0,
-         manager: int = 7, amount: float = 1000.0) -> None:
-    """A deal and its stage history; `path` is (day in March, stage id), the first entry creates it."""
-    sem_of = {r[0]: r[1] or "P" for r in db.execute("SELECT status_id, semantics FROM statuses")}
-    category = lambda stage: int(stage[1]) if stage.startswith("C") and ":" in stage else 0  # noqa: E731
-    for i, (day, stage) in enumerate(path):
-        previous = category(path[i - 1][1]) if i else category(stage)
-        type_id = 1 if i == 0 else 5 if category(stage) != previous else 3 if sem_of[stage] != "P" else 2
-        insert(db, "stage_history", entity_type_id=2, type_id=type_id, owner_id=deal_id, created_time=at(day),
-               category_id=category(stage), stage_semantic_id=sem_of[stage], stage_id=stage, is_deleted=deleted)
-    last = path[-1][1]
-    insert(db, "deals", id=deal_id, category_id=category(last), stage_id=last, stage_semantic_id=sem_of[last],
-           is_return_customer="N", closed="N" if sem_of[last] == "P" else "Y", assigned_by_id=manager,
-           date_create=at(path[0][0]), date_modify=at(path[-1][0]), opportunity=amount, is_deleted=deleted)
-
-
-def activity(db: sqlite3.Connection, owner: int, type_id: int, direction: int, start: int, *, duration: int = 0,
-             completed: str = "Y", deadline: int | None = None, created: int | None = None,
-             updated: int | None = None, deleted: int = 0, user: int = 7) -> None:
-    insert(db, "activities", owner_id=owner, owner_type_id=2, type_id=type_id, provider_id="X",
-           created=created or start, last_updated=updated or start, start_time=start, end_time=start + duration,
-           deadline=deadline if deadline is not None else start, completed=completed, responsible_id=user,
-           priority=2, direction=direction, is_deleted=deleted)
 
 
 def test_funnel_reach_follows_history_through_skips_backward_moves_reopens_and_moves(db: sqlite3.Connection) -> None:

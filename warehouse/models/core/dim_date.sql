@@ -26,5 +26,6 @@ SELECT
     CAST(date_trunc('week', date) AS DATE) AS week_start,
     CAST(date_trunc('month', date) AS DATE) AS month_start,
     isodow(date) AS iso_day_of_week,
-    isodow(date) <= 5 AND date NOT IN (SELECT holiday FROM staging.holidays) AS is_working_day
+    isodow(date) NOT IN (SELECT iso_day_of_week FROM staging.weekend)
+        AND date NOT IN (SELECT holiday FROM staging.holidays) AS is_working_day
 FROM days

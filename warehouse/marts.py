@@ -1,0 +1,102 @@
+"""Builds the report marts (`models/marts`) on the core tables, in one transaction of their own.
+
+The marts run after the core tables pass their checks (a failing blocking check leaves the previous
+marts in place). They are small next to the facts and depend on the present moment (forgotten deals,
+pace to plan), so each build recreates all of them. The settings they read (`warehouse.settings`) are
+given to SQL as `staging.settings` (one row) and a few generated views; every mart and column carries
+the description from its SQL file's header as a DuckDB comment, which BI tools show.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import duckdb
+
+from warehouse.build import DEFAULT_TIMEZONE, Model, check_timezone, execute, transaction
+from warehouse.settings import Settings
+
+# In dependency order; staging views here are the marts' shared intermediates.
+MARTS: tuple[Model, ...] = (
+    Model("staging", "funnel_steps"),
+    Model("marts", "funnel"),
+    Model("marts", "funnel_team"),
+    Model("marts", "lost_reasons"),
+    Model("marts", "deals_without_activities"),
+    Model("marts", "deals_without_activities_by_manager"),
+    Model("marts", "manager_activity"),
+)
+MART_TABLES = tuple(m.name for m in MARTS if m.layer == "marts")
+
+
+@dataclass(frozen=True)
+class MartsBuilt:
+    counts: dict[str, int]    # rows per mart
+    as_of: datetime           # the portal-local moment the marts describe
+    seconds: float
+
+
+def build_marts(warehouse: Path | str, *, timezone: str = DEFAULT_TIMEZONE, settings: Settings | None = None,
+                as_of: datetime | None = None) -> MartsBuilt:
+    """Recreates every mart as of `as_of` (portal-local wall time; default now)."""
+    check_timezone(timezone)
+    settings = settings or Settings()
+    moment = as_of or datetime.now(ZoneInfo(timezone)).replace(tzinfo=None)
+    started = time.perf_counter()
+    with transaction(warehouse) as con:
+        con.execute("CREATE SCHEMA IF NOT EXISTS marts")
+        con.execute(f"CREATE OR REPLACE VIEW staging.settings AS {_settings_sql(settings, moment)}")
+        con.execute(f"CREATE OR REPLACE VIEW staging.deal_lost_reasons AS {_lost_reasons_sql(con, settings)}")
+        for model in MARTS:
+            kind = "VIEW" if model.layer == "staging" else "TABLE"
+            execute(con, model, f"CREATE OR REPLACE {kind} {model.relation} AS {model.sql(timezone)}")
+            if model.layer == "marts":
+                _comment(con, model)
+        counts = {name: int(con.execute(f"SELECT count(*) FROM marts.{name}").fetchone()[0])  # type: ignore[index]
+                  for name in MART_TABLES}
+    return MartsBuilt(counts, moment, time.perf_counter() - started)
+
+
+def _settings_sql(settings: Settings, as_of: datetime) -> str:
+    return (f"SELECT TIMESTAMP '{as_of.isoformat(sep=' ')}' AS as_of, "
+            f"{settings.gap_min_deals} AS gap_min_deals, {settings.gap_absolute} AS gap_absolute, "
+            f"{settings.gap_below_median} AS gap_below_median, {settings.gap_drop} AS gap_drop, "
+            f"{settings.top_reasons} AS top_reasons")
+
+
+def _columns(con: duckdb.DuckDBPyConnection, schema: str, table: str) -> dict[str, str]:
+    return dict(con.execute("SELECT column_name, data_type FROM information_schema.columns "
+                            "WHERE table_schema = ? AND table_name = ?", [schema, table]).fetchall())
+
+
+def _lost_reasons_sql(con: duckdb.DuckDBPyConnection, settings: Settings) -> str:
+    """Lost deals and their reason: the loss-reason field's value (an enumeration's label) where the portal
+    has the field and the deal a value, else the failure stage's name."""
+    field = (settings.lost_reason_field or "").lower()
+    has_field = bool(field) and field in _columns(con, "raw", "deals")
+    has_lists = bool(_columns(con, "raw", "userfields__list"))
+    if not has_field:
+        value = "CAST(NULL AS VARCHAR)"
+    elif has_lists:
+        value = (f"coalesce((SELECT any_value(l.value) FROM raw.userfields AS u JOIN raw.userfields__list AS l "
+                 f"ON l._dlt_parent_id = u._dlt_id WHERE u.entity_id = 'CRM_DEAL' AND lower(u.field_name) = "
+                 f"'{field}' AND l.id = CAST(d.{field} AS VARCHAR)), nullif(CAST(d.{field} AS VARCHAR), ''))")
+    else:
+        value = f"nullif(CAST(d.{field} AS VARCHAR), '')"
+    raw_join = "JOIN raw.deals AS d ON d.id = f.deal_id" if has_field else ""
+    return (f"SELECT f.deal_id, {value} AS field_value, coalesce({value}, s.stage_name) AS reason "
+            f"FROM core.fact_deal AS f JOIN core.dim_stage AS s USING (stage_key) {raw_join} "
+            "WHERE f.status = 'lost' AND NOT f.is_deleted")
+
+
+def _comment(con: duckdb.DuckDBPyConnection, model: Model) -> None:
+    table, columns = model.docs()
+    quote = (lambda text: "'" + text.replace("'", "''") + "'")  # noqa: E731
+    con.execute(f"COMMENT ON TABLE {model.relation} IS {quote(table)}")
+    for column in _columns(con, model.layer, model.name):
+        if column in columns:
+            con.execute(f"COMMENT ON COLUMN {model.relation}.{column} IS {quote(columns[column])}")

@@ -1,0 +1,153 @@
+-- Grain: one row per funnel group × step: a group is a pipeline, a cohort month (the month deals were
+-- created) and a level, `manager` (one group per deal's current manager) or `team` (every manager,
+-- manager_key NULL). Steps are the pipeline's in-progress stages in their order, then its won stage.
+-- A deal reached a step if its stage history in that pipeline shows it there or at a later in-progress
+-- stage (deals skip stages), or it was won there; deleted deals are left out. Lost at a step: deals
+-- now lost whose last in-progress stage in their current pipeline is that step. Gaps follow the rule in
+-- docs/marts.md, with thresholds from staging.settings.
+WITH steps AS (
+    SELECT
+        stage_key, pipeline_id, pipeline_name, stage_id, stage_name, semantics,
+        CAST(row_number() OVER (PARTITION BY pipeline_id ORDER BY semantics = 'success', stage_order) AS INTEGER)
+            AS step
+    FROM core.dim_stage
+    WHERE NOT is_deleted AND semantics IN ('process', 'success')
+),
+deals AS (   -- each live deal twice: once for its manager's group, once for the team's
+    SELECT
+        f.deal_id, f.pipeline_id AS current_pipeline_id, f.status, f.amount, g.level,
+        CAST(date_trunc('month', f.created_at) AS DATE) AS cohort_month,
+        CASE WHEN g.level = 'manager' THEN f.manager_key END AS manager_key
+    FROM core.fact_deal AS f, (VALUES ('manager'), ('team')) AS g(level)
+    WHERE NOT f.is_deleted
+),
+visits AS (
+    SELECT v.deal_id, v.pipeline_id, v.stage_key, v.stage_id, v.entered_at, v.history_id, v.hours_in_stage,
+           s.semantics, st.step
+    FROM core.fact_deal_stage AS v
+    JOIN core.dim_stage AS s USING (stage_key)
+    LEFT JOIN steps AS st USING (stage_key)
+),
+progress AS (   -- grain: deal × pipeline it visited
+    SELECT deal_id, pipeline_id, coalesce(max(step) FILTER (WHERE semantics = 'process'), 0) AS deepest,
+           bool_or(semantics = 'success') AS won
+    FROM visits
+    GROUP BY deal_id, pipeline_id
+),
+lost_from AS (   -- grain: lost deal; its last in-progress stage in its current pipeline
+    SELECT d.deal_id, d.current_pipeline_id AS pipeline_id, d.amount,
+           (SELECT arg_max(v.stage_key, (v.entered_at, v.history_id)) FROM visits AS v
+            WHERE v.deal_id = d.deal_id AND v.pipeline_id = d.current_pipeline_id AND v.semantics = 'process')
+               AS stage_key
+    FROM (SELECT DISTINCT deal_id, current_pipeline_id, amount FROM deals WHERE status = 'lost') AS d
+),
+reached AS (
+    SELECT d.level, p.pipeline_id, d.cohort_month, d.manager_key, s.step, count(*) AS deals_reached
+    FROM progress AS p
+    JOIN deals AS d USING (deal_id)
+    JOIN steps AS s ON s.pipeline_id = p.pipeline_id
+        AND ((s.semantics = 'process' AND (s.step <= p.deepest OR p.won)) OR (s.semantics = 'success' AND p.won))
+    GROUP BY ALL
+),
+lost AS (
+    SELECT d.level, l.pipeline_id, d.cohort_month, d.manager_key, s.step, count(*) AS deals_lost,
+           sum(coalesce(l.amount, 0)) AS amount_lost
+    FROM lost_from AS l
+    JOIN deals AS d USING (deal_id)
+    JOIN steps AS s USING (stage_key)
+    GROUP BY ALL
+),
+durations AS (
+    SELECT d.level, v.pipeline_id, d.cohort_month, d.manager_key, v.step,
+           median(v.hours_in_stage) AS median_hours_in_stage
+    FROM visits AS v
+    JOIN deals AS d USING (deal_id)
+    WHERE v.step IS NOT NULL AND v.hours_in_stage IS NOT NULL
+    GROUP BY ALL
+),
+groups AS (
+    SELECT DISTINCT level, pipeline_id, cohort_month, manager_key FROM reached
+),
+counted AS (
+    SELECT
+        g.level, g.pipeline_id, s.pipeline_name, g.cohort_month, g.manager_key, s.stage_key, s.stage_id,
+        s.stage_name, s.step,
+        coalesce(r.deals_reached, 0) AS deals_reached,
+        coalesce(l.deals_lost, 0) AS deals_lost,
+        coalesce(l.amount_lost, 0) AS amount_lost,
+        u.median_hours_in_stage
+    FROM groups AS g
+    JOIN steps AS s USING (pipeline_id)
+    LEFT JOIN reached AS r ON r.level = g.level AND r.pipeline_id = g.pipeline_id AND r.cohort_month = g.cohort_month
+        AND r.manager_key IS NOT DISTINCT FROM g.manager_key AND r.step = s.step
+    LEFT JOIN lost AS l ON l.level = g.level AND l.pipeline_id = g.pipeline_id AND l.cohort_month = g.cohort_month
+        AND l.manager_key IS NOT DISTINCT FROM g.manager_key AND l.step = s.step
+    LEFT JOIN durations AS u ON u.level = g.level AND u.pipeline_id = g.pipeline_id
+        AND u.cohort_month = g.cohort_month AND u.manager_key IS NOT DISTINCT FROM g.manager_key AND u.step = s.step
+),
+converted AS (
+    SELECT
+        *,
+        lag(deals_reached) OVER w AS previous_reached,
+        deals_reached / nullif(first_value(deals_reached) OVER w, 0) AS conversion_from_first,
+        deals_reached / nullif(lag(deals_reached) OVER w, 0) AS conversion_from_previous
+    FROM counted
+    WINDOW w AS (PARTITION BY level, pipeline_id, cohort_month, manager_key ORDER BY step)
+),
+compared AS (
+    SELECT
+        c.*,
+        median(c.conversion_from_previous) OVER (PARTITION BY c.level, c.pipeline_id, c.cohort_month, c.manager_key)
+            AS median_step_conversion,
+        p.conversion_from_previous AS previous_month_conversion
+    FROM converted AS c
+    LEFT JOIN converted AS p
+        ON p.level = c.level AND p.pipeline_id = c.pipeline_id AND p.step = c.step
+        AND p.manager_key IS NOT DISTINCT FROM c.manager_key
+        AND p.cohort_month = c.cohort_month - INTERVAL 1 MONTH
+),
+judged AS (
+    SELECT
+        c.*,
+        CASE WHEN c.previous_reached >= cfg.gap_min_deals THEN concat_ws('; ',
+            CASE WHEN c.conversion_from_previous < cfg.gap_absolute
+                 THEN printf('below %.0f%%', 100 * cfg.gap_absolute) END,
+            CASE WHEN c.conversion_from_previous < cfg.gap_below_median * c.median_step_conversion
+                 THEN printf('below %.2f x the median step (%.0f%%)', cfg.gap_below_median,
+                             100 * c.median_step_conversion) END,
+            CASE WHEN c.conversion_from_previous < (1 - cfg.gap_drop) * c.previous_month_conversion
+                 THEN printf('down from %.0f%% the month before', 100 * c.previous_month_conversion) END)
+        END AS gap_rule
+    FROM compared AS c, staging.settings AS cfg
+),
+reasons AS (   -- per group and step: the reasons deals were lost at that step, most frequent first
+    SELECT level, pipeline_id, cohort_month, manager_key, step,
+           string_agg(printf('%s (%d)', reason, n), ', ' ORDER BY n DESC, reason) AS top_lost_reasons
+    FROM (
+        SELECT d.level, l.pipeline_id, d.cohort_month, d.manager_key, s.step, r.reason, count(*) AS n,
+               row_number() OVER (PARTITION BY d.level, l.pipeline_id, d.cohort_month, d.manager_key, s.step
+                                  ORDER BY count(*) DESC, r.reason) AS rank
+        FROM lost_from AS l
+        JOIN deals AS d USING (deal_id)
+        JOIN steps AS s USING (stage_key)
+        JOIN staging.deal_lost_reasons AS r USING (deal_id)
+        GROUP BY d.level, l.pipeline_id, d.cohort_month, d.manager_key, s.step, r.reason
+    )
+    WHERE rank <= (SELECT top_reasons FROM staging.settings)
+    GROUP BY ALL
+)
+SELECT
+    j.level, j.pipeline_id, j.pipeline_name, j.cohort_month, j.manager_key, j.stage_key, j.stage_id, j.stage_name,
+    j.step AS stage_order, j.deals_reached, j.conversion_from_previous, j.conversion_from_first, j.deals_lost,
+    j.amount_lost, j.median_hours_in_stage, j.median_step_conversion, j.previous_month_conversion,
+    coalesce(j.gap_rule, '') <> '' AS is_gap,
+    nullif(j.gap_rule, '') AS gap_rule,
+    r.top_lost_reasons,
+    CASE WHEN coalesce(j.gap_rule, '') <> '' THEN p.top_lost_reasons END AS gap_lost_reasons
+FROM judged AS j
+LEFT JOIN reasons AS r
+    ON r.level = j.level AND r.pipeline_id = j.pipeline_id AND r.cohort_month = j.cohort_month
+    AND r.manager_key IS NOT DISTINCT FROM j.manager_key AND r.step = j.step
+LEFT JOIN reasons AS p
+    ON p.level = j.level AND p.pipeline_id = j.pipeline_id AND p.cohort_month = j.cohort_month
+    AND p.manager_key IS NOT DISTINCT FROM j.manager_key AND p.step = j.step - 1

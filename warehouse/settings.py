@@ -1,0 +1,105 @@
+"""Settings of the reports: the working calendar, the funnel's gap rule, the lost-reason field, the
+data-quality policy fields and the plans file, read from `b24wh.toml` (or the file `B24WH_CONFIG` names).
+
+Every key is optional; `docs/marts.md` lists them with their defaults. A malformed file is refused
+with an error naming the key, before anything is built.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from dataclasses import dataclass, field, fields
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+DEFAULT_FILE = Path("b24wh.toml")
+
+
+class SettingsError(ValueError):
+    """The settings file is malformed; the message names the file and the key."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    # Working calendar: ISO weekdays off (6 = Saturday, 7 = Sunday) and public holidays.
+    weekend: tuple[int, ...] = (6, 7)
+    holidays: tuple[date, ...] = ()
+    # Funnel gap rule: a step is a gap when the previous stage had at least `gap_min_deals` deals and its
+    # conversion is below `gap_absolute`, or below `gap_below_median` times the pipeline's median step
+    # conversion, or below (1 - `gap_drop`) times the same step's conversion in the previous month.
+    gap_min_deals: int = 10
+    gap_absolute: float = 0.3
+    gap_below_median: float = 0.75
+    gap_drop: float = 0.25
+    # How many lost reasons annotate a funnel step.
+    top_reasons: int = 3
+    # The deal user field holding a loss reason, where the portal has one (an enumeration or a string).
+    lost_reason_field: str | None = "UF_CRM_LOSS_REASON"
+    # Data-quality policy: fields a contact / company must have filled in (raw column names).
+    contact_required: tuple[str, ...] = ("post",)
+    company_required: tuple[str, ...] = ("industry",)
+    # Plans (plan versus fact): a CSV file, relative to the settings file.
+    plans_file: Path | None = None
+    source: Path | None = field(default=None, compare=False)
+
+
+_SECTIONS = {"calendar": ("weekend", "holidays"),
+             "funnel": ("gap_min_deals", "gap_absolute", "gap_below_median", "gap_drop", "top_reasons"),
+             "lost_reasons": ("lost_reason_field",),
+             "data_quality": ("contact_required", "company_required"),
+             "plans": ("plans_file",)}
+
+
+def load_settings(path: Path | str | None = None) -> Settings:
+    """Reads the settings file (`B24WH_CONFIG`, else ./b24wh.toml); defaults when there is none."""
+    chosen = Path(path or os.environ.get("B24WH_CONFIG") or DEFAULT_FILE)
+    if not chosen.exists():
+        if path or os.environ.get("B24WH_CONFIG"):
+            raise SettingsError(f"settings file {chosen} does not exist")
+        return Settings()
+    try:
+        document = tomllib.loads(chosen.read_text("utf-8"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise SettingsError(f"{chosen}: not valid TOML: {exc}") from exc
+    values: dict[str, Any] = {}
+    for section, content in document.items():
+        if section not in _SECTIONS or not isinstance(content, dict):
+            raise SettingsError(f"{chosen}: unknown section [{section}]; known: {', '.join(_SECTIONS)}")
+        for key, value in content.items():
+            if key not in _SECTIONS[section]:
+                raise SettingsError(f"{chosen}: unknown key {section}.{key}; known: {', '.join(_SECTIONS[section])}")
+            values[key] = _convert(chosen, f"{section}.{key}", key, value)
+    return Settings(**values, source=chosen)
+
+
+def _convert(path: Path, name: str, key: str, value: Any) -> Any:
+    default = {f.name: f.default for f in fields(Settings)}[key]
+    bad = SettingsError(f"{path}: {name} = {value!r} is not valid")
+    if key == "weekend":
+        if not isinstance(value, list) or not all(isinstance(d, int) and 1 <= d <= 7 for d in value):
+            raise SettingsError(f"{path}: {name} must list ISO weekdays 1-7 (6 = Saturday, 7 = Sunday)")
+        return tuple(value)
+    if key == "holidays":
+        try:
+            return tuple(d if isinstance(d, date) else date.fromisoformat(str(d)) for d in value)
+        except (TypeError, ValueError) as exc:
+            raise SettingsError(f"{path}: {name} must list dates (2026-01-01 or \"2026-01-01\")") from exc
+    if key in ("contact_required", "company_required"):
+        if not isinstance(value, list) or not all(isinstance(v, str) and v.isidentifier() for v in value):
+            raise bad
+        return tuple(v.lower() for v in value)
+    if key == "plans_file":
+        return (path.parent / str(value)) if value else None
+    if key == "lost_reason_field":
+        if value and not (isinstance(value, str) and value.isidentifier()):
+            raise bad
+        return value or None
+    if isinstance(default, int) and not isinstance(default, bool):
+        if not isinstance(value, int) or value < 0:
+            raise SettingsError(f"{path}: {name} must be a whole number of at least 0")
+        return value
+    if not isinstance(value, int | float) or not 0 <= value <= 1:
+        raise SettingsError(f"{path}: {name} must be a share between 0 and 1")
+    return float(value)
