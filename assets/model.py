@@ -1,62 +1,45 @@
-"""The core star schema as assets (`warehouse/core/<table>`), built in one transaction, with blocking
-checks on every core table: unique keys, keys that resolve, no negative durations, counts that agree
-with raw. A failing check stops everything downstream of the table (the marts)."""
+"""The warehouse tables as assets: the core star schema (`warehouse/core/<table>`), built in one
+transaction, incrementally, and the report marts (`warehouse/marts/<table>`), built after it in a
+transaction of their own. Every table has blocking checks (`warehouse.checks`): a failing core check
+stops the marts, a failing mart check stops what comes after them (publishing)."""
 # No `from __future__ import annotations` here: Dagster reads parameter annotations (configs, resources).
 
 
 from collections.abc import Iterator
-from dataclasses import dataclass
 
 import dagster as dg
 import duckdb
 
 from assets.ingestion import raw_key
 from dagster_project.resources import WRITER_POOL, WarehouseResource
-from warehouse.build import MODELS, build
+from warehouse.build import CORE_TABLES, build
+from warehouse.checks import CORE_CHECKS, MART_CHECKS, Check, violations
+from warehouse.marts import MART_TABLES, build_marts
 
-CORE_GROUP = "warehouse_core"
 RAW_INPUTS = ("deals", "deal_stage_history", "activities", "users", "departments", "statuses", "pipelines",
-              "contacts", "companies", "invoices", "invoice_stage_history", "calls")
+              "contacts", "companies", "invoices", "invoice_stage_history", "calls", "userfields")
+
+
+def table_key(relation: str) -> dg.AssetKey:
+    """`core.fact_deal` -> warehouse/core/fact_deal."""
+    return dg.AssetKey(["warehouse", *relation.split(".")])
 
 
 def core_key(table: str) -> dg.AssetKey:
-    return dg.AssetKey(["warehouse", "core", table])
+    return table_key(f"core.{table}")
 
 
-@dataclass(frozen=True)
-class Check:
-    table: str
-    name: str
-    description: str
-    violations: str    # SQL counting the rows that break the rule
+def check_specs(checks: tuple[Check, ...]) -> list[dg.AssetCheckSpec]:
+    return [dg.AssetCheckSpec(c.name, asset=table_key(c.table), description=c.description, blocking=True)
+            for c in checks]
 
 
-CHECKS: tuple[Check, ...] = (
-    *(Check(t, f"{k}_unique", f"{k} identifies one row", f"SELECT count(*) - count(DISTINCT {k}) FROM core.{t}")
-      for t, k in (("dim_date", "date_key"), ("dim_manager", "manager_key"), ("dim_stage", "stage_key"),
-                   ("dim_source", "source_key"), ("dim_deal", "deal_id"), ("dim_contact", "contact_id"),
-                   ("dim_company", "company_id"), ("fact_deal", "deal_id"), ("fact_deal_stage", "history_id"),
-                   ("fact_activity", "activity_id"), ("fact_invoice", "invoice_id"), ("fact_call", "call_id"))),
-    *(Check(f, f"{k}_resolves", f"every {k} is in {d}",
-            f"SELECT count(*) FROM core.{f} AS f WHERE f.{k} IS NOT NULL AND f.{k} NOT IN (SELECT {k} FROM core.{d})")
-      for f, k, d in (("fact_deal", "stage_key", "dim_stage"), ("fact_deal", "manager_key", "dim_manager"),
-                      ("fact_deal_stage", "stage_key", "dim_stage"), ("fact_deal_stage", "manager_key", "dim_manager"),
-                      ("fact_deal_stage", "date_key", "dim_date"), ("fact_activity", "manager_key", "dim_manager"),
-                      ("fact_activity", "date_key", "dim_date"), ("fact_invoice", "manager_key", "dim_manager"),
-                      ("fact_call", "manager_key", "dim_manager"), ("fact_call", "date_key", "dim_date"),
-                      ("dim_deal", "source_key", "dim_source"), ("fact_pipeline_daily", "stage_key", "dim_stage"),
-                      ("fact_pipeline_daily", "date_key", "dim_date"))),
-    Check("fact_deal", "managers_known", "every live deal has a known responsible manager",
-          "SELECT count(*) FROM core.fact_deal WHERE manager_key = -1 AND NOT is_deleted"),
-    Check("fact_deal_stage", "no_negative_durations", "no stage visit lasts less than nothing",
-          "SELECT count(*) FROM core.fact_deal_stage WHERE hours_in_stage < 0"),
-    Check("fact_deal", "no_negative_lags", "no deal closes before it was created",
-          "SELECT count(*) FROM core.fact_deal WHERE days_to_close < 0"),
-    Check("fact_deal", "rows_match_raw", "one row per deal in raw",
-          "SELECT abs((SELECT count(*) FROM core.fact_deal) - (SELECT count(DISTINCT id) FROM raw.deals))"),
-    Check("fact_activity", "rows_match_raw", "one row per live activity in raw",
-          "SELECT abs((SELECT count(*) FROM core.fact_activity) - (SELECT count(*) FROM staging.activities))"),
-)
+def check_results(warehouse: WarehouseResource, checks: tuple[Check, ...]) -> Iterator[dg.AssetCheckResult]:
+    with duckdb.connect(str(warehouse.file), read_only=True) as con:
+        for check in checks:
+            bad = violations(con, check)
+            yield dg.AssetCheckResult(asset_key=table_key(check.table), check_name=check.name, passed=bad == 0,
+                                      metadata={"violations": bad})
 
 
 class ModelConfig(dg.Config):
@@ -65,23 +48,33 @@ class ModelConfig(dg.Config):
 
 @dg.multi_asset(
     name="warehouse_core",
-    specs=[dg.AssetSpec(core_key(m.name), group_name=CORE_GROUP, kinds={"duckdb"},
+    specs=[dg.AssetSpec(core_key(name), group_name="warehouse_core", kinds={"duckdb"},
                         deps=[raw_key(e) for e in RAW_INPUTS],
-                        description=f"core.{m.name} (warehouse/models/core/{m.name}.sql)")
-           for m in MODELS if m.layer == "core"],
-    check_specs=[dg.AssetCheckSpec(c.name, asset=core_key(c.table), description=c.description, blocking=True)
-                 for c in CHECKS],
+                        description=f"core.{name} (warehouse/models/core/{name}.sql)") for name in CORE_TABLES],
+    check_specs=check_specs(CORE_CHECKS),
     pool=WRITER_POOL,
 )
 def warehouse_core(context: dg.AssetExecutionContext, config: ModelConfig,
                    warehouse: WarehouseResource) -> Iterator[object]:
-    built = build(warehouse.file, timezone=warehouse.timezone, full=config.rebuild)
+    built = build(warehouse.file, timezone=warehouse.timezone, settings=warehouse.settings(), full=config.rebuild)
     context.log.info("%s model build in %.1f s: %s", built.mode, built.seconds, built.reason)
     for table, rows in built.counts.items():
         yield dg.MaterializeResult(asset_key=core_key(table), metadata={
             "dagster/row_count": rows, "build_mode": built.mode, "build_seconds": round(built.seconds, 2)})
-    with duckdb.connect(str(warehouse.file), read_only=True) as con:
-        for check in CHECKS:
-            bad = int(con.execute(check.violations).fetchone()[0])  # type: ignore[index]
-            yield dg.AssetCheckResult(asset_key=core_key(check.table), check_name=check.name, passed=bad == 0,
-                                      metadata={"violations": bad})
+    yield from check_results(warehouse, CORE_CHECKS)
+
+
+@dg.multi_asset(
+    name="warehouse_marts",
+    specs=[dg.AssetSpec(table_key(f"marts.{name}"), group_name="warehouse_marts", kinds={"duckdb"},
+                        deps=[core_key(t) for t in CORE_TABLES],
+                        description=f"marts.{name} (warehouse/models/marts/{name}.sql)") for name in MART_TABLES],
+    check_specs=check_specs(MART_CHECKS),
+    pool=WRITER_POOL,
+)
+def warehouse_marts(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> Iterator[object]:
+    built = build_marts(warehouse.file, timezone=warehouse.timezone, settings=warehouse.settings())
+    context.log.info("marts built as of %s in %.1f s", built.as_of, built.seconds)
+    for table, rows in built.counts.items():
+        yield dg.MaterializeResult(asset_key=table_key(f"marts.{table}"), metadata={"dagster/row_count": rows})
+    yield from check_results(warehouse, MART_CHECKS)

@@ -18,12 +18,15 @@ import os
 import shutil
 import subprocess
 import sys
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from warehouse.build import Built
+    from warehouse.marts import MartsBuilt
+    from warehouse.settings import Settings
 
 DEFAULT_WAREHOUSE = Path("data/warehouse.duckdb")
 DEMO_WAREHOUSE = Path("data/demo/warehouse.duckdb")
@@ -33,50 +36,50 @@ def _timezone() -> str:
     return os.environ.get("B24WH_TIMEZONE", "Europe/Moscow")
 
 
-def refresh(warehouse: Path, *, webhook_url: str | None = None, sweep: bool | None = None,
-            backfill: dict[str, Any] | None = None, timezone: str | None = None, rebuild: bool = False) -> Built:
-    """Extract (incremental, or a backfill window), then build the model (in full when `rebuild`)."""
-    from pipelines.bitrix24.pipeline import load
-    from warehouse.build import build
+@dataclass(frozen=True)
+class Refreshed:
+    model: Built
+    marts: MartsBuilt
 
+
+def refresh(warehouse: Path, *, webhook_url: str | None = None, sweep: bool | None = None,
+            backfill: dict[str, Any] | None = None, timezone: str | None = None, rebuild: bool = False,
+            settings: Settings | None = None, as_of: datetime | None = None) -> Refreshed:
+    """Extract (incremental, or a backfill window), build the model (in full when `rebuild`), check it, then
+    build and check the marts (as of `as_of`, portal time; default now)."""
+    from pipelines.bitrix24.pipeline import load
+    from warehouse.build import WarehouseError, build
+    from warehouse.checks import CORE_CHECKS, MART_CHECKS, failures
+    from warehouse.marts import build_marts
+    from warehouse.settings import load_settings
+
+    settings = settings or load_settings()     # a malformed settings file stops the run before any work
+    timezone = timezone or _timezone()
     options: dict[str, Any] = {"webhook_url": webhook_url} if webhook_url else {}
     load(warehouse, sweep=sweep, backfill=backfill, **options)
-    return build(warehouse, timezone=timezone or _timezone(), full=rebuild)
+    model = build(warehouse, timezone=timezone, settings=settings, full=rebuild)
+    if failed := failures(str(warehouse), CORE_CHECKS):
+        raise WarehouseError(f"core check failed, marts left as they were: {failed[0]}"
+                             + (f" (and {len(failed) - 1} more)" if len(failed) > 1 else ""))
+    marts = build_marts(warehouse, timezone=timezone, settings=settings, as_of=as_of)
+    if failed := failures(str(warehouse), MART_CHECKS):
+        raise WarehouseError(f"mart check failed: {failed[0]}" + (f" (and {len(failed) - 1} more)"
+                                                                    if len(failed) > 1 else ""))
+    return Refreshed(model, marts)
 
 
-def headline(warehouse: Path, timezone: str, as_of: datetime | None = None) -> str:
-    """Deals, won amount, the funnel per pipeline and forgotten deals (as of now, portal time), as text."""
+def headline(warehouse: Path) -> str:
+    """Deals, won amount, the funnel per pipeline (all cohorts) and forgotten deals, from the marts."""
     import duckdb
-
-    now = f"TIMESTAMP '{as_of.isoformat(sep=' ')}'" if as_of else f"timezone('{timezone}', now())"
 
     with duckdb.connect(str(warehouse), read_only=True) as con:
         deals, won, won_amount, currency = con.execute(
             "SELECT count(*), count(*) FILTER (WHERE status = 'won'), coalesce(sum(amount) FILTER (WHERE status = "
             "'won'), 0), coalesce(any_value(currency_id), '') FROM core.fact_deal WHERE NOT is_deleted").fetchone()
-        funnel = con.execute("""
-            WITH visits AS (
-                SELECT f.deal_id, f.pipeline_id, s.stage_order, s.semantics
-                FROM core.fact_deal_stage AS f JOIN core.dim_stage AS s USING (stage_key)
-            ),
-            per_deal AS (
-                SELECT deal_id, pipeline_id, max(stage_order) FILTER (WHERE semantics = 'process') AS deepest,
-                       bool_or(semantics = 'success') AS won
-                FROM visits GROUP BY deal_id, pipeline_id
-            )
-            SELECT st.pipeline_id, st.pipeline_name, st.stage_name, count(d.deal_id) AS reached
-            FROM core.dim_stage AS st
-            LEFT JOIN per_deal AS d ON d.pipeline_id = st.pipeline_id AND (
-                (st.semantics = 'process' AND (d.deepest >= st.stage_order OR d.won))
-                OR (st.semantics = 'success' AND d.won))
-            WHERE st.semantics IN ('process', 'success') AND NOT st.is_deleted
-            GROUP BY ALL ORDER BY st.pipeline_id, min(st.stage_order)""").fetchall()
-        forgotten = con.execute(f"""
-            SELECT count(*) FROM core.fact_deal AS d
-            WHERE d.status = 'open' AND NOT d.is_deleted AND NOT EXISTS (
-                SELECT 1 FROM core.fact_activity AS a
-                WHERE a.deal_id = d.deal_id AND NOT a.completed
-                  AND (a.deadline_at IS NULL OR a.deadline_at >= {now}))""").fetchone()[0]
+        funnel = con.execute(
+            "SELECT pipeline_id, any_value(pipeline_name), any_value(stage_name), sum(deals_reached) "
+            "FROM marts.funnel_team GROUP BY pipeline_id, stage_order ORDER BY pipeline_id, stage_order").fetchall()
+        forgotten = con.execute("SELECT count(*) FROM marts.deals_without_activities").fetchone()[0]
     lines = [f"Deals: {deals:,} ({won:,} won for {won_amount:,.0f} {currency})",
              f"Forgotten deals (open, nothing planned): {forgotten:,}", "Funnel (deals that reached each stage):"]
     current = None
@@ -99,7 +102,7 @@ def demo(deals: int | None, scale: str) -> int:
         print(f"Portal: {portal.webhook_url}\nLoading it into the warehouse...", flush=True)
         refresh(DEMO_WAREHOUSE, webhook_url=portal.webhook_url, timezone="Europe/Moscow")
     print(f"\nWarehouse: {DEMO_WAREHOUSE.resolve()}")
-    print(headline(DEMO_WAREHOUSE, "Europe/Moscow"))
+    print(headline(DEMO_WAREHOUSE))
     return 0
 
 
@@ -136,23 +139,26 @@ def main(argv: list[str] | None = None) -> int:
 def _run(args: argparse.Namespace) -> int:
     from pipelines.bitrix24.errors import Bitrix24Error
     from warehouse.build import WarehouseError
+    from warehouse.settings import SettingsError
 
     try:
         if args.command == "demo":
             return demo(args.deals, args.scale)
         window = {"start": args.start, "end": args.end, "by": args.by} if args.command == "backfill" else None
-        built = refresh(args.warehouse, sweep=getattr(args, "sweep", None), backfill=window,
-                        rebuild=getattr(args, "rebuild", False))
-    except (Bitrix24Error, WarehouseError) as exc:
+        done = refresh(args.warehouse, sweep=getattr(args, "sweep", None), backfill=window,
+                       rebuild=getattr(args, "rebuild", False))
+    except (Bitrix24Error, WarehouseError, SettingsError) as exc:
         print(f"b24wh {args.command}: {exc}", file=sys.stderr)
         return 1
     except Exception as exc:   # dlt and DuckDB failures: one line, the cause kept
         cause = exc
-        while cause.__cause__ is not None and not isinstance(cause, Bitrix24Error | WarehouseError):
+        while cause.__cause__ is not None and not isinstance(cause, Bitrix24Error | WarehouseError | SettingsError):
             cause = cause.__cause__
         print(f"b24wh {args.command}: {type(cause).__name__}: {str(cause).splitlines()[0] if str(cause) else ''}",
               file=sys.stderr)
         return 1
-    print(f"Warehouse {args.warehouse.resolve()} refreshed ({built.mode} model build in {built.seconds:.1f} s: "
-          f"{built.reason}): " + ", ".join(f"{k} {v:,}" for k, v in built.counts.items()))
+    model, marts = done.model, done.marts
+    print(f"Warehouse {args.warehouse.resolve()} refreshed ({model.mode} model build in {model.seconds:.1f} s: "
+          f"{model.reason}; marts in {marts.seconds:.1f} s): "
+          + ", ".join(f"{k} {v:,}" for k, v in {**model.counts, **marts.counts}.items()))
     return 0

@@ -1,10 +1,10 @@
 """The Dagster code location: assets, checks, jobs, schedules and resources of the warehouse.
 
-- `refresh`: incremental extract of every entity and the model build, on a schedule (every 5 minutes
+- `refresh`: incremental extract of every entity, the model build and the marts, on a schedule (every 5 minutes
   by default; B24WH_REFRESH_CRON changes it).
 - `reconcile`: the same with the deletion sweep forced, nightly (late edits and deletions).
 - `backfill`: monthly partitions; each partition reloads that month (by creation date) and rebuilds the
-  model, leaving the incremental cursors alone.
+  model and the marts, leaving the incremental cursors alone.
 Every step that writes the warehouse runs in the `duckdb_writer` pool (limit 1 in dagster.yaml).
 """
 # No `from __future__ import annotations` here: Dagster reads parameter annotations (configs, resources).
@@ -15,15 +15,15 @@ import os
 import dagster as dg
 
 from assets.ingestion import ExtractConfig, bitrix24_raw
-from assets.model import warehouse_core
+from assets.model import warehouse_core, warehouse_marts
 from dagster_project.cli import refresh
 from dagster_project.resources import WRITER_POOL, Bitrix24Resource, WarehouseResource
 
 TIMEZONE = os.environ.get("B24WH_TIMEZONE", "Europe/Moscow")
-ALL_ASSETS = dg.AssetSelection.assets(bitrix24_raw, warehouse_core)
+ALL_ASSETS = dg.AssetSelection.assets(bitrix24_raw, warehouse_core, warehouse_marts)
 
 refresh_job = dg.define_asset_job("refresh", selection=ALL_ASSETS,
-                                  description="Incremental extract of every entity, then the model build.")
+                                  description="Incremental extract of every entity, the model build, the marts.")
 reconcile_job = dg.define_asset_job(
     "reconcile", selection=ALL_ASSETS, description="Refresh with the deletion sweep forced (late edits, deletions).",
     config={"ops": {"bitrix24_raw": {"config": ExtractConfig(force_sweep=True).model_dump()}}})
@@ -35,10 +35,11 @@ monthly = dg.MonthlyPartitionsDefinition(start_date=os.environ.get("B24WH_BACKFI
 @dg.op(pool=WRITER_POOL)
 def backfill_month(context: dg.OpExecutionContext, bitrix24: Bitrix24Resource, warehouse: WarehouseResource) -> None:
     window = context.partition_time_window
-    built = refresh(warehouse.file, webhook_url=bitrix24.webhook_url, timezone=warehouse.timezone,
-                    backfill={"start": window.start.isoformat(), "end": window.end.isoformat(), "by": "created"})
-    context.log.info("backfilled %s..%s (%s model build: %s): %s", window.start.date(), window.end.date(), built.mode,
-                     built.reason, built.counts)
+    done = refresh(warehouse.file, webhook_url=bitrix24.webhook_url, timezone=warehouse.timezone,
+                   settings=warehouse.settings(),
+                   backfill={"start": window.start.isoformat(), "end": window.end.isoformat(), "by": "created"})
+    context.log.info("backfilled %s..%s (%s model build: %s): %s", window.start.date(), window.end.date(),
+                     done.model.mode, done.model.reason, {**done.model.counts, **done.marts.counts})
 
 
 @dg.job(partitions_def=monthly, description="Reload one month of history (by creation date); cursors untouched.")
@@ -54,13 +55,13 @@ schedules = [
 ]
 
 defs = dg.Definitions(
-    assets=[bitrix24_raw, warehouse_core],
+    assets=[bitrix24_raw, warehouse_core, warehouse_marts],
     jobs=[refresh_job, reconcile_job, backfill],
     schedules=schedules,
     resources={
         "bitrix24": Bitrix24Resource(webhook_url=dg.EnvVar("BITRIX24_WEBHOOK_URL"),
                                      plan=os.environ.get("BITRIX24_PLAN", "standard")),
         "warehouse": WarehouseResource(path=os.environ.get("B24WH_WAREHOUSE", "data/warehouse.duckdb"),
-                                       timezone=TIMEZONE),
+                                       timezone=TIMEZONE, settings_file=os.environ.get("B24WH_CONFIG")),
     },
 )

@@ -14,7 +14,7 @@ from zoneinfo import ZoneInfo
 import duckdb
 import pytest
 
-from dagster_project.cli import headline, main
+from dagster_project.cli import headline, main, refresh
 from simulator.client import SimulatorProcess
 from tests.conftest import portal_options
 
@@ -75,14 +75,12 @@ def test_bad_input_gives_one_line_and_a_nonzero_exit_leaving_the_warehouse(
     assert core_count(warehouse, "fact_deal") == before
 
 
-def test_the_headline_figures_match_the_portals_truth(portal: Any, tmp_path: Path,
-                                                      monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("BITRIX24_WEBHOOK_URL", portal.webhook_url)
+def test_the_headline_figures_match_the_portals_truth(portal: Any, tmp_path: Path) -> None:
     warehouse = tmp_path / "warehouse.duckdb"
-    assert main(["refresh", "--warehouse", str(warehouse)]) == 0
     truth = portal.control.truth()
     now = datetime.fromtimestamp(truth["now"], ZoneInfo("Europe/Moscow")).replace(tzinfo=None)
-    text = headline(warehouse, "Europe/Moscow", as_of=now)
+    refresh(warehouse, webhook_url=portal.webhook_url, as_of=now)
+    text = headline(warehouse)
     assert f"Deals: {truth['rows']['deals']:,} " in text
     assert f"Forgotten deals (open, nothing planned): {len(truth['forgotten_deals']):,}" in text
     reached: Counter[str] = Counter()
@@ -93,6 +91,19 @@ def test_the_headline_figures_match_the_portals_truth(portal: Any, tmp_path: Pat
     printed = Counter((line.strip().rsplit(" ", 1)[0].strip(), int(line.rsplit(" ", 1)[1].replace(",", "")))
                       for line in text.splitlines() if line.startswith("    "))
     assert printed == Counter((names[s], n) for s, n in reached.items())
+
+
+def test_a_malformed_settings_file_fails_in_one_line_before_any_work(
+        portal: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    settings = tmp_path / "b24wh.toml"
+    settings.write_text("[funnel]\ngap_absolute = 1.5\n", encoding="utf-8")
+    monkeypatch.setenv("B24WH_CONFIG", str(settings))
+    monkeypatch.setenv("BITRIX24_WEBHOOK_URL", portal.webhook_url)
+    warehouse = tmp_path / "warehouse.duckdb"
+    assert main(["refresh", "--warehouse", str(warehouse)]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == [f"b24wh refresh: {settings}: funnel.gap_absolute must be a share between 0 and 1"]
+    assert not warehouse.exists()
 
 
 def test_the_demo_builds_a_warehouse_and_prints_its_figures(tmp_path: Path) -> None:

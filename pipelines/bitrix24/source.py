@@ -283,7 +283,10 @@ def make_resource(run: Run, entity: Entity) -> DltResource:
         for item in run.rows(entity):
             loaded = loaded or bool(item)
             yield item
-        if not loaded:   # a portal without such records still gets the (empty) table the model reads
+        # A portal without such records still gets the (empty) table the model reads. Not for version
+        # tables: dlt's insert-only merge cannot take the empty marker, and every portal has users,
+        # departments, statuses and pipelines.
+        if not loaded and entity.write != "versions":
             yield dlt.mark.materialize_table_schema()
 
     # Parquet: typed files that DuckDB loads in bulk (dlt's default INSERT statements are slow and huge).

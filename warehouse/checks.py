@@ -1,0 +1,77 @@
+"""Checks on the warehouse's tables: each counts the rows that break one rule (0 means it holds).
+
+Core checks guard the marts: unique keys, keys that resolve to their dimensions, no negative durations,
+counts that agree with raw. Mart checks guard what is published: a funnel never grows along its steps,
+shares add up, one row per grain. Dagster runs them as blocking asset checks; `b24wh refresh` runs
+them between the core build and the marts.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import duckdb
+
+
+@dataclass(frozen=True)
+class Check:
+    table: str          # schema.table
+    name: str
+    description: str
+    violations: str     # SQL counting the rows that break the rule
+
+
+CORE_CHECKS: tuple[Check, ...] = (
+    *(Check(f"core.{t}", f"{k}_unique", f"{k} identifies one row",
+            f"SELECT count(*) - count(DISTINCT {k}) FROM core.{t}")
+      for t, k in (("dim_date", "date_key"), ("dim_manager", "manager_key"), ("dim_stage", "stage_key"),
+                   ("dim_source", "source_key"), ("dim_deal", "deal_id"), ("dim_contact", "contact_id"),
+                   ("dim_company", "company_id"), ("fact_deal", "deal_id"), ("fact_deal_stage", "history_id"),
+                   ("fact_activity", "activity_id"), ("fact_invoice", "invoice_id"), ("fact_call", "call_id"))),
+    *(Check(f"core.{f}", f"{k}_resolves", f"every {k} is in {d}",
+            f"SELECT count(*) FROM core.{f} AS f WHERE f.{k} IS NOT NULL AND f.{k} NOT IN (SELECT {k} FROM core.{d})")
+      for f, k, d in (("fact_deal", "stage_key", "dim_stage"), ("fact_deal", "manager_key", "dim_manager"),
+                      ("fact_deal_stage", "stage_key", "dim_stage"), ("fact_deal_stage", "manager_key", "dim_manager"),
+                      ("fact_deal_stage", "date_key", "dim_date"), ("fact_activity", "manager_key", "dim_manager"),
+                      ("fact_activity", "date_key", "dim_date"), ("fact_invoice", "manager_key", "dim_manager"),
+                      ("fact_call", "manager_key", "dim_manager"), ("fact_call", "date_key", "dim_date"),
+                      ("dim_deal", "source_key", "dim_source"), ("fact_pipeline_daily", "stage_key", "dim_stage"),
+                      ("fact_pipeline_daily", "date_key", "dim_date"))),
+    Check("core.fact_deal", "managers_known", "every live deal has a known responsible manager",
+          "SELECT count(*) FROM core.fact_deal WHERE manager_key = -1 AND NOT is_deleted"),
+    Check("core.fact_deal_stage", "no_negative_durations", "no stage visit lasts less than nothing",
+          "SELECT count(*) FROM core.fact_deal_stage WHERE hours_in_stage < 0"),
+    Check("core.fact_deal", "no_negative_lags", "no deal closes before it was created",
+          "SELECT count(*) FROM core.fact_deal WHERE days_to_close < 0"),
+    Check("core.fact_deal", "rows_match_raw", "one row per deal in raw",
+          "SELECT abs((SELECT count(*) FROM core.fact_deal) - (SELECT count(DISTINCT id) FROM raw.deals))"),
+    Check("core.fact_activity", "rows_match_raw", "one row per live activity in raw",
+          "SELECT abs((SELECT count(*) FROM core.fact_activity) - (SELECT count(*) FROM staging.activities))"),
+)
+
+
+MART_CHECKS: tuple[Check, ...] = (
+    *(Check(f"marts.{t}", "never_grows_along_the_funnel", "no step reaches more deals than the step before it",
+            f"SELECT count(*) FROM (SELECT deals_reached > lag(deals_reached) OVER (PARTITION BY {g} ORDER BY "
+            f"stage_order) AS grows FROM marts.{t}) WHERE grows")
+      for t, g in (("funnel", "pipeline_id, cohort_month, manager_key"), ("funnel_team", "pipeline_id, cohort_month"))),
+    Check("marts.lost_reasons", "shares_add_up", "lost-reason shares add up to 1 in each pipeline and month",
+          "SELECT count(*) FROM (SELECT sum(share_of_lost) AS total FROM marts.lost_reasons "
+          "GROUP BY pipeline_id, cohort_month) WHERE abs(total - 1) > 1e-9"),
+    Check("marts.deals_without_activities", "open_deals_once", "one row per open deal",
+          "SELECT count(*) - count(DISTINCT d.deal_id) + count(*) FILTER (WHERE f.status <> 'open') "
+          "FROM marts.deals_without_activities AS d JOIN core.fact_deal AS f USING (deal_id)"),
+    Check("marts.manager_activity", "one_row_per_period", "one row per manager, grain and period",
+          "SELECT count(*) - count(DISTINCT (user_id, period_grain, period_start)) FROM marts.manager_activity"),
+)
+
+
+def violations(con: duckdb.DuckDBPyConnection, check: Check) -> int:
+    return int(con.execute(check.violations).fetchone()[0])  # type: ignore[index]
+
+
+def failures(warehouse: str, checks: tuple[Check, ...]) -> list[str]:
+    """The checks that fail, each as `table.check: n rows (description)`."""
+    with duckdb.connect(warehouse, read_only=True) as con:
+        return [f"{c.table}.{c.name}: {n} rows break it ({c.description})"
+                for c in checks if (n := violations(con, c))]
