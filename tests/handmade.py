@@ -72,6 +72,30 @@ def activity(db: sqlite3.Connection, owner: int, type_id: int, direction: int, s
            priority=2, direction=direction, is_deleted=deleted)
 
 
+def contact(db: sqlite3.Connection, contact_id: int, name: str, last_name: str, *, phones: tuple[str, ...] = (),
+            emails: tuple[str, ...] = (), comments: str = "", post: str | None = "Manager", deleted: int = 0,
+            manager: int = 7, day: int = 1) -> None:
+    insert(db, "contacts", id=contact_id, name=name, last_name=last_name, comments=comments, post=post,
+           date_create=at(day), date_modify=at(day), assigned_by_id=manager, is_deleted=deleted)
+    points(db, 3, contact_id, phones, emails)
+
+
+def company(db: sqlite3.Connection, company_id: int, title: str, *, phones: tuple[str, ...] = (),
+            emails: tuple[str, ...] = (), comments: str = "", industry: str | None = "IT", manager: int = 7,
+            day: int = 1) -> None:
+    insert(db, "companies", id=company_id, title=title, comments=comments, industry=industry, date_create=at(day),
+           date_modify=at(day), assigned_by_id=manager)
+    points(db, 4, company_id, phones, emails)
+
+
+def points(db: sqlite3.Connection, owner_type: int, owner: int, phones: tuple[str, ...],
+           emails: tuple[str, ...]) -> None:
+    for kind, values in (("PHONE", phones), ("EMAIL", emails)):
+        for value in values:
+            insert(db, "multifields", entity_type_id=owner_type, entity_id=owner, type_id=kind, value_type="WORK",
+                   value=value)
+
+
 def enum_id(db: sqlite3.Connection, field: str, xml_id: str) -> str:
     """The option id of a custom enumeration field, by its XML id."""
     row = db.execute("SELECT e.id FROM userfield_enums e JOIN userfields f ON f.id = e.field_id "

@@ -17,7 +17,7 @@ from zoneinfo import ZoneInfo
 
 import duckdb
 
-from warehouse.build import DEFAULT_TIMEZONE, Model, check_timezone, execute, transaction
+from warehouse.build import DEFAULT_TIMEZONE, MODELS_DIR, Model, WarehouseError, check_timezone, execute, transaction
 from warehouse.settings import Settings
 
 # In dependency order; staging views here are the marts' shared intermediates.
@@ -29,7 +29,11 @@ MARTS: tuple[Model, ...] = (
     Model("marts", "deals_without_activities"),
     Model("marts", "deals_without_activities_by_manager"),
     Model("marts", "manager_activity"),
+    Model("marts", "data_quality"),
+    Model("marts", "data_quality_summary"),
 )
+# Scalar SQL macros the marts call (models/macros/<name>.sql holds the body, over its one argument `raw`).
+MACROS = ("normalise_phone",)
 MART_TABLES = tuple(m.name for m in MARTS if m.layer == "marts")
 
 
@@ -51,6 +55,11 @@ def build_marts(warehouse: Path | str, *, timezone: str = DEFAULT_TIMEZONE, sett
         con.execute("CREATE SCHEMA IF NOT EXISTS marts")
         con.execute(f"CREATE OR REPLACE VIEW staging.settings AS {_settings_sql(settings, moment)}")
         con.execute(f"CREATE OR REPLACE VIEW staging.deal_lost_reasons AS {_lost_reasons_sql(con, settings)}")
+        con.execute(f"CREATE OR REPLACE VIEW staging.contact_points AS {_contact_points_sql(con)}")
+        con.execute(f"CREATE OR REPLACE VIEW staging.policy_gaps AS {_policy_gaps_sql(con, settings)}")
+        for name in MACROS:
+            body = (MODELS_DIR / "macros" / f"{name}.sql").read_text("utf-8")
+            con.execute(f"CREATE OR REPLACE MACRO staging.{name}(raw) AS ({body}\n)")
         for model in MARTS:
             kind = "VIEW" if model.layer == "staging" else "TABLE"
             execute(con, model, f"CREATE OR REPLACE {kind} {model.relation} AS {model.sql(timezone)}")
@@ -91,6 +100,38 @@ def _lost_reasons_sql(con: duckdb.DuckDBPyConnection, settings: Settings) -> str
     return (f"SELECT f.deal_id, {value} AS field_value, coalesce({value}, s.stage_name) AS reason "
             f"FROM core.fact_deal AS f JOIN core.dim_stage AS s USING (stage_key) {raw_join} "
             "WHERE f.status = 'lost' AND NOT f.is_deleted")
+
+
+def _contact_points_sql(con: duckdb.DuckDBPyConnection) -> str:
+    """Phones and e-mails of contacts and companies, from dlt's child tables (absent until one is loaded)."""
+    parts = [f"SELECT '{kind}' AS entity_type, r.id AS entity_id, upper(c.type_id) AS kind, c.value "
+             f"FROM raw.{table}__{point} AS c JOIN raw.{table} AS r ON c._dlt_parent_id = r._dlt_id"
+             for kind, table in (("contact", "contacts"), ("company", "companies")) for point in ("phone", "email")
+             if _columns(con, "raw", f"{table}__{point}")]
+    return " UNION ALL ".join(parts) or ("SELECT CAST(NULL AS VARCHAR) AS entity_type, CAST(NULL AS BIGINT) AS "
+                                         "entity_id, CAST(NULL AS VARCHAR) AS kind, CAST(NULL AS VARCHAR) AS value "
+                                         "WHERE false")
+
+
+def _policy_gaps_sql(con: duckdb.DuckDBPyConnection, settings: Settings) -> str:
+    """Existing contacts and companies with fields the settings require left empty, and which fields."""
+    parts = []
+    for kind, table, required, key in (("contact", "contacts", settings.contact_required, "contact_required"),
+                                       ("company", "companies", settings.company_required, "company_required")):
+        present = _columns(con, "raw", table)
+        for field in required:
+            if field not in present:
+                raise WarehouseError(f"settings data_quality.{key} names {field!r}, which raw.{table} does not "
+                                     f"have; its fields: {', '.join(sorted(c for c in present if c[0] != '_'))}")
+        if required:
+            empty = ", ".join(f"CASE WHEN nullif(trim(CAST({f} AS VARCHAR)), '') IS NULL THEN '{f}' END"
+                              for f in required)
+            parts.append(f"SELECT '{kind}' AS entity_type, id AS entity_id, concat_ws(', ', {empty}) AS fields "
+                         f"FROM raw.{table} WHERE id NOT IN (SELECT id FROM staging.deletions WHERE entity = "
+                         f"'{table}' AND is_deleted)")
+    union = " UNION ALL ".join(parts) or ("SELECT CAST(NULL AS VARCHAR) AS entity_type, CAST(NULL AS BIGINT) AS "
+                                          "entity_id, '' AS fields")
+    return f"SELECT * FROM ({union}) WHERE fields <> ''"
 
 
 def _comment(con: duckdb.DuckDBPyConnection, model: Model) -> None:

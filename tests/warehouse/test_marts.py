@@ -144,3 +144,22 @@ def test_every_mart_and_column_is_described_for_bi_tools(marts: Any) -> None:
     assert undocumented == [] and set(tables) == set(MART_TABLES)
     assert all(text.startswith("Grain: one row per") for text in tables.values())
     assert {m.name for m in MARTS if m.layer == "marts"} == set(MART_TABLES)
+
+
+def test_data_quality_finds_every_planted_defect_and_duplicate_and_nothing_else(marts: Any) -> None:
+    warehouse, truth, _ = marts
+    known = ("phone_in_comment", "no_phone_no_email", "bad_phone", "lowercase_name", "duplicate")
+    got = set(rows(warehouse, "SELECT entity_type, entity_id, rule FROM marts.data_quality WHERE rule IN "
+                              f"{known}"))
+    expected = {(r["entity_type"], r["entity_id"], r["rule"]) for r in truth["data_quality"]}
+    assert got == expected and {rule for _, _, rule in got} == set(known)
+
+
+def test_the_data_quality_summary_counts_each_managers_records(marts: Any) -> None:
+    warehouse, truth, _ = marts
+    summary = rows(warehouse, "SELECT entity_type, sum(records_created), sum(records_with_problems) "
+                              "FROM marts.data_quality_summary GROUP BY ALL ORDER BY ALL")
+    problems = dict(rows(warehouse, "SELECT entity_type, count(DISTINCT entity_id) FROM marts.data_quality "
+                                    "WHERE entity_type IN ('contact', 'company') GROUP BY ALL"))
+    assert summary == [("company", truth["rows"]["companies"], problems["company"]),
+                       ("contact", truth["rows"]["contacts"], problems["contact"])]

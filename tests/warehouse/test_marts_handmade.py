@@ -10,6 +10,8 @@ Deals (pipeline 0 unless named; created 1 March 2026; manager 7 unless named; 1,
   7  NEW > FINAL_INVOICE > WON > FINAL_INVOICE            won, then reopened
   8  NEW > WON                                            won straight away
   9  NEW > PREPARATION > LOSE                             lost from PREPARATION, 500 RUB, reason "Too expensive"
+
+Contacts and companies, for the data-quality audit, are listed where they are written.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ import duckdb
 import pytest
 
 from pipelines.bitrix24.pipeline import load
-from tests.handmade import NOW, NOW_LOCAL, HandPortal, activity, at, deal, enum_id
+from tests.handmade import NOW, NOW_LOCAL, HandPortal, activity, at, company, contact, deal, enum_id
 from warehouse.build import build
 from warehouse.marts import build_marts
 from warehouse.settings import Settings
@@ -63,6 +65,20 @@ def warehouse(tmp_path_factory: pytest.TempPathFactory) -> Path:
     activity(db, 1, 3, 0, at(18), created=at(16, 9), updated=at(18, 16))   # task created 16th, closed 18th
     activity(db, 1, 6, 0, NOW + 86_400, completed="N", created=at(17, 10))  # to-do created 17th, still open
     activity(db, 1, 2, 2, at(16, 15), duration=30, deleted=1)            # deleted: not counted
+    # Data quality. Contacts (post filled unless named):
+    contact(db, 1, "Иван", "Петров", phones=("+7 (912) 345-67-89",))                 # duplicate of 2 by phone
+    contact(db, 2, "Анна", "Смирнова", phones=("89123456789",))                      # duplicate of 1
+    contact(db, 3, "иван", "Сидоров", emails=("ivan@x.ru",), post=None)              # lower case; no post
+    contact(db, 4, "John", "smith", phones=("8 912 3456780",))                       # lower-case Latin surname
+    contact(db, 5, "Олег", "Орлов", emails=("oleg@x.ru",), comments="тел. 8 912 3456781")    # phone in comments
+    contact(db, 6, "Пётр", "Ёлкин", comments="WhatsApp +44 20 7946 0958")            # ... and nothing in fields
+    contact(db, 7, "Ольга", "Белова", phones=("12-34",), emails=("A@x.ru",))         # bad phone; e-mail shared
+    contact(db, 8, "Мария", "Белова", emails=("a@X.ru ",))                           # duplicate of 7 by e-mail
+    contact(db, 9, "Иван", "Петров", phones=("+7 912 345 67 89",), deleted=1)        # deleted: no rule counts
+    contact(db, 10, "Юлия", "Носова", emails=("yu@x.ru",), comments="Просит скидку 15% до 01.04")  # no phone there
+    contact(db, 11, "Лев", "Львов", phones=("+7 999 111-22-33",), comments="моб. 8-912-345-67-82")  # field filled
+    company(db, 1, "ооо ромашка", industry=None)            # lower case, no phone or e-mail, no industry
+    company(db, 2, "ООО «Вектор»", phones=("8 (495) 123-45-67",))
     with portal.serve() as simulator:
         target = folder / "warehouse.duckdb"
         load(target, webhook_url=simulator.webhook_url, progress="log")
@@ -142,3 +158,29 @@ def test_manager_activity_counts_each_kind_and_gives_idle_working_days_zeros(war
     week = rows(warehouse, "SELECT calls_outgoing, emails_incoming, working_days FROM marts.manager_activity "
                            "WHERE user_id = 7 AND period_grain = 'week' AND period_start = DATE '2026-03-16'")
     assert week == [(1, 1, 5)]
+
+
+def test_data_quality_rules_on_real_world_formats(warehouse: Path) -> None:
+    found = rows(warehouse, "SELECT entity_type, entity_id, rule, details FROM marts.data_quality "
+                            "WHERE entity_type <> 'deal' ORDER BY ALL")
+    assert found == [
+        ("company", 1, "empty_policy_field", "industry"),
+        ("company", 1, "lowercase_name", "ооо ромашка"),
+        ("company", 1, "no_phone_no_email", None),
+        ("contact", 1, "duplicate", "phone 79123456789"),
+        ("contact", 2, "duplicate", "phone 79123456789"),
+        ("contact", 3, "empty_policy_field", "post"),
+        ("contact", 3, "lowercase_name", "иван"),
+        ("contact", 4, "lowercase_name", "smith"),
+        ("contact", 5, "phone_in_comment", "8 912 3456781"),
+        ("contact", 6, "no_phone_no_email", None),
+        ("contact", 6, "phone_in_comment", "+44 20 7946 0958"),
+        ("contact", 7, "bad_phone", "12-34"),
+        ("contact", 7, "duplicate", "email a@x.ru"),
+        ("contact", 8, "duplicate", "email a@x.ru"),
+    ]
+    deals = rows(warehouse, "SELECT entity_id FROM marts.data_quality WHERE rule = 'no_planned_activity' ORDER BY 1")
+    assert deals == [(3,), (7,)]
+    summary = rows(warehouse, "SELECT entity_type, records_created, records_with_problems, problems, share_clean "
+                              "FROM marts.data_quality_summary ORDER BY ALL")
+    assert summary == [("company", 2, 1, 3, 0.5), ("contact", 10, 8, 11, 0.2)]
