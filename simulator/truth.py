@@ -19,6 +19,14 @@ rules (the contract the marts implement, see docs/simulator.md "Ground truth"):
   last update of completed ones.
 - data_quality: planted defects of existing contacts and companies, plus duplicates (two or more
   existing records of one kind sharing a normalised phone or a lower-cased e-mail).
+- user_events: per user and event type, events up to now: activities as in activity_daily (calls out/in
+  completed, missed, e-mails out/in and meetings completed, tasks created and closed); deals created,
+  and each later stage-history entry of an existing deal (moved to an in-progress stage, won, lost),
+  for the deal's responsible; invoices issued (created) and paid (now at a paid stage: the last move
+  there), for the invoice's responsible; contacts and companies created.
+- kpi_monthly: per responsible user and portal-local month, the plan-versus-fact metrics: calls
+  (completed, in and out), emails (sent), new_deals, won_deals and won_amount (deals now won, in the
+  month they closed: their last move to a won or failure stage), invoices_issued(_amount), invoices_paid(_amount).
 """
 
 from __future__ import annotations
@@ -200,8 +208,99 @@ def data_quality(db: sqlite3.Connection) -> list[dict[str, Any]]:
     return [{"entity_type": k, "entity_id": i, "rule": r} for k, i, r in sorted(hits)]
 
 
+def _paid_invoices(db: sqlite3.Connection, now: int) -> list[tuple[int, int, int, float]]:
+    """(invoice id, responsible, paid at, amount) of existing invoices now at a paid stage, paid by now."""
+    paid_stages = {r[0] for r in db.execute("SELECT status_id FROM statuses WHERE entity_id LIKE 'SMART_INVOICE%' "
+                                            "AND semantics = 'S'")}
+    paid_at: dict[int, int] = {}
+    for owner, created in db.execute(f"SELECT owner_id, created_time FROM stage_history WHERE entity_type_id = "
+                                     f"{SMART_INVOICE} AND is_deleted = 0 AND stage_semantic_id = 'S'"):
+        paid_at[owner] = max(paid_at.get(owner, 0), created)
+    return [(i, user, paid_at[i], amount or 0) for i, user, stage, amount in db.execute(
+            "SELECT id, assigned_by_id, stage_id, opportunity FROM invoices WHERE is_deleted = 0")
+            if stage in paid_stages and i in paid_at and paid_at[i] <= now]
+
+
+def user_events(db: sqlite3.Connection, now: int) -> list[dict[str, Any]]:
+    counts: Counter[tuple[int, str]] = Counter()
+    for user, type_id, direction, created, updated, start, end, completed in db.execute(
+            "SELECT responsible_id, type_id, direction, created, last_updated, start_time, end_time, completed "
+            "FROM activities WHERE is_deleted = 0"):
+        done = completed == "Y"
+        way = "incoming" if direction == 1 else "outgoing"
+        if type_id == 2 and start <= now:
+            if direction == 1 and end == start:
+                counts[(user, "call_missed")] += 1
+            elif done:
+                counts[(user, f"call_{way}")] += 1
+        elif type_id == 4 and done and start <= now:
+            counts[(user, f"email_{way}")] += 1
+        elif type_id == 1 and done and start <= now:
+            counts[(user, "meeting")] += 1
+        elif type_id in (3, 6):
+            if created <= now:
+                counts[(user, "task_created")] += 1
+            if done and updated <= now:
+                counts[(user, "task_closed")] += 1
+    owners = dict(db.execute("SELECT id, assigned_by_id FROM deals WHERE is_deleted = 0").fetchall())
+    for user, created in db.execute("SELECT assigned_by_id, date_create FROM deals WHERE is_deleted = 0"):
+        if created <= now:
+            counts[(user, "deal_created")] += 1
+    for deal_id, history in deal_histories(db).items():
+        for created, _pipeline, _stage, sem, _type in history[1:]:
+            if created <= now and deal_id in owners:
+                counts[(owners[deal_id], {"S": "deal_won", "F": "deal_lost"}.get(sem, "deal_moved"))] += 1
+    for user, created in db.execute("SELECT assigned_by_id, created_time FROM invoices WHERE is_deleted = 0"):
+        if created <= now:
+            counts[(user, "invoice_issued")] += 1
+    for _, user, _, _ in _paid_invoices(db, now):
+        counts[(user, "invoice_paid")] += 1
+    for kind, table in (("contact_created", "contacts"), ("company_created", "companies")):
+        for user, created in db.execute(f"SELECT assigned_by_id, date_create FROM {table} WHERE is_deleted = 0"):
+            if created <= now:
+                counts[(user, kind)] += 1
+    return [{"user_id": u, "event_type": k, "events": n} for (u, k), n in sorted(counts.items())]
+
+
+def kpi_monthly(db: sqlite3.Connection, tz: tzinfo, now: int) -> list[dict[str, Any]]:
+    facts: dict[tuple[int, str], Counter[str]] = defaultdict(Counter)
+    for user, type_id, direction, start in db.execute(
+            "SELECT responsible_id, type_id, direction, start_time FROM activities "
+            "WHERE is_deleted = 0 AND type_id IN (2, 4) AND completed = 'Y'"):
+        if start <= now and type_id == 2:
+            facts[(user, local_month(start, tz))]["calls"] += 1
+        elif start <= now and direction == 2:
+            facts[(user, local_month(start, tz))]["emails"] += 1
+    won_at: dict[int, int] = {}
+    for owner, created in db.execute(
+            f"SELECT owner_id, created_time FROM stage_history WHERE entity_type_id = {DEAL} "
+            "AND is_deleted = 0 AND stage_semantic_id IN ('S', 'F')"):
+        won_at[owner] = max(won_at.get(owner, 0), created)
+    for deal_id, user, created, sem, amount in db.execute(
+            "SELECT id, assigned_by_id, date_create, stage_semantic_id, opportunity FROM deals WHERE is_deleted = 0"):
+        if created <= now:
+            facts[(user, local_month(created, tz))]["new_deals"] += 1
+        if sem == "S" and deal_id in won_at and won_at[deal_id] <= now:
+            bucket = facts[(user, local_month(won_at[deal_id], tz))]
+            bucket["won_deals"] += 1
+            bucket["won_amount"] += amount or 0
+    for user, created, amount in db.execute(
+            "SELECT assigned_by_id, created_time, opportunity FROM invoices WHERE is_deleted = 0"):
+        if created <= now:
+            bucket = facts[(user, local_month(created, tz))]
+            bucket["invoices_issued"] += 1
+            bucket["invoices_issued_amount"] += amount or 0
+    for _, user, paid, amount in _paid_invoices(db, now):
+        bucket = facts[(user, local_month(paid, tz))]
+        bucket["invoices_paid"] += 1
+        bucket["invoices_paid_amount"] += amount
+    return [{"user_id": u, "month": m, **{k: round(v, 2) for k, v in c.items()}}
+            for (u, m), c in sorted(facts.items())]
+
+
 def compute(db: sqlite3.Connection, tz: tzinfo, now: int) -> dict[str, Any]:
     funnel, lost = funnel_and_lost(db, tz)
     return {"now": now, "rows": row_counts(db), "funnel": funnel, "lost": lost,
             "forgotten_deals": forgotten_deals(db, now), "activity_daily": activity_daily(db, tz, now),
-            "data_quality": data_quality(db)}
+            "data_quality": data_quality(db), "user_events": user_events(db, now),
+            "kpi_monthly": kpi_monthly(db, tz, now)}

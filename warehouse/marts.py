@@ -31,6 +31,7 @@ MARTS: tuple[Model, ...] = (
     Model("marts", "manager_activity"),
     Model("marts", "data_quality"),
     Model("marts", "data_quality_summary"),
+    Model("marts", "user_history"),
 )
 # Scalar SQL macros the marts call (models/macros/<name>.sql holds the body, over its one argument `raw`).
 MACROS = ("normalise_phone",)

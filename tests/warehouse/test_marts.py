@@ -163,3 +163,15 @@ def test_the_data_quality_summary_counts_each_managers_records(marts: Any) -> No
                                     "WHERE entity_type IN ('contact', 'company') GROUP BY ALL"))
     assert summary == [("company", truth["rows"]["companies"], problems["company"]),
                        ("contact", truth["rows"]["contacts"], problems["contact"])]
+
+
+def test_each_users_history_holds_every_event_the_truth_counts(marts: Any) -> None:
+    warehouse, truth, _ = marts
+    got = {(u, k): n for u, k, n in rows(warehouse, "SELECT user_id, event_type, count(*) FROM marts.user_history "
+                                                    "GROUP BY ALL")}
+    expected = {(r["user_id"], r["event_type"]): r["events"] for r in truth["user_events"]}
+    assert got == expected and len({k for _, k in got}) == 16
+    described = rows(warehouse, "SELECT count(*) FILTER (WHERE description IS NULL OR description = ''), "
+                                "count(*) FILTER (WHERE event_type = 'deal_moved' AND description NOT LIKE "
+                                "'moved deal from % to %') FROM marts.user_history")
+    assert described == [(0, 0)]
