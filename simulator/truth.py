@@ -25,7 +25,7 @@ rules (the contract the marts implement, see docs/simulator.md "Ground truth"):
   for the deal's responsible; invoices issued (created) and paid (now at a paid stage: the last move
   there), for the invoice's responsible; contacts and companies created.
 - kpi_monthly: per responsible user and portal-local month, the plan-versus-fact metrics: calls
-  (completed, in and out), emails (sent), new_deals, won_deals and won_amount (deals now won, in the
+  (completed, in and out, missed ones not), emails (sent), new_deals, won_deals and won_amount (deals now won, in the
   month they closed: their last move to a won or failure stage), invoices_issued(_amount), invoices_paid(_amount).
 """
 
@@ -264,10 +264,10 @@ def user_events(db: sqlite3.Connection, now: int) -> list[dict[str, Any]]:
 
 def kpi_monthly(db: sqlite3.Connection, tz: tzinfo, now: int) -> list[dict[str, Any]]:
     facts: dict[tuple[int, str], Counter[str]] = defaultdict(Counter)
-    for user, type_id, direction, start in db.execute(
-            "SELECT responsible_id, type_id, direction, start_time FROM activities "
+    for user, type_id, direction, start, end in db.execute(
+            "SELECT responsible_id, type_id, direction, start_time, end_time FROM activities "
             "WHERE is_deleted = 0 AND type_id IN (2, 4) AND completed = 'Y'"):
-        if start <= now and type_id == 2:
+        if start <= now and type_id == 2 and not (direction == 1 and end == start):
             facts[(user, local_month(start, tz))]["calls"] += 1
         elif start <= now and direction == 2:
             facts[(user, local_month(start, tz))]["emails"] += 1

@@ -63,6 +63,12 @@ MART_CHECKS: tuple[Check, ...] = (
           "FROM marts.deals_without_activities AS d JOIN core.fact_deal AS f USING (deal_id)"),
     Check("marts.manager_activity", "one_row_per_period", "one row per manager, grain and period",
           "SELECT count(*) - count(DISTINCT (user_id, period_grain, period_start)) FROM marts.manager_activity"),
+    Check("marts.data_quality", "one_row_per_rule", "one row per record and broken rule",
+          "SELECT count(*) - count(DISTINCT (entity_type, entity_id, rule)) FROM marts.data_quality"),
+    Check("marts.user_history", "described", "every event says what happened",
+          "SELECT count(*) FROM marts.user_history WHERE description IS NULL OR event_at IS NULL"),
+    Check("marts.plan_fact", "one_row_per_target", "one row per scope, month and metric",
+          "SELECT count(*) - count(DISTINCT (scope, scope_id, period_month, metric)) FROM marts.plan_fact"),
 )
 
 

@@ -18,6 +18,7 @@ from zoneinfo import ZoneInfo
 import duckdb
 
 from warehouse.build import DEFAULT_TIMEZONE, MODELS_DIR, Model, WarehouseError, check_timezone, execute, transaction
+from warehouse.plans import load_plans
 from warehouse.settings import Settings
 
 # In dependency order; staging views here are the marts' shared intermediates.
@@ -32,6 +33,7 @@ MARTS: tuple[Model, ...] = (
     Model("marts", "data_quality"),
     Model("marts", "data_quality_summary"),
     Model("marts", "user_history"),
+    Model("marts", "plan_fact"),
 )
 # Scalar SQL macros the marts call (models/macros/<name>.sql holds the body, over its one argument `raw`).
 MACROS = ("normalise_phone",)
@@ -61,6 +63,7 @@ def build_marts(warehouse: Path | str, *, timezone: str = DEFAULT_TIMEZONE, sett
         for name in MACROS:
             body = (MODELS_DIR / "macros" / f"{name}.sql").read_text("utf-8")
             con.execute(f"CREATE OR REPLACE MACRO staging.{name}(raw) AS ({body}\n)")
+        load_plans(con, settings.plans_file)
         for model in MARTS:
             kind = "VIEW" if model.layer == "staging" else "TABLE"
             execute(con, model, f"CREATE OR REPLACE {kind} {model.relation} AS {model.sql(timezone)}")

@@ -175,3 +175,22 @@ def test_each_users_history_holds_every_event_the_truth_counts(marts: Any) -> No
                                 "count(*) FILTER (WHERE event_type = 'deal_moved' AND description NOT LIKE "
                                 "'moved deal from % to %') FROM marts.user_history")
     assert described == [(0, 0)]
+
+
+def test_plan_fact_facts_match_the_truths_monthly_kpis(marts: Any) -> None:
+    warehouse, truth, _ = marts
+    got = {(u, str(m), k): float(f) for u, m, k, f in rows(
+        warehouse, "SELECT scope_id, period_month, metric, fact FROM marts.plan_fact WHERE scope = 'manager' "
+                   "AND fact <> 0")}
+    expected = {(r["user_id"], r["month"], k): float(v) for r in truth["kpi_monthly"] for k, v in r.items()
+                if k not in ("user_id", "month") and v}
+    assert got == pytest.approx(expected) and len({k for _, _, k in got}) == 9
+    # Nobody changed department in this portal: a department's fact is the sum of its managers' facts.
+    members = dict(rows(warehouse, "SELECT user_id, department_id FROM core.dim_manager WHERE is_current"))
+    sums: Counter[tuple[int, str, str]] = Counter()
+    for (user, month, metric), fact in got.items():
+        sums[(members[user], month, metric)] += fact
+    departments = {(d, str(m), k): float(f) for d, m, k, f in rows(
+        warehouse, "SELECT scope_id, period_month, metric, fact FROM marts.plan_fact WHERE scope = 'department' "
+                   "AND fact <> 0")}
+    assert departments == pytest.approx(dict(sums))

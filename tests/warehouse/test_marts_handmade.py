@@ -1,21 +1,9 @@
-"""The report marts on a hand-made portal: every edge case the rules name, answers worked out by hand.
-
-Deals (pipeline 0 unless named; created 1 March 2026; manager 7 unless named; 1,000 RUB unless named):
-  1  NEW > PREPARATION > EXECUTING > WON                 skips a stage, won
-  2  NEW > PREPARATION > NEW > LOSE                       backward move, then lost (from NEW)
-  3  NEW > LOSE > PREPARATION > PREPAYMENT_INVOICE        lost, reopened, open now
-  4  NEW > PREPARATION > C2:NEW > C2:OFFER > C2:WON        moved to pipeline 2, won there
-  5  NEW > PREPARATION                                    deleted
-  6  NEW > APOLOGY                                        lost at once, manager 8
-  7  NEW > FINAL_INVOICE > WON > FINAL_INVOICE            won, then reopened
-  8  NEW > WON                                            won straight away
-  9  NEW > PREPARATION > LOSE                             lost from PREPARATION, 500 RUB, reason "Too expensive"
-
-Contacts and companies, for the data-quality audit, are listed where they are written.
-"""
+"""The report marts on a hand-made portal (tests/handmade.py describes it): every edge case the rules
+name, with answers worked out by hand."""
 
 from __future__ import annotations
 
+import sqlite3
 from datetime import datetime
 from decimal import Decimal
 from pathlib import Path
@@ -24,9 +12,7 @@ from typing import Any
 import duckdb
 import pytest
 
-from pipelines.bitrix24.pipeline import load
-from tests.handmade import NOW, NOW_LOCAL, HandPortal, activity, at, company, contact, deal, enum_id
-from warehouse.build import build
+from tests.handmade import NOW_LOCAL, handmade_warehouse
 from warehouse.marts import build_marts
 from warehouse.settings import Settings
 
@@ -39,51 +25,13 @@ def rows(warehouse: Path, sql: str) -> list[tuple[Any, ...]]:
 @pytest.fixture(scope="module")
 def warehouse(tmp_path_factory: pytest.TempPathFactory) -> Path:
     folder = tmp_path_factory.mktemp("handmade")
-    portal = HandPortal(folder / "portal.sqlite3")
-    db = portal.db
-    deal(db, 1, [(1, "NEW"), (2, "PREPARATION"), (4, "EXECUTING"), (6, "WON")])
-    deal(db, 2, [(1, "NEW"), (2, "PREPARATION"), (3, "NEW"), (5, "LOSE")])
-    deal(db, 3, [(1, "NEW"), (2, "LOSE"), (9, "PREPARATION"), (10, "PREPAYMENT_INVOICE")])
-    deal(db, 4, [(1, "NEW"), (2, "PREPARATION"), (3, "C2:NEW"), (4, "C2:OFFER"), (5, "C2:WON")])
-    deal(db, 5, [(1, "NEW"), (2, "PREPARATION")], deleted=1)
-    deal(db, 6, [(1, "NEW"), (2, "APOLOGY")], manager=8)
-    deal(db, 7, [(1, "NEW"), (3, "FINAL_INVOICE"), (5, "WON"), (8, "FINAL_INVOICE")])
-    deal(db, 8, [(1, "NEW"), (7, "WON")])
-    deal(db, 9, [(1, "NEW"), (2, "PREPARATION"), (6, "LOSE")], amount=500.0,
-         uf_crm_loss_reason=enum_id(db, "UF_CRM_LOSS_REASON", "PRICE"))
-    # Forgotten deals: 3 has only an overdue to-do; 7 only finished work; 2 and 9 are closed.
-    activity(db, 3, 6, 0, at(15), completed="N", deadline=at(15))
-    activity(db, 7, 2, 2, at(10), duration=60)
-    # Deal 1 (open work planned tomorrow keeps nothing forgotten: it is won anyway) and manager 7's week.
-    activity(db, 1, 2, 2, at(16, 10), duration=120)                      # outgoing call, 2 min
-    activity(db, 1, 2, 1, at(16, 11), duration=60)                       # incoming call, 1 min
-    activity(db, 1, 2, 1, at(16, 12), completed="N")                     # missed: incoming, zero length
-    activity(db, 1, 2, 2, at(16, 13), completed="N")                     # a planned call that did not happen
-    activity(db, 1, 4, 2, at(16, 14))                                    # e-mail out
-    activity(db, 1, 4, 1, at(17, 9))                                     # e-mail in
-    activity(db, 1, 1, 0, at(17, 15), duration=3600)                     # meeting
-    activity(db, 1, 3, 0, at(18), created=at(16, 9), updated=at(18, 16))   # task created 16th, closed 18th
-    activity(db, 1, 6, 0, NOW + 86_400, completed="N", created=at(17, 10))  # to-do created 17th, still open
-    activity(db, 1, 2, 2, at(16, 15), duration=30, deleted=1)            # deleted: not counted
-    # Data quality. Contacts (post filled unless named):
-    contact(db, 1, "Иван", "Петров", phones=("+7 (912) 345-67-89",))                 # duplicate of 2 by phone
-    contact(db, 2, "Анна", "Смирнова", phones=("89123456789",))                      # duplicate of 1
-    contact(db, 3, "иван", "Сидоров", emails=("ivan@x.ru",), post=None)              # lower case; no post
-    contact(db, 4, "John", "smith", phones=("8 912 3456780",))                       # lower-case Latin surname
-    contact(db, 5, "Олег", "Орлов", emails=("oleg@x.ru",), comments="тел. 8 912 3456781")    # phone in comments
-    contact(db, 6, "Пётр", "Ёлкин", comments="WhatsApp +44 20 7946 0958")            # ... and nothing in fields
-    contact(db, 7, "Ольга", "Белова", phones=("12-34",), emails=("A@x.ru",))         # bad phone; e-mail shared
-    contact(db, 8, "Мария", "Белова", emails=("a@X.ru ",))                           # duplicate of 7 by e-mail
-    contact(db, 9, "Иван", "Петров", phones=("+7 912 345 67 89",), deleted=1)        # deleted: no rule counts
-    contact(db, 10, "Юлия", "Носова", emails=("yu@x.ru",), comments="Просит скидку 15% до 01.04")  # no phone there
-    contact(db, 11, "Лев", "Львов", phones=("+7 999 111-22-33",), comments="моб. 8-912-345-67-82")  # field filled
-    company(db, 1, "ооо ромашка", industry=None)            # lower case, no phone or e-mail, no industry
-    company(db, 2, "ООО «Вектор»", phones=("8 (495) 123-45-67",))
-    with portal.serve() as simulator:
-        target = folder / "warehouse.duckdb"
-        load(target, webhook_url=simulator.webhook_url, progress="log")
-    build(target)
-    build_marts(target, as_of=NOW_LOCAL, settings=Settings(gap_min_deals=5))
+    target = handmade_warehouse(folder)
+    plans = folder / "plans.csv"
+    plans.write_text("scope,id,month,metric,plan\n"
+                     "manager,7,2026-03,calls,10\n"          # 3 calls so far
+                     "manager,5,2026-03,new_deals,4\n"       # manager 5 has left the company
+                     "department,3,2026-03,won_deals,6\n", encoding="utf-8")
+    build_marts(target, as_of=NOW_LOCAL, settings=Settings(gap_min_deals=5, plans_file=plans))
     return target
 
 
@@ -184,3 +132,30 @@ def test_data_quality_rules_on_real_world_formats(warehouse: Path) -> None:
     summary = rows(warehouse, "SELECT entity_type, records_created, records_with_problems, problems, share_clean "
                               "FROM marts.data_quality_summary ORDER BY ALL")
     assert summary == [("company", 2, 1, 3, 0.5), ("contact", 10, 8, 11, 0.2)]
+
+
+def test_plan_versus_fact_with_pace_over_working_days(warehouse: Path) -> None:
+    plans = {(s, i, m): r for s, i, m, *r in rows(warehouse, """
+        SELECT scope, scope_id, metric, is_active, plan, fact, pct_done, expected_by_today, forecast, working_days,
+               working_days_elapsed
+        FROM marts.plan_fact WHERE plan IS NOT NULL AND period_month = DATE '2026-03-01'""")}
+    # March 2026 has 22 working days; by Friday 20 March, 15 have gone by, today included. Manager 7 has made
+    # 3 calls (the completed ones on the 10th and 16th; missed, unfinished and deleted calls do not count).
+    active, plan, fact, pct, expected, forecast, days, elapsed = plans[("manager", 7, "calls")]
+    assert (active, plan, fact, days, elapsed) == (True, 10, 3, 22, 15)
+    assert (pct, expected, forecast) == (pytest.approx(0.3), pytest.approx(10 * 15 / 22), pytest.approx(3 * 22 / 15))
+    # Manager 5 left the company: the plan still shows, against nothing.
+    assert plans[("manager", 5, "new_deals")][:4] == [False, 4, 0, 0]
+
+
+def test_a_department_counts_its_managers_facts(warehouse: Path) -> None:
+    store = sqlite3.connect(warehouse.parent / "portal.sqlite3")
+    department_of_7 = int(store.execute("SELECT uf_department FROM users WHERE id = 7").fetchone()[0].strip("[]"))
+    store.close()
+    fact = rows(warehouse, "SELECT fact FROM marts.plan_fact WHERE scope = 'department' AND scope_id = 3 "
+                           "AND period_month = DATE '2026-03-01' AND metric = 'won_deals'")
+    # Deals 1, 4 and 8 were won in March by manager 7 (deal 7 was reopened); nobody else won any.
+    assert fact == [(3 if department_of_7 == 3 else 0,)]
+    by_department = rows(warehouse, "SELECT scope_id, fact FROM marts.plan_fact WHERE scope = 'department' "
+                                    "AND period_month = DATE '2026-03-01' AND metric = 'won_deals' AND fact > 0")
+    assert by_department == [(department_of_7, 3)]
