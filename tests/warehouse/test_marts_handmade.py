@@ -13,6 +13,7 @@ import duckdb
 import pytest
 
 from tests.handmade import NOW_LOCAL, handmade_warehouse
+from warehouse.build import WarehouseError
 from warehouse.marts import build_marts
 from warehouse.settings import Settings
 
@@ -159,3 +160,9 @@ def test_a_department_counts_its_managers_facts(warehouse: Path) -> None:
     by_department = rows(warehouse, "SELECT scope_id, fact FROM marts.plan_fact WHERE scope = 'department' "
                                     "AND period_month = DATE '2026-03-01' AND metric = 'won_deals' AND fact > 0")
     assert by_department == [(department_of_7, 3)]
+
+
+def test_a_policy_field_the_portal_lacks_is_refused_by_name(warehouse: Path) -> None:
+    with pytest.raises(WarehouseError, match=r"data_quality\.contact_required names 'passport'"):
+        build_marts(warehouse, as_of=NOW_LOCAL, settings=Settings(contact_required=("passport",)))
+    assert rows(warehouse, "SELECT count(*) FROM marts.data_quality WHERE rule = 'empty_policy_field'") == [(2,)]

@@ -1,0 +1,52 @@
+"""The settings file: the documented example loads, and every malformed value is refused by name."""
+
+from __future__ import annotations
+
+import re
+from datetime import date
+from pathlib import Path
+
+import pytest
+
+from warehouse.settings import Settings, SettingsError, load_settings
+
+DOCS = Path(__file__).resolve().parents[2] / "docs" / "marts.md"
+
+
+def test_the_documented_example_loads(tmp_path: Path) -> None:
+    example = re.search(r"```toml\n(.*?)```", DOCS.read_text("utf-8"), re.S)
+    assert example is not None
+    path = tmp_path / "b24wh.toml"
+    path.write_text(example.group(1), encoding="utf-8")
+    settings = load_settings(path)
+    assert settings.weekend == (6, 7) and date(2026, 11, 4) in settings.holidays and len(settings.holidays) == 9
+    assert settings.plans_file == tmp_path / "plans.csv" and settings.lost_reason_field == "UF_CRM_LOSS_REASON"
+    assert (settings.gap_min_deals, settings.gap_absolute, settings.contact_required) == (10, 0.3, ("post",))
+
+
+def test_no_file_means_the_defaults(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("B24WH_CONFIG", raising=False)
+    assert load_settings() == Settings()
+
+
+@pytest.mark.parametrize(("text", "message"), [
+    ("[funnel\n", "not valid TOML"),
+    ("[report]\nx = 1\n", r"unknown section \[report\]"),
+    ("[funnel]\ngap = 1\n", "unknown key funnel.gap"),
+    ("[funnel]\ngap_absolute = 2\n", "funnel.gap_absolute must be a share between 0 and 1"),
+    ("[funnel]\ngap_min_deals = -1\n", "funnel.gap_min_deals must be a whole number of at least 0"),
+    ("[calendar]\nweekend = [0]\n", "calendar.weekend must list ISO weekdays"),
+    ("[calendar]\nholidays = [\"soon\"]\n", "calendar.holidays must list dates"),
+    ("[data_quality]\ncontact_required = [\"post; DROP\"]\n", "data_quality.contact_required"),
+])
+def test_a_malformed_value_is_refused_by_name(tmp_path: Path, text: str, message: str) -> None:
+    path = tmp_path / "b24wh.toml"
+    path.write_text(text, encoding="utf-8")
+    with pytest.raises(SettingsError, match=message):
+        load_settings(path)
+
+
+def test_a_missing_named_file_is_an_error(tmp_path: Path) -> None:
+    with pytest.raises(SettingsError, match="does not exist"):
+        load_settings(tmp_path / "nowhere.toml")
