@@ -173,6 +173,8 @@ def handmade_warehouse(folder: Path) -> Path:
     contact(db, 9, "Иван", "Петров", phones=("+7 912 345 67 89",), deleted=1)        # deleted: no rule counts
     contact(db, 10, "Юлия", "Носова", emails=("yu@x.ru",), comments="Просит скидку 15% до 01.04")  # no phone there
     contact(db, 11, "Лев", "Львов", phones=("+7 999 111-22-33",), comments="моб. 8-912-345-67-82")  # field filled
+    contact(db, 12, "Вера", "Зуева", emails=("vera@x.ru",), comments="Звонить на мобильный +7 (912) 345-67-83")
+    contact(db, 13, "Глеб", "Жуков", emails=("gleb@x.ru",), comments="Просил перезвонить: 89123456784, после обеда")
     company(db, 1, "ооо ромашка", industry=None)            # lower case, no phone or e-mail, no industry
     company(db, 2, "ООО «Вектор»", phones=("8 (495) 123-45-67",))
     with portal.serve() as simulator:

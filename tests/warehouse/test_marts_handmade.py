@@ -127,12 +127,14 @@ def test_data_quality_rules_on_real_world_formats(warehouse: Path) -> None:
         ("contact", 7, "bad_phone", "12-34"),
         ("contact", 7, "duplicate", "email a@x.ru"),
         ("contact", 8, "duplicate", "email a@x.ru"),
+        ("contact", 12, "phone_in_comment", "+7 (912) 345-67-83"),
+        ("contact", 13, "phone_in_comment", "89123456784"),
     ]
     deals = rows(warehouse, "SELECT entity_id FROM marts.data_quality WHERE rule = 'no_planned_activity' ORDER BY 1")
     assert deals == [(3,), (7,)]
     summary = rows(warehouse, "SELECT entity_type, records_created, records_with_problems, problems, share_clean "
                               "FROM marts.data_quality_summary ORDER BY ALL")
-    assert summary == [("company", 2, 1, 3, 0.5), ("contact", 10, 8, 11, 0.2)]
+    assert summary == [("company", 2, 1, 3, 0.5), ("contact", 12, 10, 13, 2 / 12)]
 
 
 def test_plan_versus_fact_with_pace_over_working_days(warehouse: Path) -> None:
