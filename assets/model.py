@@ -1,7 +1,7 @@
 """The warehouse tables as assets: the core star schema (`warehouse/core/<table>`), built in one
-transaction, incrementally, and the report marts (`warehouse/marts/<table>`), built after it in a
-transaction of their own. Every table has blocking checks (`warehouse.checks`): a failing core check
-stops the marts, a failing mart check stops what comes after them (publishing)."""
+transaction, incrementally; the report marts (`warehouse/marts/<table>`), built after it in a transaction
+of their own; and their publication for BI tools (`warehouse/published`). Every table has blocking checks
+(`warehouse.checks`): a failing core check stops the marts, a failing mart check stops publishing."""
 # No `from __future__ import annotations` here: Dagster reads parameter annotations (configs, resources).
 
 
@@ -15,6 +15,7 @@ from dagster_project.resources import WRITER_POOL, WarehouseResource
 from warehouse.build import CORE_TABLES, build
 from warehouse.checks import CORE_CHECKS, MART_CHECKS, Check, violations
 from warehouse.marts import MART_TABLES, build_marts
+from warehouse.publish import publish
 
 RAW_INPUTS = ("deals", "deal_stage_history", "activities", "users", "departments", "statuses", "pipelines",
               "contacts", "companies", "invoices", "invoice_stage_history", "calls", "userfields")
@@ -78,3 +79,21 @@ def warehouse_marts(context: dg.AssetExecutionContext, warehouse: WarehouseResou
     for table, rows in built.counts.items():
         yield dg.MaterializeResult(asset_key=table_key(f"marts.{table}"), metadata={"dagster/row_count": rows})
     yield from check_results(warehouse, MART_CHECKS)
+
+
+@dg.asset(
+    key=dg.AssetKey(["warehouse", "published"]),
+    group_name="warehouse_published",
+    kinds={"duckdb", "parquet", "postgresql"},
+    deps=[table_key(f"marts.{name}") for name in MART_TABLES],
+    description="The core tables and marts published for BI tools: a read-only DuckDB file swapped atomically, "
+                "Parquet files, and the SQL database B24WH_PUBLISH_URL names (docs/publishing.md).",
+    pool=WRITER_POOL,
+)
+def warehouse_published(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> dg.MaterializeResult:
+    published = publish(warehouse.file, warehouse.settings())
+    context.log.info("published version %s to %s", published.version, ", ".join(published.locations))
+    return dg.MaterializeResult(metadata={
+        "version": published.version,
+        **{f"{target}_location": where for target, where in published.locations.items()},
+        **{f"{target}_seconds": round(seconds, 2) for target, seconds in published.seconds.items()}})

@@ -3,6 +3,7 @@
 - `b24wh refresh [--warehouse PATH] [--rebuild]`: incremental extract of every entity, then the model build
   (incremental: only what the load touched; `--rebuild` rebuilds every table)
 - `b24wh backfill --start YYYY-MM-DD --end YYYY-MM-DD`: reload a historical window, cursors untouched
+- `b24wh publish [--warehouse PATH]`: publish the built warehouse for BI tools again (refresh does it)
 - `b24wh demo`: start the simulator, refresh a warehouse from it, print where it is and headline figures
 - `b24wh simulator ...`: run the local Bitrix24 portal alone (its own program; see --help)
 
@@ -26,6 +27,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from warehouse.build import Built
     from warehouse.marts import MartsBuilt
+    from warehouse.publish import Published
     from warehouse.settings import Settings
 
 DEFAULT_WAREHOUSE = Path("data/warehouse.duckdb")
@@ -40,17 +42,19 @@ def _timezone() -> str:
 class Refreshed:
     model: Built
     marts: MartsBuilt
+    published: Published
 
 
 def refresh(warehouse: Path, *, webhook_url: str | None = None, sweep: bool | None = None,
             backfill: dict[str, Any] | None = None, timezone: str | None = None, rebuild: bool = False,
             settings: Settings | None = None, as_of: datetime | None = None) -> Refreshed:
-    """Extract (incremental, or a backfill window), build the model (in full when `rebuild`), check it, then
-    build and check the marts (as of `as_of`, portal time; default now)."""
+    """Extract (incremental, or a backfill window), build the model (in full when `rebuild`), check it, build
+    and check the marts (as of `as_of`, portal time; default now), then publish for BI tools."""
     from pipelines.bitrix24.pipeline import load
     from warehouse.build import WarehouseError, build
     from warehouse.checks import CORE_CHECKS, MART_CHECKS, failures
     from warehouse.marts import build_marts
+    from warehouse.publish import publish
     from warehouse.settings import load_settings
 
     settings = settings or load_settings()     # a malformed settings file stops the run before any work
@@ -63,9 +67,9 @@ def refresh(warehouse: Path, *, webhook_url: str | None = None, sweep: bool | No
                              + (f" (and {len(failed) - 1} more)" if len(failed) > 1 else ""))
     marts = build_marts(warehouse, timezone=timezone, settings=settings, as_of=as_of)
     if failed := failures(str(warehouse), MART_CHECKS):
-        raise WarehouseError(f"mart check failed: {failed[0]}" + (f" (and {len(failed) - 1} more)"
-                                                                    if len(failed) > 1 else ""))
-    return Refreshed(model, marts)
+        raise WarehouseError(f"mart check failed, nothing published: {failed[0]}"
+                             + (f" (and {len(failed) - 1} more)" if len(failed) > 1 else ""))
+    return Refreshed(model, marts, publish(warehouse, settings))
 
 
 def headline(warehouse: Path) -> str:
@@ -100,8 +104,9 @@ def demo(deals: int | None, scale: str) -> int:
         if DEMO_WAREHOUSE.parent.exists():
             shutil.rmtree(DEMO_WAREHOUSE.parent)
         print(f"Portal: {portal.webhook_url}\nLoading it into the warehouse...", flush=True)
-        refresh(DEMO_WAREHOUSE, webhook_url=portal.webhook_url, timezone="Europe/Moscow")
+        done = refresh(DEMO_WAREHOUSE, webhook_url=portal.webhook_url, timezone="Europe/Moscow")
     print(f"\nWarehouse: {DEMO_WAREHOUSE.resolve()}")
+    print(published_lines(done.published))
     print(headline(DEMO_WAREHOUSE))
     return 0
 
@@ -121,6 +126,8 @@ def main(argv: list[str] | None = None) -> int:
     back.add_argument("--start", required=True, help="YYYY-MM-DD (inclusive)")
     back.add_argument("--end", required=True, help="YYYY-MM-DD (exclusive)")
     back.add_argument("--by", choices=("created", "modified"), default="created")
+    out = commands.add_parser("publish", help="publish the warehouse for BI tools (DuckDB file, Parquet, SQL)")
+    out.add_argument("--warehouse", type=Path, default=DEFAULT_WAREHOUSE)
     show = commands.add_parser("demo", help="build a warehouse from the local simulator and print headline figures")
     show.add_argument("--scale", default="demo", help="simulator scale (tiny, small, demo, large, huge)")
     show.add_argument("--deals", type=int, help="portal size in deals (overrides --scale)")
@@ -144,6 +151,8 @@ def _run(args: argparse.Namespace) -> int:
     try:
         if args.command == "demo":
             return demo(args.deals, args.scale)
+        if args.command == "publish":
+            return publish_only(args.warehouse)
         window = {"start": args.start, "end": args.end, "by": args.by} if args.command == "backfill" else None
         done = refresh(args.warehouse, sweep=getattr(args, "sweep", None), backfill=window,
                        rebuild=getattr(args, "rebuild", False))
@@ -161,4 +170,18 @@ def _run(args: argparse.Namespace) -> int:
     print(f"Warehouse {args.warehouse.resolve()} refreshed ({model.mode} model build in {model.seconds:.1f} s: "
           f"{model.reason}; marts in {marts.seconds:.1f} s): "
           + ", ".join(f"{k} {v:,}" for k, v in {**model.counts, **marts.counts}.items()))
+    print(published_lines(done.published))
     return 0
+
+
+def publish_only(warehouse: Path) -> int:
+    from warehouse.publish import publish
+    from warehouse.settings import load_settings
+
+    print(published_lines(publish(warehouse, load_settings())))
+    return 0
+
+
+def published_lines(published: Published) -> str:
+    return "\n".join(f"Published ({target}, {published.seconds[target]:.1f} s): {where}"
+                     for target, where in published.locations.items())

@@ -1,7 +1,7 @@
 """The Dagster code location: assets, checks, jobs, schedules and resources of the warehouse.
 
-- `refresh`: incremental extract of every entity, the model build and the marts, on a schedule (every 5 minutes
-  by default; B24WH_REFRESH_CRON changes it).
+- `refresh`: incremental extract of every entity, the model build, the marts and publishing, on a
+  schedule (every 5 minutes by default; B24WH_REFRESH_CRON changes it).
 - `reconcile`: the same with the deletion sweep forced, nightly (late edits and deletions).
 - `backfill`: monthly partitions; each partition reloads that month (by creation date) and rebuilds the
   model and the marts, leaving the incremental cursors alone.
@@ -15,15 +15,15 @@ import os
 import dagster as dg
 
 from assets.ingestion import ExtractConfig, bitrix24_raw
-from assets.model import warehouse_core, warehouse_marts
+from assets.model import warehouse_core, warehouse_marts, warehouse_published
 from dagster_project.cli import refresh
 from dagster_project.resources import WRITER_POOL, Bitrix24Resource, WarehouseResource
 
 TIMEZONE = os.environ.get("B24WH_TIMEZONE", "Europe/Moscow")
-ALL_ASSETS = dg.AssetSelection.assets(bitrix24_raw, warehouse_core, warehouse_marts)
+ALL_ASSETS = dg.AssetSelection.assets(bitrix24_raw, warehouse_core, warehouse_marts, warehouse_published)
 
-refresh_job = dg.define_asset_job("refresh", selection=ALL_ASSETS,
-                                  description="Incremental extract of every entity, the model build, the marts.")
+refresh_job = dg.define_asset_job(
+    "refresh", selection=ALL_ASSETS, description="Incremental extract, the model, the marts, publishing.")
 reconcile_job = dg.define_asset_job(
     "reconcile", selection=ALL_ASSETS, description="Refresh with the deletion sweep forced (late edits, deletions).",
     config={"ops": {"bitrix24_raw": {"config": ExtractConfig(force_sweep=True).model_dump()}}})
@@ -55,7 +55,7 @@ schedules = [
 ]
 
 defs = dg.Definitions(
-    assets=[bitrix24_raw, warehouse_core, warehouse_marts],
+    assets=[bitrix24_raw, warehouse_core, warehouse_marts, warehouse_published],
     jobs=[refresh_job, reconcile_job, backfill],
     schedules=schedules,
     resources={

@@ -8,7 +8,7 @@ import duckdb
 import pytest
 
 from assets.ingestion import bitrix24_raw
-from assets.model import warehouse_core, warehouse_marts
+from assets.model import warehouse_core, warehouse_marts, warehouse_published
 from dagster_project.definitions import defs
 from dagster_project.resources import Bitrix24Resource, WarehouseResource
 from simulator.client import SimulatorProcess
@@ -36,10 +36,15 @@ def resources(portal: Any, warehouse: Path) -> dict[str, Any]:
 
 def test_the_whole_graph_materialises_with_every_check_passing(portal: Any, tmp_path: Path) -> None:
     warehouse = tmp_path / "warehouse.duckdb"
-    result = dg.materialize([bitrix24_raw, warehouse_core, warehouse_marts], resources=resources(portal, warehouse))
+    result = dg.materialize([bitrix24_raw, warehouse_core, warehouse_marts, warehouse_published],
+                            resources=resources(portal, warehouse))
     assert result.success
     materialised = {e.asset_key.to_user_string() for e in result.get_asset_materialization_events()}
-    assert {"bitrix24/raw/deals", "warehouse/core/fact_deal", "warehouse/marts/funnel"} <= materialised
+    assert {"bitrix24/raw/deals", "warehouse/core/fact_deal", "warehouse/marts/funnel", "warehouse/published"} \
+        <= materialised
+    with duckdb.connect(str(tmp_path / "published" / "warehouse.duckdb"), read_only=True) as con:
+        assert con.execute("SELECT count(*) FROM core.fact_deal").fetchone()[0] \
+            == portal.control.truth()["rows"]["deals"]
     evaluations = result.get_asset_check_evaluations()
     assert len(evaluations) == len(CORE_CHECKS) + len(MART_CHECKS) and all(e.passed for e in evaluations)
     with duckdb.connect(str(warehouse), read_only=True) as con:
@@ -54,14 +59,15 @@ def test_a_failing_blocking_check_stops_what_is_downstream(portal: Any, tmp_path
         con.execute("INSERT INTO raw.deals (id, title, category_id, stage_id, stage_semantic_id, assigned_by_id, "
                     "date_create, date_modify, _dlt_load_id, _dlt_id) SELECT 10000000, 'orphan', 0, 'NEW', 'P', "
                     "999999, now(), now(), 'test', 'test-orphan'")
-    result = dg.materialize([bitrix24_raw, warehouse_core, warehouse_marts], resources=resources(portal, warehouse),
+    result = dg.materialize([bitrix24_raw, warehouse_core, warehouse_marts, warehouse_published],
+                            resources=resources(portal, warehouse),
                             raise_on_error=False)
     assert not result.success
     failed = [e for e in result.get_asset_check_evaluations() if not e.passed]
     assert [e.check_name for e in failed] == ["managers_known"]
     materialised = {e.asset_key.to_user_string() for e in result.get_asset_materialization_events()}
     assert "warehouse/core/fact_deal" in materialised
-    assert not {key for key in materialised if key.startswith("warehouse/marts/")}
+    assert not {key for key in materialised if key.startswith(("warehouse/marts/", "warehouse/published"))}
 
 
 def test_dg_check_defs_and_the_workspace_agree() -> None:

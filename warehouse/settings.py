@@ -8,6 +8,7 @@ with an error naming the key, before anything is built.
 from __future__ import annotations
 
 import os
+import re
 import tomllib
 from dataclasses import dataclass, field, fields
 from datetime import date
@@ -42,6 +43,14 @@ class Settings:
     company_required: tuple[str, ...] = ("industry",)
     # Plans (plan versus fact): a CSV file, relative to the settings file.
     plans_file: Path | None = None
+    # Publishing for BI tools (docs/publishing.md): where (default: `published/` beside the warehouse),
+    # which targets, the DuckDB storage version older drivers can open (such as "v1.4.0"), how many
+    # DuckDB versions to keep. A SQL database is named by the B24WH_PUBLISH_URL environment variable.
+    publish_directory: Path | None = None
+    publish_duckdb: bool = True
+    publish_parquet: bool = True
+    duckdb_storage_version: str | None = None
+    keep_versions: int = 3
     source: Path | None = field(default=None, compare=False)
 
 
@@ -49,7 +58,9 @@ _SECTIONS = {"calendar": ("weekend", "holidays"),
              "funnel": ("gap_min_deals", "gap_absolute", "gap_below_median", "gap_drop", "top_reasons"),
              "lost_reasons": ("lost_reason_field",),
              "data_quality": ("contact_required", "company_required"),
-             "plans": ("plans_file",)}
+             "plans": ("plans_file",),
+             "publish": ("publish_directory", "publish_duckdb", "publish_parquet", "duckdb_storage_version",
+                         "keep_versions")}
 
 
 def load_settings(path: Path | str | None = None) -> Settings:
@@ -90,8 +101,18 @@ def _convert(path: Path, name: str, key: str, value: Any) -> Any:
         if not isinstance(value, list) or not all(isinstance(v, str) and v.isidentifier() for v in value):
             raise bad
         return tuple(v.lower() for v in value)
-    if key == "plans_file":
-        return (path.parent / str(value)) if value else None
+    if key in ("plans_file", "publish_directory"):
+        if not isinstance(value, str):
+            raise bad
+        return (path.parent / value) if value else None
+    if key in ("publish_duckdb", "publish_parquet"):
+        if not isinstance(value, bool):
+            raise SettingsError(f"{path}: {name} must be true or false")
+        return value
+    if key == "duckdb_storage_version":
+        if value and not (isinstance(value, str) and re.fullmatch(r"v\d+\.\d+\.\d+", value)):
+            raise SettingsError(f"{path}: {name} must be a DuckDB version such as \"v1.4.0\"")
+        return value or None
     if key == "lost_reason_field":
         if value and not (isinstance(value, str) and value.isidentifier()):
             raise bad

@@ -1,0 +1,354 @@
+"""Publishes the core tables and marts for BI tools, so that a reader sees the previous complete version or
+the new one, never a mix, never a lock.
+
+Targets (`docs/publishing.md`):
+- DuckDB: a read-only file, `published/warehouse.duckdb`, for the DuckDB ODBC driver and connectors. Each
+  publication is a new file, `warehouse.<version>.duckdb`, built aside and renamed into place; the stable
+  name is then pointed at it with an atomic rename (a hard link), and `LATEST` names it. A reader holding
+  an older file keeps reading it; old versions are removed once nobody holds them (`keep_versions`).
+  `duckdb_storage_version` writes a file older DuckDB drivers can open.
+- Parquet: `published/parquet/<schema>/<table>.parquet`. Every table is written aside first; only when all
+  are written is each moved into place (one atomic rename per table).
+- A SQL database named by a SQLAlchemy URL (`B24WH_PUBLISH_URL`), PostgreSQL first: every table is loaded
+  into `<table>__next` with its keys and indexes, then one transaction, once it holds every table's lock,
+  drops the old tables and renames the new ones in.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import re
+import shutil
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+import duckdb
+import sqlalchemy as sa
+
+from warehouse.build import CORE_TABLES, WarehouseError
+from warehouse.marts import MART_TABLES
+from warehouse.settings import Settings
+
+log = logging.getLogger(__name__)
+
+PUBLISHED: tuple[tuple[str, str], ...] = (*(("core", t) for t in CORE_TABLES), *(("marts", t) for t in MART_TABLES))
+STABLE_NAME = "warehouse.duckdb"
+PUBLISH_URL_ENV = "B24WH_PUBLISH_URL"
+
+# Keys of the published tables: the primary key, then columns worth an index (joins and filters).
+KEYS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
+    "dim_date": (("date_key",), ("date",)),
+    "dim_stage": (("stage_key",), ("pipeline_id",)),
+    "dim_manager": (("manager_key",), ("user_id",)),
+    "dim_source": (("source_key",), ()),
+    "dim_deal": (("deal_id",), ()),
+    "dim_contact": (("contact_id",), ("manager_key",)),
+    "dim_company": (("company_id",), ("manager_key",)),
+    "fact_deal": (("deal_id",), ("stage_key", "manager_key", "created_date_key")),
+    "fact_deal_stage": (("history_id",), ("deal_id", "stage_key", "manager_key", "date_key")),
+    "fact_activity": (("activity_id",), ("deal_id", "manager_key", "date_key")),
+    "fact_invoice": (("invoice_id",), ("deal_id", "manager_key", "issued_date_key")),
+    "fact_call": (("call_id",), ("manager_key", "date_key")),
+    "fact_pipeline_daily": ((), ("date_key", "stage_key", "manager_key")),
+    "deals_without_activities": (("deal_id",), ("manager_key",)),
+    "manager_activity": (("user_id", "period_grain", "period_start"), ("manager_key",)),
+    "plan_fact": (("scope", "scope_id", "period_month", "metric"), ()),
+    "user_history": ((), ("user_id", "event_at")),
+    "data_quality": (("entity_type", "entity_id", "rule"), ("user_id",)),
+}
+
+
+class PublishError(WarehouseError):
+    """A target could not be published; what readers see is still the previous version."""
+
+
+@dataclass(frozen=True)
+class Published:
+    version: str
+    seconds: dict[str, float] = field(default_factory=dict)     # per target
+    locations: dict[str, str] = field(default_factory=dict)     # per target, secrets removed
+
+
+def publish(warehouse: Path | str, settings: Settings | None = None, sql_url: str | None = None) -> Published:
+    """Publishes to every configured target; raises PublishError naming the target that failed."""
+    settings = settings or Settings()
+    warehouse = Path(warehouse)
+    directory = settings.publish_directory or warehouse.parent / "published"
+    url = sql_url if sql_url is not None else os.environ.get(PUBLISH_URL_ENV) or None
+    version = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
+    seconds: dict[str, float] = {}
+    locations: dict[str, str] = {}
+    with duckdb.connect() as con:     # the warehouse attached read-only, snapshots attached beside it
+        con.execute(f"ATTACH {_quote(str(warehouse))} AS warehouse (READ_ONLY)")
+        con.execute("USE warehouse")
+        missing = [f"{s}.{t}" for s, t in PUBLISHED if not _exists(con, s, t)]
+        if missing:
+            raise PublishError(f"nothing published: {missing[0]} is missing; build the warehouse first")
+        steps = []
+        if settings.publish_duckdb:
+            steps.append(("duckdb", lambda: publish_duckdb(con, directory, version, settings)))
+        if settings.publish_parquet:
+            steps.append(("parquet", lambda: publish_parquet(con, directory / "parquet")))
+        if url:
+            steps.append(("sql", lambda: publish_sql(con, url)))
+        for name, step in steps:
+            started = time.perf_counter()
+            try:
+                locations[name] = step()
+            except PublishError:
+                raise
+            except Exception as exc:
+                raise PublishError(f"publishing to {name} failed, readers keep the previous version: "
+                                   f"{_redact(str(exc), url).splitlines()[0] if str(exc) else type(exc).__name__}"
+                                   ) from None
+            seconds[name] = time.perf_counter() - started
+    return Published(version, seconds, locations)
+
+
+def _exists(con: duckdb.DuckDBPyConnection, schema: str, table: str) -> bool:
+    found = con.execute("SELECT count(*) FROM duckdb_tables() WHERE database_name = 'warehouse' AND schema_name = ? "
+                        "AND table_name = ?", [schema, table]).fetchone()
+    return bool(found and found[0])
+
+
+def _redact(text: str, url: str | None) -> str:
+    """Removes a SQL URL's password (and the URL's userinfo) from a message."""
+    if url:
+        parsed = sa.engine.make_url(url)
+        if parsed.password:
+            text = text.replace(str(parsed.password), "***")
+    return re.sub(r"://([^:/@\s]+):[^@\s]+@", r"://\1:***@", text)
+
+
+def _comments(con: duckdb.DuckDBPyConnection, schema: str, table: str) -> tuple[str | None, dict[str, str]]:
+    found = con.execute("SELECT comment FROM duckdb_tables() WHERE database_name = 'warehouse' AND schema_name = ? "
+                        "AND table_name = ?", [schema, table]).fetchone()
+    columns = dict(con.execute("SELECT column_name, comment FROM duckdb_columns() WHERE database_name = 'warehouse' "
+                               "AND schema_name = ? AND table_name = ? AND comment IS NOT NULL",
+                               [schema, table]).fetchall())
+    return (found[0] if found else None), columns
+
+
+def _relation(schema: str, table: str) -> str:
+    """What a published table is read from."""
+    return f"{schema}.{table}"
+
+
+def _quote(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
+# --- DuckDB -------------------------------------------------------------------------------------------
+
+
+def publish_duckdb(con: duckdb.DuckDBPyConnection, directory: Path, version: str, settings: Settings) -> str:
+    directory.mkdir(parents=True, exist_ok=True)
+    final = directory / f"warehouse.{version}.duckdb"
+    partial = directory / f".warehouse.{version}.duckdb.partial"
+    storage = f" (STORAGE_VERSION '{settings.duckdb_storage_version}')" if settings.duckdb_storage_version else ""
+    try:
+        con.execute(f"ATTACH {_quote(str(partial))} AS snapshot{storage}")
+        try:
+            for schema in ("core", "marts", "meta"):
+                con.execute(f"CREATE SCHEMA snapshot.{schema}")
+            for schema, table in PUBLISHED:
+                con.execute(f"CREATE TABLE snapshot.{schema}.{table} AS FROM {_relation(schema, table)}")
+                description, columns = _comments(con, schema, table)
+                if description:
+                    con.execute(f"COMMENT ON TABLE snapshot.{schema}.{table} IS {_quote(description)}")
+                for column, text in columns.items():
+                    con.execute(f"COMMENT ON COLUMN snapshot.{schema}.{table}.{column} IS {_quote(text)}")
+            con.execute("CREATE TABLE snapshot.meta.publication AS SELECT ? AS version, now() AS published_at, "
+                        "(SELECT max(finished_at) FROM meta.builds) AS built_at, "
+                        "(SELECT as_of FROM staging.settings) AS as_of", [version])
+        finally:
+            con.execute("DETACH snapshot")
+        with open(partial, "rb+") as handle:
+            os.fsync(handle.fileno())
+        os.replace(partial, final)      # a new name: never a file a reader holds
+    except BaseException:
+        partial.unlink(missing_ok=True)
+        raise
+    _point_stable_name(directory, final)
+    _write_atomically(directory / "LATEST", json.dumps({"version": version, "file": final.name}) + "\n")
+    _remove_old_versions(directory, keep=max(settings.keep_versions, 1))
+    return str(directory / STABLE_NAME)
+
+
+def _point_stable_name(directory: Path, target: Path) -> None:
+    """`warehouse.duckdb` becomes the new version in one rename. Where a reader holds the old one open and the
+    system refuses (Windows), the stable name stays on the previous version and `LATEST` names the new one."""
+    staged = directory / f".{STABLE_NAME}.next"
+    staged.unlink(missing_ok=True)
+    try:
+        os.link(target, staged)
+    except OSError:
+        shutil.copyfile(target, staged)
+    try:
+        os.replace(staged, directory / STABLE_NAME)
+    except PermissionError:
+        staged.unlink(missing_ok=True)
+        log.warning("%s is held open by a reader; it still shows the previous version, %s is the new one",
+                    directory / STABLE_NAME, target.name)
+
+
+def _write_atomically(path: Path, text: str) -> None:
+    staged = path.with_name(f".{path.name}.next")
+    staged.write_text(text, encoding="utf-8")
+    os.replace(staged, path)
+
+
+def _remove_old_versions(directory: Path, keep: int) -> None:
+    versions = sorted(directory.glob("warehouse.*.duckdb"), reverse=True)
+    for old in versions[keep:]:
+        try:
+            old.unlink()
+        except OSError:     # still open somewhere (Windows): removed by a later publication
+            log.info("keeping %s: a reader holds it", old)
+
+
+def published_versions(directory: Path) -> list[str]:
+    return sorted(p.name.split(".")[1] for p in directory.glob("warehouse.*.duckdb"))
+
+
+# --- Parquet ------------------------------------------------------------------------------------------
+
+
+def publish_parquet(con: duckdb.DuckDBPyConnection, directory: Path) -> str:
+    staging = directory / ".next"
+    shutil.rmtree(staging, ignore_errors=True)
+    try:
+        for schema, table in PUBLISHED:
+            (staging / schema).mkdir(parents=True, exist_ok=True)
+            target = staging / schema / f"{table}.parquet"
+            con.execute(f"COPY {_relation(schema, table)} TO {_quote(str(target))} (FORMAT parquet, COMPRESSION zstd)")
+        for schema, table in PUBLISHED:
+            (directory / schema).mkdir(parents=True, exist_ok=True)
+            os.replace(staging / schema / f"{table}.parquet", directory / schema / f"{table}.parquet")
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return str(directory)
+
+
+# --- SQL databases ------------------------------------------------------------------------------------
+
+
+def _sql_type(duckdb_type: str) -> sa.types.TypeEngine:  # type: ignore[type-arg]
+    kind = duckdb_type.upper()
+    if match := re.fullmatch(r"DECIMAL\((\d+),\s*(\d+)\)", kind):
+        return sa.Numeric(int(match[1]), int(match[2]))
+    simple: dict[str, sa.types.TypeEngine] = {  # type: ignore[type-arg]
+        "BIGINT": sa.BigInteger(), "INTEGER": sa.Integer(), "SMALLINT": sa.SmallInteger(), "BOOLEAN": sa.Boolean(),
+        "DOUBLE": sa.Double(), "FLOAT": sa.Float(), "VARCHAR": sa.Text(), "DATE": sa.Date(),
+        "TIMESTAMP": sa.DateTime(), "TIMESTAMP WITH TIME ZONE": sa.DateTime(timezone=True),
+        "HUGEINT": sa.Numeric(38, 0), "UBIGINT": sa.Numeric(20, 0),
+    }
+    if kind not in simple:
+        raise PublishError(f"no SQL type for DuckDB type {duckdb_type}")
+    return simple[kind]
+
+
+def publish_sql(con: duckdb.DuckDBPyConnection, url: str) -> str:
+    engine = sa.create_engine(url)
+    tables = {(schema, table): _staged_table(con, sa.MetaData(), schema, table) for schema, table in PUBLISHED}
+    try:
+        for (schema, table), staged in tables.items():
+            _load(con, engine, schema, table, staged)
+        _swap(engine, list(tables))
+    except BaseException:
+        with engine.begin() as connection:      # what was staged goes; the published tables stay as they were
+            for staged in tables.values():
+                staged.drop(connection, checkfirst=True)
+        raise
+    finally:
+        engine.dispose()
+    return _redact(engine.url.render_as_string(hide_password=True), url)
+
+
+def _staged_table(con: duckdb.DuckDBPyConnection, metadata: sa.MetaData, schema: str, table: str) -> sa.Table:
+    columns = con.execute("SELECT column_name, data_type FROM duckdb_columns() WHERE database_name = 'warehouse' "
+                          "AND schema_name = ? AND table_name = ? ORDER BY column_index", [schema, table]).fetchall()
+    description, comments = _comments(con, schema, table)
+    primary, indexed = KEYS.get(table, ((), ()))
+    staged = sa.Table(f"{table}__next", metadata,
+                      *(sa.Column(name, _sql_type(kind), primary_key=name in primary, nullable=name not in primary,
+                                  comment=comments.get(name)) for name, kind in columns),
+                      schema=schema, comment=description)
+    for column in indexed:
+        sa.Index(f"{table}__next_{column}_idx", staged.c[column])
+    return staged
+
+
+def _load(con: duckdb.DuckDBPyConnection, engine: sa.Engine, schema: str, table: str, staged: sa.Table) -> None:
+    """Creates `<table>__next` and fills it (COPY on PostgreSQL, batched inserts elsewhere); committed, unseen."""
+    with engine.begin() as connection:
+        if engine.dialect.name == "postgresql":
+            connection.execute(sa.text(f'CREATE SCHEMA IF NOT EXISTS "{schema}"'))
+        staged.drop(connection, checkfirst=True)
+        staged.create(connection)
+        columns = ", ".join(f'"{c.name}"' for c in staged.columns)
+        if engine.dialect.name == "postgresql":
+            with _csv_rows(con, schema, table) as chunks:
+                cursor = connection.connection.driver_connection.cursor()  # type: ignore[union-attr]
+                with cursor.copy(f'COPY "{schema}"."{staged.name}" ({columns}) FROM STDIN (FORMAT csv)') as copy:
+                    for chunk in chunks:
+                        copy.write(chunk)
+        else:
+            result = con.execute(f"FROM {_relation(schema, table)}")
+            while batch := result.fetchmany(10_000):
+                connection.execute(staged.insert(), [dict(zip(staged.columns.keys(), row, strict=True))
+                                                     for row in batch])
+
+
+@contextmanager
+def _csv_rows(con: duckdb.DuckDBPyConnection, schema: str, table: str) -> Iterator[Iterator[bytes]]:
+    """The table as CSV (NULL unquoted and empty, empty text quoted), read back in 1 MiB chunks."""
+    path = Path(os.environ.get("TMPDIR", "/tmp")) / f"b24wh-publish-{os.getpid()}-{schema}.{table}.csv"
+    try:
+        con.execute(f"COPY {_relation(schema, table)} TO {_quote(str(path))} (FORMAT csv, HEADER false)")
+
+        def chunks() -> Iterator[bytes]:
+            with open(path, "rb") as handle:
+                while chunk := handle.read(1 << 20):
+                    yield chunk
+        yield chunks()
+    finally:
+        path.unlink(missing_ok=True)
+
+
+def _swap(engine: sa.Engine, tables: list[tuple[str, str]], attempts: int = 50) -> None:
+    """In one transaction: lock every published table, drop it and rename `<table>__next` in its place. The
+    locks are taken first and all at once (within a short timeout, retried), so a reader never waits
+    holding one table while the swap holds another."""
+    postgres = engine.dialect.name == "postgresql"
+    for attempt in range(attempts):
+        try:
+            with engine.begin() as connection:
+                inspector = sa.inspect(connection)
+                existing = [(s, t) for s, t in tables if inspector.has_table(t, schema=s)]
+                if postgres and existing:
+                    connection.execute(sa.text("SET LOCAL lock_timeout = '200ms'"))
+                    connection.execute(sa.text("LOCK TABLE " + ", ".join(f'"{s}"."{t}"' for s, t in existing)
+                                               + " IN ACCESS EXCLUSIVE MODE"))
+                for schema, table in tables:
+                    indexes = [i["name"] for i in inspector.get_indexes(f"{table}__next", schema=schema)]
+                    primary = inspector.get_pk_constraint(f"{table}__next", schema=schema).get("name")
+                    if (schema, table) in existing:
+                        connection.execute(sa.text(f'DROP TABLE "{schema}"."{table}"'))
+                    connection.execute(sa.text(f'ALTER TABLE "{schema}"."{table}__next" RENAME TO "{table}"'))
+                    if postgres:
+                        for index in [*indexes, primary]:
+                            if index and "__next" in index:
+                                connection.execute(sa.text(f'ALTER INDEX "{schema}"."{index}" RENAME TO '
+                                                           f'"{index.replace("__next", "")}"'))
+            return
+        except sa.exc.OperationalError as exc:
+            if not postgres or "lock timeout" not in str(exc) or attempt == attempts - 1:
+                raise
+            time.sleep(0.05 * (attempt + 1))
