@@ -10,18 +10,28 @@ import pytest
 
 from warehouse.settings import Settings, SettingsError, load_settings
 
-DOCS = Path(__file__).resolve().parents[2] / "docs" / "marts.md"
+DOCS = Path(__file__).resolve().parents[2] / "docs"
 
 
-def test_the_documented_example_loads(tmp_path: Path) -> None:
-    example = re.search(r"```toml\n(.*?)```", DOCS.read_text("utf-8"), re.S)
+def documented(tmp_path: Path, guide: str) -> Path:
+    example = re.search(r"```toml\n(.*?)```", (DOCS / guide).read_text("utf-8"), re.S)
     assert example is not None
     path = tmp_path / "b24wh.toml"
     path.write_text(example.group(1), encoding="utf-8")
-    settings = load_settings(path)
+    return path
+
+
+def test_the_documented_example_loads(tmp_path: Path) -> None:
+    settings = load_settings(documented(tmp_path, "marts.md"))
     assert settings.weekend == (6, 7) and date(2026, 11, 4) in settings.holidays and len(settings.holidays) == 9
     assert settings.plans_file == tmp_path / "plans.csv" and settings.lost_reason_field == "UF_CRM_LOSS_REASON"
     assert (settings.gap_min_deals, settings.gap_absolute, settings.contact_required) == (10, 0.3, ("post",))
+
+
+def test_the_documented_publishing_settings_load(tmp_path: Path) -> None:
+    settings = load_settings(documented(tmp_path, "publishing.md"))
+    assert settings.publish_directory == tmp_path / "published" and settings.duckdb_storage_version is None
+    assert (settings.publish_duckdb, settings.publish_parquet, settings.keep_versions) == (True, True, 3)
 
 
 def test_no_file_means_the_defaults(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -39,6 +49,8 @@ def test_no_file_means_the_defaults(tmp_path: Path, monkeypatch: pytest.MonkeyPa
     ("[calendar]\nweekend = [0]\n", "calendar.weekend must list ISO weekdays"),
     ("[calendar]\nholidays = [\"soon\"]\n", "calendar.holidays must list dates"),
     ("[data_quality]\ncontact_required = [\"post; DROP\"]\n", "data_quality.contact_required"),
+    ("[publish]\nduckdb_storage_version = \"1.4\"\n", "publish.duckdb_storage_version must be a DuckDB version"),
+    ("[publish]\npublish_parquet = \"yes\"\n", "publish.publish_parquet must be true or false"),
 ])
 def test_a_malformed_value_is_refused_by_name(tmp_path: Path, text: str, message: str) -> None:
     path = tmp_path / "b24wh.toml"
