@@ -4,6 +4,7 @@
   (incremental: only what the load touched; `--rebuild` rebuilds every table)
 - `b24wh backfill --start YYYY-MM-DD --end YYYY-MM-DD`: reload a historical window, cursors untouched
 - `b24wh publish [--warehouse PATH]`: publish the built warehouse for BI tools again (refresh does it)
+- `b24wh wall [--host H] [--port P] [--token T]`: serve the sales-floor page from the published warehouse
 - `b24wh demo`: start the simulator, refresh a warehouse from it, print where it is and headline figures
 - `b24wh simulator ...`: run the local Bitrix24 portal alone (its own program; see --help)
 
@@ -128,6 +129,13 @@ def main(argv: list[str] | None = None) -> int:
     back.add_argument("--by", choices=("created", "modified"), default="created")
     out = commands.add_parser("publish", help="publish the warehouse for BI tools (DuckDB file, Parquet, SQL)")
     out.add_argument("--warehouse", type=Path, default=DEFAULT_WAREHOUSE)
+    screen = commands.add_parser("wall", help="serve the sales-floor wall page from the published warehouse")
+    screen.add_argument("--published", type=Path, help="the publication folder (default: data/published or "
+                                                          "[publish] publish_directory)")
+    screen.add_argument("--host", default="127.0.0.1", help="address to listen on (default: this machine only)")
+    screen.add_argument("--port", type=int, default=8050)
+    screen.add_argument("--token", default=os.environ.get("B24WH_WALL_TOKEN"),
+                        help="access token the page's link must carry (default: B24WH_WALL_TOKEN)")
     show = commands.add_parser("demo", help="build a warehouse from the local simulator and print headline figures")
     show.add_argument("--scale", default="demo", help="simulator scale (tiny, small, demo, large, huge)")
     show.add_argument("--deals", type=int, help="portal size in deals (overrides --scale)")
@@ -153,6 +161,8 @@ def _run(args: argparse.Namespace) -> int:
             return demo(args.deals, args.scale)
         if args.command == "publish":
             return publish_only(args.warehouse)
+        if args.command == "wall":
+            return wall(args.published, args.host, args.port, args.token)
         window = {"start": args.start, "end": args.end, "by": args.by} if args.command == "backfill" else None
         done = refresh(args.warehouse, sweep=getattr(args, "sweep", None), backfill=window,
                        rebuild=getattr(args, "rebuild", False))
@@ -179,6 +189,18 @@ def publish_only(warehouse: Path) -> int:
     from warehouse.settings import load_settings
 
     print(published_lines(publish(warehouse, load_settings())))
+    return 0
+
+
+def wall(published: Path | None, host: str, port: int, token: str | None) -> int:
+    from wall.server import WallConfig, serve
+    from warehouse.settings import load_settings
+
+    settings = load_settings()
+    folder = published or settings.publish_directory or DEFAULT_WAREHOUSE.parent / "published"
+    serve(WallConfig(folder, token=token or None, language=settings.wall_language, theme=settings.wall_theme,
+                     stale_after_seconds=settings.stale_after_seconds, poll_seconds=settings.poll_seconds),
+          host=host, port=port)
     return 0
 
 

@@ -71,6 +71,8 @@ MART_CHECKS: tuple[Check, ...] = (
           "SELECT count(*) - count(DISTINCT (entity_type, entity_id, rule)) FROM marts.data_quality"),
     Check("marts.user_history", "described", "every event says what happened",
           "SELECT count(*) FROM marts.user_history WHERE description IS NULL OR event_at IS NULL"),
+    Check("marts.plan_fact_daily", "one_row_per_day", "one row per scope, day and metric",
+          "SELECT count(*) - count(DISTINCT (scope, scope_id, day, metric)) FROM marts.plan_fact_daily"),
     Check("marts.plan_fact", "one_row_per_target", "one row per scope, month and metric",
           "SELECT count(*) - count(DISTINCT (scope, scope_id, period_month, metric)) FROM marts.plan_fact"),
 )

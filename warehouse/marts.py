@@ -33,6 +33,8 @@ MARTS: tuple[Model, ...] = (
     Model("marts", "data_quality"),
     Model("marts", "data_quality_summary"),
     Model("marts", "user_history"),
+    Model("staging", "kpi_daily"),
+    Model("marts", "plan_fact_daily"),
     Model("marts", "plan_fact"),
 )
 # Scalar SQL macros the marts call (models/macros/<name>.sql holds the body, over its one argument `raw`).

@@ -5,10 +5,10 @@
     department,3,2026-11,won_amount,5000000
 
 `scope` is `manager` (`id` is the Bitrix24 user ID) or `department` (the Bitrix24 department ID);
-`month` is YYYY-MM; `metric` one of METRICS; `plan` a number of at least 0. A header row is required;
-blank lines and lines starting with # are skipped. An unknown manager, department, metric or month, a
-duplicate (same scope, id, month and metric) or a negative or non-numeric plan refuses the whole file
-with an error naming the line.
+`month` is YYYY-MM, within the warehouse's calendar; `metric` one of METRICS; `plan` a number of at
+least 0. A header row is required; blank lines and lines starting with # are skipped. An unknown
+manager, department, metric or month, a duplicate (same scope, id, month and metric) or a negative or
+non-numeric plan refuses the whole file with an error naming the line.
 """
 
 from __future__ import annotations
@@ -43,8 +43,10 @@ class Plan:
     plan: Decimal
 
 
-def read_plans(path: Path, managers: set[int], departments: set[int]) -> list[Plan]:
-    """Every plan in the file, or PlansError for the first bad line."""
+def read_plans(path: Path, managers: set[int], departments: set[int], months: tuple[str, str] | None = None
+               ) -> list[Plan]:
+    """Every plan in the file, or PlansError for the first bad line. `months`: the first and last month
+    (YYYY-MM) the warehouse's calendar covers, when known."""
     if not path.exists():
         raise PlansError(f"plans file {path} does not exist")
     try:
@@ -75,6 +77,9 @@ def read_plans(path: Path, managers: set[int], departments: set[int]) -> list[Pl
             raise PlansError(f"{where}: no {scope} with ID {ident} in the warehouse")
         if not _MONTH.match(month):
             raise PlansError(f"{where}: month {month!r} is not YYYY-MM")
+        if months and not months[0] <= month <= months[1]:
+            raise PlansError(f"{where}: month {month} is outside the warehouse's calendar ({months[0]} to "
+                             f"{months[1]})")
         if metric not in METRICS:
             raise PlansError(f"{where}: unknown metric {metric!r}; known: {', '.join(METRICS)}")
         try:
@@ -99,7 +104,9 @@ def load_plans(con: duckdb.DuckDBPyConnection, path: Path | None) -> int:
         managers = {r[0] for r in con.execute("SELECT DISTINCT user_id FROM core.dim_manager "
                                               "WHERE user_id IS NOT NULL").fetchall()}
         departments = {r[0] for r in con.execute("SELECT department_id FROM staging.departments").fetchall()}
-        plans = read_plans(path, managers, departments)
+        first, last = con.execute("SELECT strftime(min(date), '%Y-%m'), strftime(max(date), '%Y-%m') "
+                                  "FROM core.dim_date").fetchone()  # type: ignore[misc]
+        plans = read_plans(path, managers, departments, (first, last))
     con.execute("CREATE OR REPLACE TABLE staging.plans (scope VARCHAR, scope_id BIGINT, period_month DATE, "
                 "metric VARCHAR, plan DECIMAL(18, 2))")
     if plans:

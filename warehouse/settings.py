@@ -51,6 +51,12 @@ class Settings:
     publish_parquet: bool = True
     duckdb_storage_version: str | None = None
     keep_versions: int = 3
+    # The wall monitor (b24wh wall): language (auto: the browser's; ru; en), theme (dark, light), how old
+    # the data may get before the page warns, how often the page asks for news.
+    wall_language: str = "auto"
+    wall_theme: str = "dark"
+    stale_after_seconds: int = 300
+    poll_seconds: int = 5
     source: Path | None = field(default=None, compare=False)
 
 
@@ -60,7 +66,8 @@ _SECTIONS = {"calendar": ("weekend", "holidays"),
              "data_quality": ("contact_required", "company_required"),
              "plans": ("plans_file",),
              "publish": ("publish_directory", "publish_duckdb", "publish_parquet", "duckdb_storage_version",
-                         "keep_versions")}
+                         "keep_versions"),
+             "wall": ("wall_language", "wall_theme", "stale_after_seconds", "poll_seconds")}
 
 
 def load_settings(path: Path | str | None = None) -> Settings:
@@ -108,6 +115,11 @@ def _convert(path: Path, name: str, key: str, value: Any) -> Any:
     if key in ("publish_duckdb", "publish_parquet"):
         if not isinstance(value, bool):
             raise SettingsError(f"{path}: {name} must be true or false")
+        return value
+    if key in ("wall_language", "wall_theme"):
+        allowed = ("auto", "ru", "en") if key == "wall_language" else ("dark", "light")
+        if value not in allowed:
+            raise SettingsError(f"{path}: {name} must be one of {', '.join(allowed)}")
         return value
     if key == "duckdb_storage_version":
         if value and not (isinstance(value, str) and re.fullmatch(r"v\d+\.\d+\.\d+", value)):

@@ -168,3 +168,12 @@ def test_a_policy_field_the_portal_lacks_is_refused_by_name(warehouse: Path) -> 
     with pytest.raises(WarehouseError, match=r"data_quality\.contact_required names 'passport'"):
         build_marts(warehouse, as_of=NOW_LOCAL, settings=Settings(contact_required=("passport",)))
     assert rows(warehouse, "SELECT count(*) FROM marts.data_quality WHERE rule = 'empty_policy_field'") == [(2,)]
+
+
+def test_the_daily_plan_spreads_the_month_over_working_days(warehouse: Path) -> None:
+    days = {str(d): (w, p, f) for d, w, p, f in rows(warehouse, """
+        SELECT day, is_working_day, plan, fact FROM marts.plan_fact_daily
+        WHERE scope = 'manager' AND scope_id = 7 AND metric = 'calls'""")}
+    assert len(days) == 31 and days["2026-03-16"] == (True, pytest.approx(10 / 22), 2)
+    assert days["2026-03-10"][2] == 1 and days["2026-03-15"] == (False, 0, 0)
+    assert sum(f for _, _, f in days.values()) == 3 and sum(p for _, p, _ in days.values()) == pytest.approx(10)

@@ -36,6 +36,7 @@ def test_a_well_formed_file_gives_every_plan(tmp_path: Path) -> None:
     ("team,7,2026-11,calls,10\n", "line 2: scope 'team' is neither manager nor department"),
     ("manager,7,2026-13,calls,10\n", "line 2: month '2026-13' is not YYYY-MM"),
     ("manager,7,November,calls,10\n", "line 2: month 'November' is not YYYY-MM"),
+    ("manager,7,2031-01,calls,10\n", "line 2: month 2031-01 is outside the warehouse's calendar"),
     ("manager,7,2026-11,meetings,10\n", "line 2: unknown metric 'meetings'"),
     ("manager,7,2026-11,calls,10\nmanager,7,2026-11,calls,12\n", "line 3: duplicates line 2"),
     ("manager,7,2026-11,calls,-5\n", "line 2: plan '-5' must be a number of at least 0"),
@@ -44,7 +45,7 @@ def test_a_well_formed_file_gives_every_plan(tmp_path: Path) -> None:
 ])
 def test_a_bad_line_is_refused_with_its_number(tmp_path: Path, body: str, message: str) -> None:
     with pytest.raises(PlansError, match=message):
-        read_plans(write(tmp_path, body), {7}, {3})
+        read_plans(write(tmp_path, body), {7}, {3}, ("2025-01", "2027-12"))
 
 
 def test_a_wrong_header_is_refused(tmp_path: Path) -> None:

@@ -1,8 +1,7 @@
 -- Grain: one row per scope (a manager or a department) × month × metric: the plan users keep in the plans
--- file (staging.plans), the fact so far, and the pace. Facts: calls (completed, incoming and outgoing,
--- missed ones not), emails (sent), new_deals, won_deals and won_amount (by the day deals were won),
--- invoices_issued and invoices_paid with their amounts; a manager's facts count for the department
--- they belong to at the end of the month (or now). Expected by today is the plan times the share of
+-- file (staging.plans), the fact so far (the month's days in marts.plan_fact_daily, counted as
+-- staging.kpi_daily says; a manager's facts count for the department they belong to at the end of
+-- the month, or now), and the pace. Expected by today is the plan times the share of
 -- the month's working days gone by, today included; the forecast carries today's pace to the month's
 -- end. Rows exist for every plan, and for every scope and month with a fact.
 -- scope: manager or department
@@ -22,57 +21,14 @@
 WITH now AS (
     SELECT as_of, CAST(as_of AS DATE) AS today FROM staging.settings
 ),
-activity AS (
-    SELECT user_id, period_start AS period_month, calls_incoming + calls_outgoing AS calls,
-           emails_outgoing AS emails, deals_created AS new_deals, deals_won AS won_deals
-    FROM marts.manager_activity
-    WHERE period_grain = 'month'
-),
-facts AS (
-    SELECT user_id, period_month, metric, CAST(fact AS DECIMAL(18, 2)) AS fact
-    FROM activity UNPIVOT (fact FOR metric IN (calls, emails, new_deals, won_deals))
-    UNION ALL
-    SELECT user_id, CAST(date_trunc('month', closed_at) AS DATE), 'won_amount', sum(coalesce(amount, 0))
-    FROM core.fact_deal, now
-    WHERE status = 'won' AND NOT is_deleted AND closed_at <= now.as_of
+combined AS (   -- grain: scope × month × metric, from the daily figures
+    SELECT d.scope, d.scope_id, CAST(date_trunc('month', d.day) AS DATE) AS period_month, d.metric,
+           any_value(p.plan) AS plan, sum(d.fact) AS fact
+    FROM marts.plan_fact_daily AS d
+    LEFT JOIN staging.plans AS p
+        ON p.scope = d.scope AND p.scope_id = d.scope_id AND p.metric = d.metric
+        AND p.period_month = date_trunc('month', d.day)
     GROUP BY ALL
-    UNION ALL
-    SELECT user_id, CAST(date_trunc('month', issued_at) AS DATE), m.metric,
-           CASE m.metric WHEN 'invoices_issued' THEN count(*) ELSE sum(coalesce(amount, 0)) END
-    FROM core.fact_invoice, now, (VALUES ('invoices_issued'), ('invoices_issued_amount')) AS m(metric)
-    WHERE NOT is_deleted AND issued_at <= now.as_of
-    GROUP BY 1, 2, 3
-    UNION ALL
-    SELECT user_id, CAST(date_trunc('month', paid_at) AS DATE), m.metric,
-           CASE m.metric WHEN 'invoices_paid' THEN count(*) ELSE sum(coalesce(amount, 0)) END
-    FROM core.fact_invoice, now, (VALUES ('invoices_paid'), ('invoices_paid_amount')) AS m(metric)
-    WHERE NOT is_deleted AND status = 'paid' AND paid_at <= now.as_of
-    GROUP BY 1, 2, 3
-),
-membership AS (   -- grain: user × month: the department the manager belonged to at the month's end (or now)
-    SELECT f.user_id, f.period_month, any_value(m.department_id) AS department_id
-    FROM (SELECT DISTINCT user_id, period_month FROM facts) AS f
-    CROSS JOIN now
-    LEFT JOIN core.dim_manager AS m
-        ON m.user_id = f.user_id
-        AND least(f.period_month + INTERVAL 1 MONTH - INTERVAL 1 MICROSECOND, now.as_of) >= m.valid_from
-        AND least(f.period_month + INTERVAL 1 MONTH - INTERVAL 1 MICROSECOND, now.as_of) < m.valid_to
-    GROUP BY ALL
-),
-scoped AS (
-    SELECT 'manager' AS scope, user_id AS scope_id, period_month, metric, fact FROM facts WHERE user_id IS NOT NULL
-    UNION ALL
-    SELECT 'department', b.department_id, f.period_month, f.metric, sum(f.fact)
-    FROM facts AS f JOIN membership AS b USING (user_id, period_month)
-    WHERE b.department_id IS NOT NULL
-    GROUP BY ALL
-),
-combined AS (
-    SELECT coalesce(s.scope, p.scope) AS scope, coalesce(s.scope_id, p.scope_id) AS scope_id,
-           coalesce(s.period_month, p.period_month) AS period_month, coalesce(s.metric, p.metric) AS metric,
-           p.plan, coalesce(s.fact, 0) AS fact
-    FROM scoped AS s
-    FULL JOIN staging.plans AS p USING (scope, scope_id, period_month, metric)
 ),
 calendar AS (   -- grain: month
     SELECT month_start AS period_month, count(*) AS working_days,
