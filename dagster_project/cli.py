@@ -1,7 +1,8 @@
 """`b24wh`: the project's command line.
 
-- `b24wh refresh [--warehouse PATH] [--rebuild]`: incremental extract of every entity, then the model build
-  (incremental: only what the load touched; `--rebuild` rebuilds every table)
+- `b24wh refresh [--warehouse PATH] [--rebuild] [--every SECONDS]`: incremental extract of every entity, the
+  model build (only what the load touched; `--rebuild` rebuilds every table), the marts and publishing;
+  `--every` repeats it for as long as it runs (the wall's minute-fresh loop)
 - `b24wh backfill --start YYYY-MM-DD --end YYYY-MM-DD`: reload a historical window, cursors untouched
 - `b24wh publish [--warehouse PATH]`: publish the built warehouse for BI tools again (refresh does it)
 - `b24wh wall [--host H] [--port P] [--token T]`: serve the sales-floor page from the published warehouse
@@ -20,6 +21,7 @@ import os
 import shutil
 import subprocess
 import sys
+import threading
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -122,6 +124,8 @@ def main(argv: list[str] | None = None) -> int:
                      help="force (or skip) the deletion sweep; by default it runs once a day")
     run.add_argument("--rebuild", action="store_true",
                      help="rebuild every model table in full (by default only what the load touched)")
+    run.add_argument("--every", type=float, metavar="SECONDS",
+                     help="repeat the refresh every SECONDS until stopped; a failed run is reported and retried")
     back = commands.add_parser("backfill", help="reload a historical window (by creation date)")
     back.add_argument("--warehouse", type=Path, default=DEFAULT_WAREHOUSE)
     back.add_argument("--start", required=True, help="YYYY-MM-DD (inclusive)")
@@ -151,11 +155,21 @@ def main(argv: list[str] | None = None) -> int:
     return _run(args)
 
 
-def _run(args: argparse.Namespace) -> int:
+def one_line(exc: BaseException) -> str:
+    """The message of an error in one line: ours as they are, others (dlt, DuckDB) by their root cause."""
     from pipelines.bitrix24.errors import Bitrix24Error
     from warehouse.build import WarehouseError
     from warehouse.settings import SettingsError
 
+    ours = (Bitrix24Error, WarehouseError, SettingsError)
+    cause = exc
+    while cause.__cause__ is not None and not isinstance(cause, ours):
+        cause = cause.__cause__
+    text = str(cause).splitlines()[0] if str(cause) else ""
+    return text if isinstance(cause, ours) else f"{type(cause).__name__}: {text}"
+
+
+def _run(args: argparse.Namespace) -> int:
     try:
         if args.command == "demo":
             return demo(args.deals, args.scale)
@@ -163,24 +177,63 @@ def _run(args: argparse.Namespace) -> int:
             return publish_only(args.warehouse)
         if args.command == "wall":
             return wall(args.published, args.host, args.port, args.token)
+        if getattr(args, "every", None):
+            return repeat(args)
         window = {"start": args.start, "end": args.end, "by": args.by} if args.command == "backfill" else None
         done = refresh(args.warehouse, sweep=getattr(args, "sweep", None), backfill=window,
                        rebuild=getattr(args, "rebuild", False))
-    except (Bitrix24Error, WarehouseError, SettingsError) as exc:
-        print(f"b24wh {args.command}: {exc}", file=sys.stderr)
-        return 1
-    except Exception as exc:   # dlt and DuckDB failures: one line, the cause kept
-        cause = exc
-        while cause.__cause__ is not None and not isinstance(cause, Bitrix24Error | WarehouseError | SettingsError):
-            cause = cause.__cause__
-        print(f"b24wh {args.command}: {type(cause).__name__}: {str(cause).splitlines()[0] if str(cause) else ''}",
-              file=sys.stderr)
+    except Exception as exc:   # one line, the cause kept
+        print(f"b24wh {args.command}: {one_line(exc)}", file=sys.stderr)
         return 1
     model, marts = done.model, done.marts
     print(f"Warehouse {args.warehouse.resolve()} refreshed ({model.mode} model build in {model.seconds:.1f} s: "
           f"{model.reason}; marts in {marts.seconds:.1f} s): "
           + ", ".join(f"{k} {v:,}" for k, v in {**model.counts, **marts.counts}.items()))
     print(published_lines(done.published))
+    return 0
+
+
+_STOP = threading.Event()
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    _STOP.set()
+    raise KeyboardInterrupt
+
+
+def _stopped_by_signal(exc: BaseException) -> bool:
+    """Whether a refresh ended because the loop was told to stop (dlt and DuckDB wrap the interrupt)."""
+    from dlt.common.exceptions import SignalReceivedException
+
+    chain: BaseException | None = exc
+    while chain is not None:
+        if isinstance(chain, SignalReceivedException | KeyboardInterrupt):
+            return True
+        chain = chain.__cause__ or chain.__context__
+    return _STOP.is_set()
+
+
+def repeat(args: argparse.Namespace) -> int:
+    """`refresh --every`: one refresh after another, each starting `every` seconds after the last began.
+    A failure is one line on stderr and the loop goes on; Ctrl-C or SIGTERM stops it."""
+    import signal
+    import time
+
+    signal.signal(signal.SIGTERM, _interrupt)
+    try:
+        while not _STOP.is_set():
+            started = time.monotonic()
+            try:
+                done = refresh(args.warehouse, sweep=args.sweep, rebuild=args.rebuild)
+                print(f"{datetime.now():%H:%M:%S} refreshed in {time.monotonic() - started:.1f} s "
+                      f"({done.model.reason}); published {done.published.version}", flush=True)
+            except Exception as exc:  # reported, then retried at the next turn
+                if _stopped_by_signal(exc):
+                    break
+                print(f"b24wh refresh: {one_line(exc)}", file=sys.stderr, flush=True)
+            _STOP.wait(max(0.0, args.every - (time.monotonic() - started)))
+    except KeyboardInterrupt:
+        pass
     return 0
 
 

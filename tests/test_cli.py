@@ -145,3 +145,22 @@ def test_a_full_disk_during_the_load_fails_in_one_line_and_a_rerun_completes(
     assert core_count(warehouse, "fact_deal") == truth["deals"]
     with duckdb.connect(str(warehouse), read_only=True) as con:
         assert con.execute("SELECT count(*) - count(DISTINCT id) FROM raw.deals").fetchone()[0] == 0
+
+
+def test_refresh_every_repeats_until_stopped(portal: Any, tmp_path: Path) -> None:
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "BITRIX24_WEBHOOK_URL": portal.webhook_url}
+    loop = subprocess.Popen([sys.executable, "-m", "dagster_project", "refresh", "--warehouse",
+                             str(tmp_path / "warehouse.duckdb"), "--every", "1"], env=env, cwd=tmp_path,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    lines: list[str] = []
+    assert loop.stdout is not None
+    while len(lines) < 3:    # dlt's progress lines come in between
+        line = loop.stdout.readline()
+        assert line, loop.stderr.read() if loop.stderr else ""
+        if " refreshed in " in line:
+            lines.append(line)
+    loop.terminate()
+    assert loop.wait(30) == 0
+    assert all("published" in line for line in lines)
+    versions = {line.rsplit(" ", 1)[1].strip() for line in lines}
+    assert len(versions) == 3, "each turn publishes a new version"

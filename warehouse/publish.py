@@ -276,10 +276,12 @@ def _staged_table(con: duckdb.DuckDBPyConnection, metadata: sa.MetaData, schema:
                           "AND schema_name = ? AND table_name = ? ORDER BY column_index", [schema, table]).fetchall()
     description, comments = _comments(con, schema, table)
     primary, indexed = KEYS.get(table, ((), ()))
+    # Published tables are written once and never changed: autovacuum has nothing to do there, and on
+    # PostgreSQL its lock would make the swap wait (ANALYZE runs once, after the load).
     staged = sa.Table(f"{table}__next", metadata,
                       *(sa.Column(name, _sql_type(kind), primary_key=name in primary, nullable=name not in primary,
                                   comment=comments.get(name)) for name, kind in columns),
-                      schema=schema, comment=description)
+                      schema=schema, comment=description, postgresql_with={"autovacuum_enabled": "false"})
     for column in indexed:
         sa.Index(f"{table}__next_{column}_idx", staged.c[column])
     return staged
@@ -299,6 +301,7 @@ def _load(con: duckdb.DuckDBPyConnection, engine: sa.Engine, schema: str, table:
                 with cursor.copy(f'COPY "{schema}"."{staged.name}" ({columns}) FROM STDIN (FORMAT csv)') as copy:
                     for chunk in chunks:
                         copy.write(chunk)
+            connection.execute(sa.text(f'ANALYZE "{schema}"."{staged.name}"'))
         else:
             result = con.execute(f"FROM {_relation(schema, table)}")
             while batch := result.fetchmany(10_000):
