@@ -26,6 +26,7 @@ def test_the_documented_example_loads(tmp_path: Path) -> None:
     assert settings.weekend == (6, 7) and date(2026, 11, 4) in settings.holidays and len(settings.holidays) == 9
     assert settings.plans_file == tmp_path / "plans.csv" and settings.lost_reason_field == "UF_CRM_LOSS_REASON"
     assert (settings.gap_min_deals, settings.gap_absolute, settings.contact_required) == (10, 0.3, ("post",))
+    assert (settings.wall_language, settings.wall_theme, settings.stale_after_seconds) == ("auto", "dark", 300)
 
 
 def test_the_documented_publishing_settings_load(tmp_path: Path) -> None:
@@ -51,6 +52,7 @@ def test_no_file_means_the_defaults(tmp_path: Path, monkeypatch: pytest.MonkeyPa
     ("[data_quality]\ncontact_required = [\"post; DROP\"]\n", "data_quality.contact_required"),
     ("[publish]\nduckdb_storage_version = \"1.4\"\n", "publish.duckdb_storage_version must be a DuckDB version"),
     ("[publish]\npublish_parquet = \"yes\"\n", "publish.publish_parquet must be true or false"),
+    ("[wall]\nwall_theme = \"pink\"\n", "wall.wall_theme must be one of dark, light"),
 ])
 def test_a_malformed_value_is_refused_by_name(tmp_path: Path, text: str, message: str) -> None:
     path = tmp_path / "b24wh.toml"

@@ -1,0 +1,100 @@
+"""Freshness of the sales-floor wall, end to end: from a change in the portal to the figure on the page.
+
+    python benchmarks/freshness.py                    # 20 changes, refresh every 15 s
+    python benchmarks/freshness.py --changes 40 --every 20
+
+A live simulator (real clock, the standard plan's request limits) is loaded once; then `b24wh refresh
+--every` runs as its own process (extract, model, marts, publish), `b24wh wall` serves the page, and
+headless Chromium shows it. One change at a time (a won deal, then a call, ...) is made in the portal;
+the time until the page's team figure moves is measured. Prints the distribution and how many changes
+reached the page within 60 s.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from playwright.sync_api import sync_playwright  # noqa: E402
+
+from dagster_project.cli import refresh  # noqa: E402
+from simulator.client import SimulatorProcess  # noqa: E402
+from tests.test_wall import CHROMIUM_FLAGS, chromium, free_port  # noqa: E402
+from warehouse.settings import load_settings  # noqa: E402
+
+KINDS = (("wins", "won_deals"), ("new_calls", "calls"))
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--deals", type=int, default=3000)
+    parser.add_argument("--changes", type=int, default=20)
+    parser.add_argument("--every", type=float, default=15.0, help="seconds between refreshes")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory(prefix="b24-fresh-") as tmp, SimulatorProcess(deals=args.deals) as portal:
+        folder = Path(tmp)
+        config = folder / "b24wh.toml"
+        config.write_text('[publish]\npublish_directory = "published"\npublish_parquet = false\n', encoding="utf-8")
+        env = {**os.environ, "PYTHONPATH": str(ROOT), "B24WH_CONFIG": str(config),
+               "BITRIX24_WEBHOOK_URL": portal.webhook_url}
+        os.environ.update(env)
+        started = time.perf_counter()
+        refresh(folder / "warehouse.duckdb", webhook_url=portal.webhook_url, settings=load_settings(config))
+        print(f"First load of {args.deals:,} deals: {time.perf_counter() - started:.0f} s", flush=True)
+        loop = subprocess.Popen([sys.executable, "-m", "dagster_project", "refresh", "--warehouse",
+                                 str(folder / "warehouse.duckdb"), "--every", str(args.every)], env=env,
+                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        port = free_port()
+        wall = subprocess.Popen([sys.executable, "-m", "dagster_project", "wall", "--published",
+                                 str(folder / "published"), "--port", str(port)], env=env,
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        latencies: list[float] = []
+        try:
+            with sync_playwright() as playwright:
+                browser = playwright.chromium.launch(executable_path=chromium(), args=CHROMIUM_FLAGS)
+                page = browser.new_page(viewport={"width": 1920, "height": 1080})
+                time.sleep(1)
+                page.goto(f"http://127.0.0.1:{port}/")
+                page.wait_for_function("window.wallState && window.wallState.renders > 0", timeout=60000)
+                for n in range(args.changes):
+                    change, kpi = KINDS[n % len(KINDS)]
+                    selector = f"tr.team [data-kpi={kpi}]"
+                    before = float(page.get_attribute(selector, "data-fact") or 0)
+                    portal.control.apply_changes(**{change: 1})
+                    made = time.perf_counter()
+                    while float(page.get_attribute(selector, "data-fact") or 0) < before + 1:
+                        if time.perf_counter() - made > 180:
+                            raise RuntimeError(f"change {n + 1} ({change}) did not reach the page in 180 s")
+                        time.sleep(0.2)
+                    latencies.append(time.perf_counter() - made)
+                    print(f"  change {n + 1:>2} ({change:<9}) on the page after {latencies[-1]:5.1f} s", flush=True)
+                browser.close()
+        finally:
+            loop.terminate()
+            wall.terminate()
+            loop.wait(60)
+            wall.wait(10)
+        ordered = sorted(latencies)
+        p90 = ordered[max(0, round(0.9 * len(ordered)) - 1)]
+        print(f"Freshness over {len(latencies)} changes (refresh every {args.every:.0f} s, page polls every 5 s): "
+              f"min {ordered[0]:.1f} s, median {statistics.median(ordered):.1f} s, p90 {p90:.1f} s, "
+              f"max {ordered[-1]:.1f} s; {sum(x <= 60 for x in ordered)}/{len(ordered)} within 60 s (target)")
+        errors = loop.stderr.read() if loop.stderr else ""
+        if errors.strip():
+            print("refresh loop reported:", errors.strip().splitlines()[-1])
+        shutil.rmtree(folder / "published", ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
