@@ -111,6 +111,7 @@ def demo(deals: int | None, scale: str) -> int:
     print(f"\nWarehouse: {DEMO_WAREHOUSE.resolve()}")
     print(published_lines(done.published))
     print(headline(DEMO_WAREHOUSE))
+    print(f"\nThe sales-floor page: b24wh wall --published {DEMO_WAREHOUSE.parent / 'published'}")
     return 0
 
 

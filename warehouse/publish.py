@@ -264,14 +264,21 @@ def publish_sql(con: duckdb.DuckDBPyConnection, url: str) -> str:
     except BaseException:
         with engine.begin() as connection:      # what was staged goes; the published tables stay as they were
             for staged in tables.values():
-                staged.drop(connection, checkfirst=True)
+                staged.table.drop(connection, checkfirst=True)
         raise
     finally:
         engine.dispose()
     return _redact(engine.url.render_as_string(hide_password=True), url)
 
 
-def _staged_table(con: duckdb.DuckDBPyConnection, metadata: sa.MetaData, schema: str, table: str) -> sa.Table:
+@dataclass(frozen=True)
+class _Staged:
+    table: sa.Table                  # `<table>__next`, columns only: keys and indexes come after the load
+    primary: tuple[str, ...]
+    indexed: tuple[str, ...]
+
+
+def _staged_table(con: duckdb.DuckDBPyConnection, metadata: sa.MetaData, schema: str, table: str) -> _Staged:
     columns = con.execute("SELECT column_name, data_type FROM duckdb_columns() WHERE database_name = 'warehouse' "
                           "AND schema_name = ? AND table_name = ? ORDER BY column_index", [schema, table]).fetchall()
     description, comments = _comments(con, schema, table)
@@ -279,34 +286,41 @@ def _staged_table(con: duckdb.DuckDBPyConnection, metadata: sa.MetaData, schema:
     # Published tables are written once and never changed: autovacuum has nothing to do there, and on
     # PostgreSQL its lock would make the swap wait (ANALYZE runs once, after the load).
     staged = sa.Table(f"{table}__next", metadata,
-                      *(sa.Column(name, _sql_type(kind), primary_key=name in primary, nullable=name not in primary,
-                                  comment=comments.get(name)) for name, kind in columns),
+                      *(sa.Column(name, _sql_type(kind), nullable=name not in primary, comment=comments.get(name))
+                        for name, kind in columns),
                       schema=schema, comment=description, postgresql_with={"autovacuum_enabled": "false"})
-    for column in indexed:
-        sa.Index(f"{table}__next_{column}_idx", staged.c[column])
-    return staged
+    return _Staged(staged, primary, indexed)
 
 
-def _load(con: duckdb.DuckDBPyConnection, engine: sa.Engine, schema: str, table: str, staged: sa.Table) -> None:
-    """Creates `<table>__next` and fills it (COPY on PostgreSQL, batched inserts elsewhere); committed, unseen."""
+def _load(con: duckdb.DuckDBPyConnection, engine: sa.Engine, schema: str, table: str, staged: _Staged) -> None:
+    """Creates `<table>__next`, fills it (COPY on PostgreSQL, batched inserts elsewhere), then adds its primary
+    key and indexes (faster than keeping them up to date row by row); committed, unseen by readers."""
+    target = staged.table
+    name = f'"{schema}"."{target.name}"'
     with engine.begin() as connection:
         if engine.dialect.name == "postgresql":
             connection.execute(sa.text(f'CREATE SCHEMA IF NOT EXISTS "{schema}"'))
-        staged.drop(connection, checkfirst=True)
-        staged.create(connection)
-        columns = ", ".join(f'"{c.name}"' for c in staged.columns)
+        target.drop(connection, checkfirst=True)
+        target.create(connection)
+        columns = ", ".join(f'"{c.name}"' for c in target.columns)
         if engine.dialect.name == "postgresql":
             with _csv_rows(con, schema, table) as chunks:
                 cursor = connection.connection.driver_connection.cursor()  # type: ignore[union-attr]
-                with cursor.copy(f'COPY "{schema}"."{staged.name}" ({columns}) FROM STDIN (FORMAT csv)') as copy:
+                with cursor.copy(f"COPY {name} ({columns}) FROM STDIN (FORMAT csv)") as copy:
                     for chunk in chunks:
                         copy.write(chunk)
-            connection.execute(sa.text(f'ANALYZE "{schema}"."{staged.name}"'))
         else:
             result = con.execute(f"FROM {_relation(schema, table)}")
             while batch := result.fetchmany(10_000):
-                connection.execute(staged.insert(), [dict(zip(staged.columns.keys(), row, strict=True))
+                connection.execute(target.insert(), [dict(zip(target.columns.keys(), row, strict=True))
                                                      for row in batch])
+        if staged.primary:
+            connection.execute(sa.text(f'ALTER TABLE {name} ADD CONSTRAINT "{target.name}_pkey" PRIMARY KEY '
+                                       f'({", ".join(staged.primary)})'))
+        for column in staged.indexed:
+            connection.execute(sa.text(f'CREATE INDEX "{target.name}_{column}_idx" ON {name} ("{column}")'))
+        if engine.dialect.name == "postgresql":
+            connection.execute(sa.text(f"ANALYZE {name}"))
 
 
 @contextmanager
