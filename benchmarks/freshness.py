@@ -5,15 +5,16 @@
 
 A live simulator (real clock, the standard plan's request limits) is loaded once; then `b24wh refresh
 --every` runs as its own process (extract, model, marts, publish), `b24wh wall` serves the page, and
-headless Chromium shows it. One change at a time (a won deal, then a call, ...) is made in the portal;
-the time until the page's team figure moves is measured. Prints the distribution and how many changes
-reached the page within 60 s.
+headless Chromium shows it. One change at a time (a won deal, then a call, ...) is made in the portal,
+at a random moment of the refresh cycle; the time until the page's team figure moves is measured.
+Prints the distribution and how many changes reached the page within 60 s.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import random
 import shutil
 import statistics
 import subprocess
@@ -66,7 +67,9 @@ def main() -> int:
                 time.sleep(1)
                 page.goto(f"http://127.0.0.1:{port}/")
                 page.wait_for_function("window.wallState && window.wallState.renders > 0", timeout=60000)
+                pause = random.Random(7)
                 for n in range(args.changes):
+                    time.sleep(pause.uniform(0, args.every))   # changes land at any moment of the refresh cycle
                     change, kpi = KINDS[n % len(KINDS)]
                     selector = f"tr.team [data-kpi={kpi}]"
                     before = float(page.get_attribute(selector, "data-fact") or 0)
