@@ -23,8 +23,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from benchmarks.model import load, replicate, timed_build  # noqa: E402
-from simulator.client import SimulatorProcess  # noqa: E402
+from benchmarks.model import ANCHOR, extract_base, replicate, timed_build  # noqa: E402
 
 MARTS = """
 import json, sys
@@ -34,12 +33,11 @@ from warehouse.marts import build_marts
 built = build_marts(sys.argv[1], as_of=datetime.fromisoformat(sys.argv[2]))
 print("RESULT " + json.dumps({"seconds": built.seconds, "peak_mib": peak_mib(), "counts": built.counts}))
 """
-AS_OF = "2026-11-02T18:00:00"
 
 
 def timed_marts(warehouse: Path) -> dict[str, Any]:
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    done = subprocess.run([sys.executable, "-c", MARTS, str(warehouse), AS_OF], env=env, capture_output=True,
+    done = subprocess.run([sys.executable, "-c", MARTS, str(warehouse), ANCHOR], env=env, capture_output=True,
                           text=True, check=True)
     return json.loads(next(x for x in done.stdout.splitlines() if x.startswith("RESULT "))[len("RESULT "):])
 
@@ -51,11 +49,7 @@ def main() -> int:
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="b24-marts-") as tmp:
         base, big = Path(tmp) / "base.duckdb", Path(tmp) / "big.duckdb"
-        print(f"Extracting a {args.base_deals:,}-deal portal into the base warehouse...", flush=True)
-        with SimulatorProcess(deals=args.base_deals, clock="frozen", anchor=AS_OF, rate=1000, burst=10**6,
-                              operating_limit=0) as sim:
-            load(base, sim.webhook_url)
-        timed_build(base, "full")
+        extract_base(base, args.base_deals)
         baseline = timed_marts(base)
         print(f"  baseline: marts of {args.base_deals:,} deals in {baseline['seconds']:.1f} s, "
               f"peak {baseline['peak_mib']:.0f} MiB", flush=True)

@@ -72,6 +72,22 @@ def load(warehouse: Path, webhook_url: str) -> None:
                     str(warehouse), webhook_url], env=env, check=True, capture_output=True)
 
 
+ANCHOR = "2026-11-02T18:00:00"
+
+
+def portal(deals: int) -> SimulatorProcess:
+    """A simulator portal with a frozen clock and the limits out of the way (the benchmarks time our code)."""
+    return SimulatorProcess(deals=deals, clock="frozen", anchor=ANCHOR, rate=1000, burst=10**6, operating_limit=0)
+
+
+def extract_base(base: Path, deals: int) -> None:
+    """Loads a freshly generated portal of `deals` deals into the base warehouse and builds its core tables."""
+    print(f"Extracting a {deals:,}-deal portal into the base warehouse...", flush=True)
+    with portal(deals) as sim:
+        load(base, sim.webhook_url)
+    timed_build(base, "full")
+
+
 def differences(warehouse: Path, other: Path) -> int:
     """Rows in which two warehouses' core tables differ (both ways, as multisets)."""
     with duckdb.connect(str(warehouse), read_only=True) as con:
@@ -122,10 +138,8 @@ def main() -> int:
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="b24-model-") as tmp:
         base, big, rebuilt = (Path(tmp) / name for name in ("base.duckdb", "big.duckdb", "rebuilt.duckdb"))
-        options = {"deals": args.base_deals, "clock": "frozen", "anchor": "2026-11-02T18:00:00", "rate": 1000,
-                   "burst": 10**6, "operating_limit": 0}
         print(f"Extracting a {args.base_deals:,}-deal portal into the base warehouse...", flush=True)
-        with SimulatorProcess(**options) as sim:
+        with portal(args.base_deals) as sim:
             load(base, sim.webhook_url)
             baseline = timed_build(base, "full")
             print("  baseline " + report("full build", baseline), flush=True)

@@ -22,14 +22,11 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from benchmarks.memory import peak_mib  # noqa: E402
-from benchmarks.model import load, replicate, timed_build  # noqa: E402
-from simulator.client import SimulatorProcess  # noqa: E402
+from benchmarks.model import ANCHOR, extract_base, replicate, timed_build  # noqa: E402
 from tests.postgres import postgres_server  # noqa: E402
 from warehouse.marts import build_marts  # noqa: E402
 from warehouse.publish import publish  # noqa: E402
 from warehouse.settings import Settings  # noqa: E402
-
-AS_OF = "2026-11-02T18:00:00"
 
 
 def timed_publish(warehouse: Path, folder: Path, url: str) -> dict[str, float]:
@@ -45,17 +42,13 @@ def main() -> int:
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="b24-publish-") as tmp, postgres_server() as url:
         base, big = Path(tmp) / "base.duckdb", Path(tmp) / "big.duckdb"
-        print(f"Extracting a {args.base_deals:,}-deal portal into the base warehouse...", flush=True)
-        with SimulatorProcess(deals=args.base_deals, clock="frozen", anchor=AS_OF, rate=1000, burst=10**6,
-                              operating_limit=0) as sim:
-            load(base, sim.webhook_url)
-        timed_build(base, "full")
-        build_marts(base, as_of=datetime.fromisoformat(AS_OF))
+        extract_base(base, args.base_deals)
+        build_marts(base, as_of=datetime.fromisoformat(ANCHOR))
         baseline = timed_publish(base, Path(tmp) / "base-published", url)
         shutil.copyfile(base, big)
         replicate(big, args.copies)
         timed_build(big, "full")
-        marts = build_marts(big, as_of=datetime.fromisoformat(AS_OF))
+        marts = build_marts(big, as_of=datetime.fromisoformat(ANCHOR))
         rows = sum(marts.counts.values())
         print(f"  big warehouse built; marts hold {rows:,} rows", flush=True)
         result = timed_publish(big, Path(tmp) / "published", url)

@@ -50,12 +50,14 @@ def free_port() -> int:
 class Wall:
     """`b24wh wall` as its own process."""
 
-    def __init__(self, published: Path, token: str | None = TOKEN) -> None:
+    def __init__(self, published: Path, token: str | None = TOKEN, config: Path | None = None) -> None:
         self.port = free_port()
         self.base = f"http://127.0.0.1:{self.port}/"
         args = [sys.executable, "-m", "dagster_project", "wall", "--published", str(published), "--port",
                 str(self.port)]
         env = {**os.environ, "PYTHONPATH": str(ROOT), "B24WH_WALL_TOKEN": token or ""}
+        if config is not None:
+            env["B24WH_CONFIG"] = str(config)
         self.process = subprocess.Popen(args, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
         for _ in range(100):
             try:
@@ -266,5 +268,19 @@ def test_fifty_managers_and_five_pipelines_all_appear_page_by_page(browser: Brow
         assert len(managers) == 50 and len(pipelines) == 5
         page.screenshot(path=ARTIFACTS / "wall-50-managers.png")
         assert page.errors == []  # type: ignore[attr-defined]
+    finally:
+        wall.stop()
+
+
+def test_data_older_than_the_limit_is_flagged(browser: Browser, tmp_path: Path, floor: dict[str, Any]) -> None:
+    config = tmp_path / "b24wh.toml"
+    config.write_text("[wall]\nstale_after_seconds = 1\nwall_language = \"en\"\n", encoding="utf-8")
+    wall = Wall(floor["published"], config=config)
+    try:
+        page = open_page(browser, wall.url())
+        wait_rendered(page)
+        page.wait_for_selector("#stale:not([hidden])", timeout=10000)
+        assert "old" in (page.text_content("#stale") or "")
+        assert page.text_content("#updated", timeout=5000).startswith("Updated")  # type: ignore[union-attr]
     finally:
         wall.stop()
