@@ -30,7 +30,8 @@ from playwright.sync_api import sync_playwright  # noqa: E402
 
 from dagster_project.cli import refresh  # noqa: E402
 from simulator.client import SimulatorProcess  # noqa: E402
-from tests.test_wall import CHROMIUM_FLAGS, chromium, free_port  # noqa: E402
+from tests.conftest import free_port  # noqa: E402
+from tests.test_wall import CHROMIUM_FLAGS, chromium  # noqa: E402
 from warehouse.settings import load_settings  # noqa: E402
 
 KINDS = (("wins", "won_deals"), ("new_calls", "calls"))

@@ -54,8 +54,8 @@ def refresh(warehouse: Path, *, webhook_url: str | None = None, sweep: bool | No
     """Extract (incremental, or a backfill window), build the model (in full when `rebuild`), check it, build
     and check the marts (as of `as_of`, portal time; default now), then publish for BI tools."""
     from pipelines.bitrix24.pipeline import load
-    from warehouse.build import WarehouseError, build
-    from warehouse.checks import CORE_CHECKS, MART_CHECKS, failures
+    from warehouse.build import build
+    from warehouse.checks import CORE_CHECKS, MART_CHECKS, require
     from warehouse.marts import build_marts
     from warehouse.publish import publish
     from warehouse.settings import load_settings
@@ -65,13 +65,9 @@ def refresh(warehouse: Path, *, webhook_url: str | None = None, sweep: bool | No
     options: dict[str, Any] = {"webhook_url": webhook_url} if webhook_url else {}
     load(warehouse, sweep=sweep, backfill=backfill, **options)
     model = build(warehouse, timezone=timezone, settings=settings, full=rebuild)
-    if failed := failures(str(warehouse), CORE_CHECKS):
-        raise WarehouseError(f"core check failed, marts left as they were: {failed[0]}"
-                             + (f" (and {len(failed) - 1} more)" if len(failed) > 1 else ""))
+    require(str(warehouse), CORE_CHECKS, "core check failed, marts left as they were")
     marts = build_marts(warehouse, timezone=timezone, settings=settings, as_of=as_of)
-    if failed := failures(str(warehouse), MART_CHECKS):
-        raise WarehouseError(f"mart check failed, nothing published: {failed[0]}"
-                             + (f" (and {len(failed) - 1} more)" if len(failed) > 1 else ""))
+    require(str(warehouse), MART_CHECKS, "mart check failed, nothing published")
     return Refreshed(model, marts, publish(warehouse, settings))
 
 

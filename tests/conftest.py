@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import socket
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -14,6 +15,13 @@ from simulator.client import SimulatorProcess
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "shared" / "bitrix24-examples"
 ANCHOR = "2026-11-02T18:00:00"
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 nothing listens on right now."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
 
 
 def portal_options(**overrides: Any) -> dict[str, Any]:

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -23,7 +22,7 @@ from playwright.sync_api import Browser, Page, sync_playwright
 
 from dagster_project.cli import refresh
 from simulator.client import SimulatorProcess
-from tests.conftest import portal_options
+from tests.conftest import free_port, portal_options
 from wall.snapshot import newest_file
 from warehouse.settings import Settings
 
@@ -39,12 +38,6 @@ def chromium() -> str:
     if not found:
         raise RuntimeError("Chromium is not installed: apt-get install -y chromium (see .ci/run)")
     return found
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 class Wall:

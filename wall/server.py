@@ -88,11 +88,12 @@ def build_app(config: WallConfig) -> web.Application:
         response.headers["Cache-Control"] = "no-store"
         return response
 
+    settings = {"language": config.language, "theme": config.theme, "poll_seconds": config.poll_seconds,
+                "stale_after_seconds": config.stale_after_seconds}
+    html = (STATIC / "index.html").read_text("utf-8").replace("__WALL_SETTINGS__", json.dumps(settings))
+
     async def page(request: web.Request) -> web.StreamResponse:
-        html = (STATIC / "index.html").read_text("utf-8")
-        settings = {"language": config.language, "theme": config.theme, "poll_seconds": config.poll_seconds,
-                    "stale_after_seconds": config.stale_after_seconds}
-        return web.Response(text=html.replace("__WALL_SETTINGS__", json.dumps(settings)), content_type="text/html")
+        return web.Response(text=html, content_type="text/html")
 
     async def snapshot(request: web.Request) -> web.StreamResponse:
         current = await cache.current()

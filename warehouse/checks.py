@@ -12,6 +12,8 @@ from dataclasses import dataclass
 
 import duckdb
 
+from warehouse.build import WarehouseError
+
 
 @dataclass(frozen=True)
 class Check:
@@ -21,13 +23,44 @@ class Check:
     violations: str     # SQL counting the rows that break the rule
 
 
+# The columns that identify one row of a table: checked unique here, and its primary key where it is
+# published to a SQL database.
+PRIMARY_KEYS: dict[str, tuple[str, ...]] = {
+    "core.dim_date": ("date_key",),
+    "core.dim_manager": ("manager_key",),
+    "core.dim_stage": ("stage_key",),
+    "core.dim_source": ("source_key",),
+    "core.dim_deal": ("deal_id",),
+    "core.dim_contact": ("contact_id",),
+    "core.dim_company": ("company_id",),
+    "core.fact_deal": ("deal_id",),
+    "core.fact_deal_stage": ("history_id",),
+    "core.fact_activity": ("activity_id",),
+    "core.fact_invoice": ("invoice_id",),
+    "core.fact_call": ("call_id",),
+    "marts.deals_without_activities": ("deal_id",),
+    "marts.deals_without_activities_by_manager": ("manager_key",),
+    "marts.manager_activity": ("user_id", "period_grain", "period_start"),
+    "marts.data_quality": ("entity_type", "entity_id", "rule"),
+    "marts.plan_fact_daily": ("scope", "scope_id", "day", "metric"),
+    "marts.plan_fact": ("scope", "scope_id", "period_month", "metric"),
+}
+
+
+def _unique(schema: str) -> tuple[Check, ...]:
+    """A uniqueness check per key of the schema's tables in PRIMARY_KEYS."""
+    checks = []
+    for table, key in PRIMARY_KEYS.items():
+        if table.startswith(f"{schema}."):
+            columns = key[0] if len(key) == 1 else f"({', '.join(key)})"
+            checks.append(Check(table, f"{key[0]}_unique" if len(key) == 1 else "grain_unique",
+                                f"{', '.join(key)} identifies one row",
+                                f"SELECT count(*) - count(DISTINCT {columns}) FROM {table}"))
+    return tuple(checks)
+
+
 CORE_CHECKS: tuple[Check, ...] = (
-    *(Check(f"core.{t}", f"{k}_unique", f"{k} identifies one row",
-            f"SELECT count(*) - count(DISTINCT {k}) FROM core.{t}")
-      for t, k in (("dim_date", "date_key"), ("dim_manager", "manager_key"), ("dim_stage", "stage_key"),
-                   ("dim_source", "source_key"), ("dim_deal", "deal_id"), ("dim_contact", "contact_id"),
-                   ("dim_company", "company_id"), ("fact_deal", "deal_id"), ("fact_deal_stage", "history_id"),
-                   ("fact_activity", "activity_id"), ("fact_invoice", "invoice_id"), ("fact_call", "call_id"))),
+    *_unique("core"),
     *(Check(f"core.{f}", f"{k}_resolves", f"every {k} is in {d}",
             f"SELECT count(*) FROM core.{f} AS f WHERE f.{k} IS NOT NULL AND f.{k} NOT IN (SELECT {k} FROM core.{d})")
       for f, k, d in (("fact_deal", "stage_key", "dim_stage"), ("fact_deal", "manager_key", "dim_manager"),
@@ -51,6 +84,7 @@ CORE_CHECKS: tuple[Check, ...] = (
 
 
 MART_CHECKS: tuple[Check, ...] = (
+    *_unique("marts"),
     *(Check(f"marts.{t}", "never_grows_along_the_funnel", "no step reaches more deals than the step before it",
             f"SELECT count(*) FROM (SELECT deals_reached > lag(deals_reached) OVER (PARTITION BY {g} ORDER BY "
             f"stage_order) AS grows FROM marts.{t}) WHERE grows")
@@ -58,23 +92,13 @@ MART_CHECKS: tuple[Check, ...] = (
     Check("marts.lost_reasons", "shares_add_up", "lost-reason shares add up to 1 in each pipeline and month",
           "SELECT count(*) FROM (SELECT sum(share_of_lost) AS total FROM marts.lost_reasons "
           "GROUP BY pipeline_id, cohort_month) WHERE abs(total - 1) > 1e-9"),
-    Check("marts.deals_without_activities", "open_deals_once", "one row per open deal",
-          "SELECT count(*) - count(DISTINCT d.deal_id) + count(*) FILTER (WHERE f.status <> 'open') "
-          "FROM marts.deals_without_activities AS d JOIN core.fact_deal AS f USING (deal_id)"),
-    Check("marts.manager_activity", "one_row_per_period", "one row per manager, grain and period",
-          "SELECT count(*) - count(DISTINCT (user_id, period_grain, period_start)) FROM marts.manager_activity"),
-    Check("marts.deals_without_activities_by_manager", "one_row_per_manager", "one row per manager",
-          "SELECT count(*) - count(DISTINCT manager_key) FROM marts.deals_without_activities_by_manager"),
+    Check("marts.deals_without_activities", "only_open_deals", "every row is an open deal",
+          "SELECT count(*) FROM marts.deals_without_activities AS d JOIN core.fact_deal AS f USING (deal_id) "
+          "WHERE f.status <> 'open'"),
     Check("marts.data_quality_summary", "problems_within_records", "no more records with problems than records",
           "SELECT count(*) FROM marts.data_quality_summary WHERE records_with_problems > records_created"),
-    Check("marts.data_quality", "one_row_per_rule", "one row per record and broken rule",
-          "SELECT count(*) - count(DISTINCT (entity_type, entity_id, rule)) FROM marts.data_quality"),
     Check("marts.user_history", "described", "every event says what happened",
           "SELECT count(*) FROM marts.user_history WHERE description IS NULL OR event_at IS NULL"),
-    Check("marts.plan_fact_daily", "one_row_per_day", "one row per scope, day and metric",
-          "SELECT count(*) - count(DISTINCT (scope, scope_id, day, metric)) FROM marts.plan_fact_daily"),
-    Check("marts.plan_fact", "one_row_per_target", "one row per scope, month and metric",
-          "SELECT count(*) - count(DISTINCT (scope, scope_id, period_month, metric)) FROM marts.plan_fact"),
 )
 
 
@@ -82,8 +106,11 @@ def violations(con: duckdb.DuckDBPyConnection, check: Check) -> int:
     return int(con.execute(check.violations).fetchone()[0])  # type: ignore[index]
 
 
-def failures(warehouse: str, checks: tuple[Check, ...]) -> list[str]:
-    """The checks that fail, each as `table.check: n rows (description)`."""
+def require(warehouse: str, checks: tuple[Check, ...], consequence: str) -> None:
+    """Raises WarehouseError naming the first failing check (and how many more failed), if any fails."""
     with duckdb.connect(warehouse, read_only=True) as con:
-        return [f"{c.table}.{c.name}: {n} rows break it ({c.description})"
-                for c in checks if (n := violations(con, c))]
+        failed = [f"{c.table}.{c.name}: {n} rows break it ({c.description})"
+                  for c in checks if (n := violations(con, c))]
+    if failed:
+        raise WarehouseError(f"{consequence}: {failed[0]}" + (f" (and {len(failed) - 1} more)"
+                                                             if len(failed) > 1 else ""))

@@ -32,6 +32,7 @@ import duckdb
 import sqlalchemy as sa
 
 from warehouse.build import CORE_TABLES, WarehouseError
+from warehouse.checks import PRIMARY_KEYS
 from warehouse.marts import MART_TABLES
 from warehouse.settings import Settings
 
@@ -41,26 +42,24 @@ PUBLISHED: tuple[tuple[str, str], ...] = (*(("core", t) for t in CORE_TABLES), *
 STABLE_NAME = "warehouse.duckdb"
 PUBLISH_URL_ENV = "B24WH_PUBLISH_URL"
 
-# Keys of the published tables: the primary key, then columns worth an index (joins and filters).
-KEYS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
-    "dim_date": (("date_key",), ("date",)),
-    "dim_stage": (("stage_key",), ("pipeline_id",)),
-    "dim_manager": (("manager_key",), ("user_id",)),
-    "dim_source": (("source_key",), ()),
-    "dim_deal": (("deal_id",), ()),
-    "dim_contact": (("contact_id",), ("manager_key",)),
-    "dim_company": (("company_id",), ("manager_key",)),
-    "fact_deal": (("deal_id",), ("stage_key", "manager_key", "created_date_key")),
-    "fact_deal_stage": (("history_id",), ("deal_id", "stage_key", "manager_key", "date_key")),
-    "fact_activity": (("activity_id",), ("deal_id", "manager_key", "date_key")),
-    "fact_invoice": (("invoice_id",), ("deal_id", "manager_key", "issued_date_key")),
-    "fact_call": (("call_id",), ("manager_key", "date_key")),
-    "fact_pipeline_daily": ((), ("date_key", "stage_key", "manager_key")),
-    "deals_without_activities": (("deal_id",), ("manager_key",)),
-    "manager_activity": (("user_id", "period_grain", "period_start"), ("manager_key",)),
-    "plan_fact": (("scope", "scope_id", "period_month", "metric"), ()),
-    "user_history": ((), ("user_id", "event_at")),
-    "data_quality": (("entity_type", "entity_id", "rule"), ("user_id",)),
+# Columns of the published tables worth an index in a SQL database (joins and filters); primary keys
+# come from warehouse.checks.PRIMARY_KEYS.
+INDEXES: dict[str, tuple[str, ...]] = {
+    "dim_date": ("date",),
+    "dim_stage": ("pipeline_id",),
+    "dim_manager": ("user_id",),
+    "dim_contact": ("manager_key",),
+    "dim_company": ("manager_key",),
+    "fact_deal": ("stage_key", "manager_key", "created_date_key"),
+    "fact_deal_stage": ("deal_id", "stage_key", "manager_key", "date_key"),
+    "fact_activity": ("deal_id", "manager_key", "date_key"),
+    "fact_invoice": ("deal_id", "manager_key", "issued_date_key"),
+    "fact_call": ("manager_key", "date_key"),
+    "fact_pipeline_daily": ("date_key", "stage_key", "manager_key"),
+    "deals_without_activities": ("manager_key",),
+    "manager_activity": ("manager_key",),
+    "user_history": ("user_id", "event_at"),
+    "data_quality": ("user_id",),
 }
 
 
@@ -282,7 +281,7 @@ def _staged_table(con: duckdb.DuckDBPyConnection, metadata: sa.MetaData, schema:
     columns = con.execute("SELECT column_name, data_type FROM duckdb_columns() WHERE database_name = 'warehouse' "
                           "AND schema_name = ? AND table_name = ? ORDER BY column_index", [schema, table]).fetchall()
     description, comments = _comments(con, schema, table)
-    primary, indexed = KEYS.get(table, ((), ()))
+    primary, indexed = PRIMARY_KEYS.get(f"{schema}.{table}", ()), INDEXES.get(table, ())
     # Published tables are written once and never changed: autovacuum has nothing to do there, and on
     # PostgreSQL its lock would make the swap wait (ANALYZE runs once, after the load).
     staged = sa.Table(f"{table}__next", metadata,
