@@ -36,8 +36,8 @@ def bitrix24_raw(context: dg.AssetExecutionContext, config: ExtractConfig, bitri
                  warehouse: WarehouseResource) -> Iterator[dg.MaterializeResult]:
     entities = [key.path[-1] for key in context.selected_asset_keys]
     info = load(warehouse.file, entities=entities, sweep=True if config.force_sweep else None,
-                webhook_url=bitrix24.webhook_url,
-                plan=bitrix24.plan, progress="log")
+                webhook_url=bitrix24.webhook_url, plan=bitrix24.plan, timezone=warehouse.portal_timezone,
+                progress="log")
     trace = info.pipeline.last_trace   # type: ignore[attr-defined]
     rows = trace.last_normalize_info.row_counts if trace and trace.last_normalize_info else {}
     for entity in entities:

@@ -57,7 +57,8 @@ class ModelConfig(dg.Config):
 )
 def warehouse_core(context: dg.AssetExecutionContext, config: ModelConfig,
                    warehouse: WarehouseResource) -> Iterator[object]:
-    built = build(warehouse.file, timezone=warehouse.timezone, settings=warehouse.settings(), full=config.rebuild)
+    built = build(warehouse.file, timezone=warehouse.portal_timezone, settings=warehouse.settings(),
+                  full=config.rebuild)
     context.log.info("%s model build in %.1f s: %s", built.mode, built.seconds, built.reason)
     for table, rows in built.counts.items():
         yield dg.MaterializeResult(asset_key=core_key(table), metadata={
@@ -74,7 +75,7 @@ def warehouse_core(context: dg.AssetExecutionContext, config: ModelConfig,
     pool=WRITER_POOL,
 )
 def warehouse_marts(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> Iterator[object]:
-    built = build_marts(warehouse.file, timezone=warehouse.timezone, settings=warehouse.settings())
+    built = build_marts(warehouse.file, timezone=warehouse.portal_timezone, settings=warehouse.settings())
     context.log.info("marts built as of %s in %.1f s", built.as_of, built.seconds)
     for table, rows in built.counts.items():
         yield dg.MaterializeResult(asset_key=table_key(f"marts.{table}"), metadata={"dagster/row_count": rows})

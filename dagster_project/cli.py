@@ -33,12 +33,9 @@ if TYPE_CHECKING:
     from warehouse.publish import Published
     from warehouse.settings import Settings
 
-DEFAULT_WAREHOUSE = Path("data/warehouse.duckdb")
 DEMO_WAREHOUSE = Path("data/demo/warehouse.duckdb")
-
-
-def _timezone() -> str:
-    return os.environ.get("B24WH_TIMEZONE", "Europe/Moscow")
+WAREHOUSE_HELP = ("the warehouse file (default: B24WH_WAREHOUSE, else data/warehouse.duckdb in the project folder: "
+                  "the nearest folder up from here holding b24wh.toml or data/warehouse.duckdb)")
 
 
 @dataclass(frozen=True)
@@ -52,23 +49,32 @@ def refresh(warehouse: Path, *, webhook_url: str | None = None, sweep: bool | No
             backfill: dict[str, Any] | None = None, timezone: str | None = None, rebuild: bool = False,
             settings: Settings | None = None, as_of: datetime | None = None) -> Refreshed:
     """Extract (incremental, or a backfill window), build the model (in full when `rebuild`), check it, build
-    and check the marts (as of `as_of`, portal time; default now), then publish for BI tools."""
+    and check the marts (as of `as_of`, portal time; default now), then publish for BI tools.
+
+    Before any request: the settings (time zone, plans file, publication URL) are checked, the warehouse must
+    be writable, and no other refresh may hold it."""
     from pipelines.bitrix24.pipeline import load
     from warehouse.build import build
     from warehouse.checks import CORE_CHECKS, MART_CHECKS, require
+    from warehouse.files import check_warehouse, writer_lock
     from warehouse.marts import build_marts
-    from warehouse.publish import publish
-    from warehouse.settings import load_settings
+    from warehouse.publish import check_publish_url, publish
+    from warehouse.settings import check_plans_file, load_settings, portal_timezone
 
     settings = settings or load_settings()     # a malformed settings file stops the run before any work
-    timezone = timezone or _timezone()
+    timezone = portal_timezone(timezone)
+    check_plans_file(settings)
+    check_publish_url()
+    warehouse = Path(warehouse).resolve()
+    check_warehouse(warehouse)
     options: dict[str, Any] = {"webhook_url": webhook_url} if webhook_url else {}
-    load(warehouse, sweep=sweep, backfill=backfill, **options)
-    model = build(warehouse, timezone=timezone, settings=settings, full=rebuild)
-    require(str(warehouse), CORE_CHECKS, "core check failed, marts left as they were")
-    marts = build_marts(warehouse, timezone=timezone, settings=settings, as_of=as_of)
-    require(str(warehouse), MART_CHECKS, "mart check failed, nothing published")
-    return Refreshed(model, marts, publish(warehouse, settings))
+    with writer_lock(warehouse):
+        load(warehouse, sweep=sweep, backfill=backfill, timezone=timezone, **options)
+        model = build(warehouse, timezone=timezone, settings=settings, full=rebuild)
+        require(str(warehouse), CORE_CHECKS, "core check failed, marts left as they were")
+        marts = build_marts(warehouse, timezone=timezone, settings=settings, as_of=as_of)
+        require(str(warehouse), MART_CHECKS, "mart check failed, nothing published")
+        return Refreshed(model, marts, publish(warehouse, settings))
 
 
 def headline(warehouse: Path) -> str:
@@ -96,18 +102,20 @@ def headline(warehouse: Path) -> str:
 
 def demo(deals: int | None, scale: str) -> int:
     from simulator.client import SimulatorProcess
+    from warehouse.files import resolve
 
     print("Starting the Bitrix24 simulator (a local portal with a year of a sales team's CRM)...", flush=True)
     options: dict[str, Any] = {"deals": deals} if deals else {"scale": scale}
+    warehouse = resolve(DEMO_WAREHOUSE)
     with SimulatorProcess(**options) as portal:
-        if DEMO_WAREHOUSE.parent.exists():
-            shutil.rmtree(DEMO_WAREHOUSE.parent)
+        if warehouse.parent.exists():
+            shutil.rmtree(warehouse.parent)
         print(f"Portal: {portal.webhook_url}\nLoading it into the warehouse...", flush=True)
-        done = refresh(DEMO_WAREHOUSE, webhook_url=portal.webhook_url, timezone="Europe/Moscow")
-    print(f"\nWarehouse: {DEMO_WAREHOUSE.resolve()}")
+        done = refresh(warehouse, webhook_url=portal.webhook_url, timezone=portal.timezone)
+    print(f"\nWarehouse: {warehouse}")
     print(published_lines(done.published))
-    print(headline(DEMO_WAREHOUSE))
-    print(f"\nThe sales-floor page: b24wh wall --published {DEMO_WAREHOUSE.parent / 'published'}")
+    print(headline(warehouse))
+    print(f"\nThe sales-floor page: b24wh wall --published {warehouse.parent / 'published'}")
     return 0
 
 
@@ -116,7 +124,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="b24wh", description="Bitrix24 sales-analytics warehouse")
     commands = parser.add_subparsers(dest="command", required=True)
     run = commands.add_parser("refresh", help="incremental extract of every entity and a rebuild of the model")
-    run.add_argument("--warehouse", type=Path, default=DEFAULT_WAREHOUSE)
+    run.add_argument("--warehouse", type=Path, help=WAREHOUSE_HELP)
     run.add_argument("--sweep", action=argparse.BooleanOptionalAction, default=None,
                      help="force (or skip) the deletion sweep; by default it runs once a day")
     run.add_argument("--rebuild", action="store_true",
@@ -124,12 +132,12 @@ def main(argv: list[str] | None = None) -> int:
     run.add_argument("--every", type=float, metavar="SECONDS",
                      help="repeat the refresh every SECONDS until stopped; a failed run is reported and retried")
     back = commands.add_parser("backfill", help="reload a historical window (by creation date)")
-    back.add_argument("--warehouse", type=Path, default=DEFAULT_WAREHOUSE)
+    back.add_argument("--warehouse", type=Path, help=WAREHOUSE_HELP)
     back.add_argument("--start", required=True, help="YYYY-MM-DD (inclusive)")
     back.add_argument("--end", required=True, help="YYYY-MM-DD (exclusive)")
     back.add_argument("--by", choices=("created", "modified"), default="created")
     out = commands.add_parser("publish", help="publish the warehouse for BI tools (DuckDB file, Parquet, SQL)")
-    out.add_argument("--warehouse", type=Path, default=DEFAULT_WAREHOUSE)
+    out.add_argument("--warehouse", type=Path, help=WAREHOUSE_HELP)
     screen = commands.add_parser("wall", help="serve the sales-floor wall page from the published warehouse")
     screen.add_argument("--published", type=Path, help="the publication folder (default: data/published or "
                                                           "[publish] publish_directory)")
@@ -152,13 +160,18 @@ def main(argv: list[str] | None = None) -> int:
     return _run(args)
 
 
-def one_line(exc: BaseException) -> str:
-    """The message of an error in one line: ours as they are, others (dlt, DuckDB) by their root cause."""
+def one_line(exc: BaseException, warehouse: Path | None = None) -> str:
+    """The message of an error in one line: a local file failure as what to do about it, ours as they are,
+    others (dlt, DuckDB) by their root cause."""
     from pipelines.bitrix24.errors import Bitrix24Error
     from warehouse.build import WarehouseError
+    from warehouse.files import LocalFileError, explain
     from warehouse.settings import SettingsError
 
-    ours = (Bitrix24Error, WarehouseError, SettingsError)
+    ours = (Bitrix24Error, WarehouseError, SettingsError, LocalFileError)
+    local = explain(exc, warehouse) if warehouse is not None and not isinstance(exc, ours) else None
+    if local:
+        return local
     cause = exc
     while cause.__cause__ is not None and not isinstance(cause, ours):
         cause = cause.__cause__
@@ -166,24 +179,53 @@ def one_line(exc: BaseException) -> str:
     return text if isinstance(cause, ours) else f"{type(cause).__name__}: {text}"
 
 
+class UsageError(ValueError):
+    """A command's options are wrong; nothing was done (exit 2)."""
+
+
+def backfill_window(start: str, end: str, by: str) -> dict[str, Any]:
+    """A backfill window checked before any request: ISO dates, start before end, start not after today."""
+    from datetime import date
+
+    days = []
+    for name, value in (("--start", start), ("--end", end)):
+        try:
+            days.append(date.fromisoformat(value))
+        except ValueError:
+            raise UsageError(f"{name} {value!r} is not a date: use YYYY-MM-DD, such as 2026-03-01") from None
+    first, last = days
+    if first >= last:
+        raise UsageError(f"--start {first} must be before --end {last} (the end is exclusive)")
+    if first > date.today():
+        raise UsageError(f"--start {first} is in the future: a backfill reloads history up to today")
+    return {"start": first.isoformat(), "end": last.isoformat(), "by": by}
+
+
 def _run(args: argparse.Namespace) -> int:
+    from warehouse.files import default_warehouse
+
+    warehouse = args.warehouse.resolve() if getattr(args, "warehouse", None) else default_warehouse()
+    try:
+        window = backfill_window(args.start, args.end, args.by) if args.command == "backfill" else None
+    except UsageError as exc:
+        print(f"b24wh {args.command}: {exc}", file=sys.stderr)
+        return 2
     try:
         if args.command == "demo":
             return demo(args.deals, args.scale)
         if args.command == "publish":
-            return publish_only(args.warehouse)
+            return publish_only(warehouse)
         if args.command == "wall":
             return wall(args.published, args.host, args.port, args.token)
         if getattr(args, "every", None):
-            return repeat(args)
-        window = {"start": args.start, "end": args.end, "by": args.by} if args.command == "backfill" else None
-        done = refresh(args.warehouse, sweep=getattr(args, "sweep", None), backfill=window,
+            return repeat(args, warehouse)
+        done = refresh(warehouse, sweep=getattr(args, "sweep", None), backfill=window,
                        rebuild=getattr(args, "rebuild", False))
     except Exception as exc:   # one line, the cause kept
-        print(f"b24wh {args.command}: {one_line(exc)}", file=sys.stderr)
+        print(f"b24wh {args.command}: {one_line(exc, warehouse)}", file=sys.stderr)
         return 1
     model, marts = done.model, done.marts
-    print(f"Warehouse {args.warehouse.resolve()} refreshed ({model.mode} model build in {model.seconds:.1f} s: "
+    print(f"Warehouse {warehouse} refreshed ({model.mode} model build in {model.seconds:.1f} s: "
           f"{model.reason}; marts in {marts.seconds:.1f} s): "
           + ", ".join(f"{k} {v:,}" for k, v in {**model.counts, **marts.counts}.items()))
     print(published_lines(done.published))
@@ -210,7 +252,7 @@ def _stopped_by_signal(exc: BaseException) -> bool:
     return _STOP.is_set()
 
 
-def repeat(args: argparse.Namespace) -> int:
+def repeat(args: argparse.Namespace, warehouse: Path) -> int:
     """`refresh --every`: one refresh after another, each starting `every` seconds after the last began.
     A failure is one line on stderr and the loop goes on; Ctrl-C or SIGTERM stops it."""
     import signal
@@ -221,13 +263,13 @@ def repeat(args: argparse.Namespace) -> int:
         while not _STOP.is_set():
             started = time.monotonic()
             try:
-                done = refresh(args.warehouse, sweep=args.sweep, rebuild=args.rebuild)
+                done = refresh(warehouse, sweep=args.sweep, rebuild=args.rebuild)
                 print(f"{datetime.now():%H:%M:%S} refreshed in {time.monotonic() - started:.1f} s "
                       f"({done.model.reason}); published {done.published.version}", flush=True)
             except Exception as exc:  # reported, then retried at the next turn
                 if _stopped_by_signal(exc):
                     break
-                print(f"b24wh refresh: {one_line(exc)}", file=sys.stderr, flush=True)
+                print(f"b24wh refresh: {one_line(exc, warehouse)}", file=sys.stderr, flush=True)
             _STOP.wait(max(0.0, args.every - (time.monotonic() - started)))
     except KeyboardInterrupt:
         pass
@@ -235,19 +277,22 @@ def repeat(args: argparse.Namespace) -> int:
 
 
 def publish_only(warehouse: Path) -> int:
-    from warehouse.publish import publish
+    from warehouse.publish import check_publish_url, publish
     from warehouse.settings import load_settings
 
-    print(published_lines(publish(warehouse, load_settings())))
+    settings = load_settings()
+    check_publish_url()
+    print(published_lines(publish(warehouse, settings)))
     return 0
 
 
 def wall(published: Path | None, host: str, port: int, token: str | None) -> int:
     from wall.server import WallConfig, serve
+    from warehouse.files import default_warehouse
     from warehouse.settings import load_settings
 
     settings = load_settings()
-    folder = published or settings.publish_directory or DEFAULT_WAREHOUSE.parent / "published"
+    folder = published or settings.publish_directory or default_warehouse().parent / "published"
     serve(WallConfig(folder, token=token or None, language=settings.wall_language, theme=settings.wall_theme,
                      stale_after_seconds=settings.stale_after_seconds, poll_seconds=settings.poll_seconds),
           host=host, port=port)

@@ -18,8 +18,12 @@ from assets.ingestion import ExtractConfig, bitrix24_raw
 from assets.model import warehouse_core, warehouse_marts, warehouse_published
 from dagster_project.cli import refresh
 from dagster_project.resources import WRITER_POOL, Bitrix24Resource, WarehouseResource
+from warehouse.settings import SettingsError, portal_timezone
 
-TIMEZONE = os.environ.get("B24WH_TIMEZONE", "Europe/Moscow")
+try:
+    TIMEZONE = portal_timezone()
+except SettingsError as bad:   # the code location stops with the one line that names the setting
+    raise SettingsError(str(bad)) from None
 ALL_ASSETS = dg.AssetSelection.assets(bitrix24_raw, warehouse_core, warehouse_marts, warehouse_published)
 
 refresh_job = dg.define_asset_job(
@@ -35,7 +39,7 @@ monthly = dg.MonthlyPartitionsDefinition(start_date=os.environ.get("B24WH_BACKFI
 @dg.op(pool=WRITER_POOL)
 def backfill_month(context: dg.OpExecutionContext, bitrix24: Bitrix24Resource, warehouse: WarehouseResource) -> None:
     window = context.partition_time_window
-    done = refresh(warehouse.file, webhook_url=bitrix24.webhook_url, timezone=warehouse.timezone,
+    done = refresh(warehouse.file, webhook_url=bitrix24.webhook_url, timezone=warehouse.portal_timezone,
                    settings=warehouse.settings(),
                    backfill={"start": window.start.isoformat(), "end": window.end.isoformat(), "by": "created"})
     context.log.info("backfilled %s..%s (%s model build: %s): %s", window.start.date(), window.end.date(),
@@ -49,9 +53,9 @@ def backfill() -> None:
 
 schedules = [
     dg.ScheduleDefinition(job=refresh_job, cron_schedule=os.environ.get("B24WH_REFRESH_CRON", "*/5 * * * *"),
-                          execution_timezone=TIMEZONE),
+                          execution_timezone=TIMEZONE, default_status=dg.DefaultScheduleStatus.RUNNING),
     dg.ScheduleDefinition(job=reconcile_job, cron_schedule=os.environ.get("B24WH_RECONCILE_CRON", "15 2 * * *"),
-                          execution_timezone=TIMEZONE),
+                          execution_timezone=TIMEZONE, default_status=dg.DefaultScheduleStatus.RUNNING),
 ]
 
 defs = dg.Definitions(
@@ -61,7 +65,6 @@ defs = dg.Definitions(
     resources={
         "bitrix24": Bitrix24Resource(webhook_url=dg.EnvVar("BITRIX24_WEBHOOK_URL"),
                                      plan=os.environ.get("BITRIX24_PLAN", "standard")),
-        "warehouse": WarehouseResource(path=os.environ.get("B24WH_WAREHOUSE", "data/warehouse.duckdb"),
-                                       timezone=TIMEZONE, settings_file=os.environ.get("B24WH_CONFIG")),
+        "warehouse": WarehouseResource(timezone=TIMEZONE, settings_file=os.environ.get("B24WH_CONFIG")),
     },
 )

@@ -6,7 +6,8 @@ from pathlib import Path
 
 import dagster as dg
 
-from warehouse.settings import Settings, load_settings
+from warehouse.files import default_warehouse, resolve
+from warehouse.settings import Settings, load_settings, portal_timezone
 
 WRITER_POOL = "duckdb_writer"   # one run at a time writes the warehouse (dagster.yaml sets its limit to 1)
 
@@ -19,15 +20,21 @@ class Bitrix24Resource(dg.ConfigurableResource):
 
 
 class WarehouseResource(dg.ConfigurableResource):
-    """The warehouse file, the portal's time zone and the reports' settings file (b24wh.toml by default)."""
+    """The warehouse file (default: B24WH_WAREHOUSE, else data/warehouse.duckdb in the project folder), the
+    portal's time zone (default: B24WH_TIMEZONE, else Europe/Moscow) and the reports' settings file (b24wh.toml
+    in the project folder by default). Relative paths resolve as the command line resolves them."""
 
-    path: str = "data/warehouse.duckdb"
-    timezone: str = "Europe/Moscow"
+    path: str | None = None
+    timezone: str | None = None
     settings_file: str | None = None
 
     @property
     def file(self) -> Path:
-        return Path(self.path)
+        return resolve(self.path) if self.path else default_warehouse()
+
+    @property
+    def portal_timezone(self) -> str:
+        return portal_timezone(self.timezone)
 
     def settings(self) -> Settings:
         return load_settings(self.settings_file)

@@ -107,6 +107,7 @@ async def serve(config: ServerConfig, store: Path, host: str, port: int) -> None
     base = f"http://{'127.0.0.1' if host in ('0.0.0.0', '') else host}:{bound}"
     app = config.oauth_apps[0]
     ready = {"base_url": base, "webhook_url": portal.webhook_url(base), "control_url": f"{base}/_sim",
+             "timezone": config.data.timezone,
              "oauth": {"client_id": app.client_id, "client_secret": app.client_secret,
                        "rest_url": f"{base}/rest/", "token_url": f"{base}/oauth/token/"},
              "store": str(store), "rows": portal.status()["rows"]}

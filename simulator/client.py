@@ -156,5 +156,10 @@ class SimulatorProcess:
         return str(self.ready["webhook_url"])
 
     @property
+    def timezone(self) -> str:
+        """The portal's IANA time zone."""
+        return str(self.ready["timezone"])
+
+    @property
     def oauth(self) -> dict[str, str]:
         return dict(self.ready["oauth"])

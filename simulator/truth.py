@@ -27,6 +27,8 @@ rules (the contract the marts implement, see docs/simulator.md "Ground truth"):
 - kpi_monthly: per responsible user and portal-local month, the plan-versus-fact metrics: calls
   (completed, in and out, missed ones not), emails (sent), new_deals, won_deals and won_amount (deals now won, in the
   month they closed: their last move to a won or failure stage), invoices_issued(_amount), invoices_paid(_amount).
+- deal_dates: each live deal's begin, close and creation date on the portal's calendar (west of UTC a
+  date-only field arrives as the evening before, in the portal's offset; the warehouse must not shift it).
 """
 
 from __future__ import annotations
@@ -298,9 +300,17 @@ def kpi_monthly(db: sqlite3.Connection, tz: tzinfo, now: int) -> list[dict[str, 
             for (u, m), c in sorted(facts.items())]
 
 
+def deal_dates(db: sqlite3.Connection, tz: tzinfo) -> list[dict[str, Any]]:
+    """Each live deal's begin, close and creation date: the portal's local calendar dates."""
+    return [{"deal_id": deal_id, "begin_date": local_day(begin, tz) if begin is not None else None,
+             "close_date": local_day(close, tz) if close is not None else None, "created_date": local_day(created, tz)}
+            for deal_id, begin, close, created in db.execute(
+                "SELECT id, begindate, closedate, date_create FROM deals WHERE is_deleted = 0 ORDER BY id")]
+
+
 def compute(db: sqlite3.Connection, tz: tzinfo, now: int) -> dict[str, Any]:
     funnel, lost = funnel_and_lost(db, tz)
     return {"now": now, "rows": row_counts(db), "funnel": funnel, "lost": lost,
             "forgotten_deals": forgotten_deals(db, now), "activity_daily": activity_daily(db, tz, now),
             "data_quality": data_quality(db), "user_events": user_events(db, now),
-            "kpi_monthly": kpi_monthly(db, tz, now)}
+            "kpi_monthly": kpi_monthly(db, tz, now), "deal_dates": deal_dates(db, tz)}

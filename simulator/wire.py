@@ -2,14 +2,15 @@
 
 Datetimes are stored as unix seconds and rendered in the portal's time zone with its offset
 (`2024-08-30T14:29:00+02:00`), the way real portals answer. Date fields (BEGINDATE, CLOSEDATE, ...)
-are stored as the unix time of local midnight and rendered as midnight datetimes.
+are stored as the unix time of local midnight and rendered as live portals write them: midnight UTC of
+that date, in the portal's offset (20 March on a -05:00 portal is `2026-03-19T19:00:00-05:00`).
 """
 
 from __future__ import annotations
 
 import json
 import re
-from datetime import datetime, tzinfo
+from datetime import UTC, datetime, tzinfo
 from typing import Any
 from urllib.parse import unquote_plus
 
@@ -92,11 +93,12 @@ def format_datetime(ts: int | float | None, tz: tzinfo) -> str | None:
 
 
 def format_date(ts: int | None, tz: tzinfo) -> str | None:
-    """Date fields come back as midnight datetimes with the portal offset."""
+    """Date fields come back as midnight UTC of the date, written in the portal's offset (recorded on live
+    portals: `2024-03-20T03:00:00+03:00` is 20 March)."""
     if ts is None:
         return None
-    local = datetime.fromtimestamp(int(ts), tz)
-    return local.replace(hour=0, minute=0, second=0).isoformat()
+    day = datetime.fromtimestamp(int(ts), tz).date()
+    return datetime(day.year, day.month, day.day, tzinfo=UTC).astimezone(tz).isoformat()
 
 
 _PORTAL_FORMATS = ("%d.%m.%Y %H:%M:%S", "%d.%m.%Y")

@@ -13,7 +13,9 @@ import requests
 
 from simulator.client import SimulatorProcess
 
-EXAMPLES = Path(__file__).resolve().parents[2] / "shared" / "bitrix24-examples"
+FIXTURES = Path(__file__).resolve().parent / "fixtures"
+EXAMPLES = FIXTURES / "bitrix24-examples"   # the vendor's documented examples
+RECORDED = FIXTURES / "bitrix24-real"       # responses recorded on live portals (they win where the two differ)
 ANCHOR = "2026-11-02T18:00:00"
 
 
@@ -90,3 +92,8 @@ def rest(portal: SimulatorProcess) -> Rest:
 
 def example(name: str) -> dict[str, Any]:
     return json.loads((EXAMPLES / name).read_text(encoding="utf-8"))
+
+
+def recorded(name: str) -> Any:
+    """The body (or list of bodies) a live portal answered, from `tests/fixtures/bitrix24-real`."""
+    return json.loads((RECORDED / name).read_text(encoding="utf-8"))["response"]

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import hashlib
 import time
-import zoneinfo
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -27,9 +26,8 @@ from pathlib import Path
 
 import duckdb
 
-from warehouse.settings import Settings
+from warehouse.settings import DEFAULT_TIMEZONE, Settings, check_timezone
 
-DEFAULT_TIMEZONE = "Europe/Moscow"
 MODELS_DIR = Path(__file__).resolve().parent / "models"
 
 # Change sets: the keys the loads since the last build touched (models/changes/<name>.sql), and the column
@@ -123,11 +121,6 @@ def build(warehouse: Path | str, *, timezone: str = DEFAULT_TIMEZONE, settings: 
     with transaction(warehouse) as con:
         built = _Build(con, timezone, settings or Settings()).run(full)
     return Built(built.mode, built.reason, built.counts, built.changed, time.perf_counter() - started)
-
-
-def check_timezone(timezone: str) -> None:
-    if timezone not in zoneinfo.available_timezones():
-        raise WarehouseError(f"unknown portal time zone {timezone!r}: use an IANA name such as Europe/Moscow")
 
 
 @contextmanager

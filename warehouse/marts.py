@@ -17,9 +17,9 @@ from zoneinfo import ZoneInfo
 
 import duckdb
 
-from warehouse.build import DEFAULT_TIMEZONE, MODELS_DIR, Model, WarehouseError, check_timezone, execute, transaction
+from warehouse.build import MODELS_DIR, Model, WarehouseError, execute, transaction
 from warehouse.plans import load_plans
-from warehouse.settings import Settings
+from warehouse.settings import DEFAULT_TIMEZONE, Settings, check_timezone
 
 # In dependency order; staging views here are the marts' shared intermediates.
 MARTS: tuple[Model, ...] = (

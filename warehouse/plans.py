@@ -43,9 +43,13 @@ class Plan:
     plan: Decimal
 
 
-def read_plans(path: Path, managers: set[int], departments: set[int], months: tuple[str, str] | None = None
-               ) -> list[Plan]:
-    """Every plan in the file, or PlansError for the first bad line. `months`: the first and last month
+PLAN_LIMIT = Decimal("1e16")   # plans are DECIMAL(18, 2)
+
+
+def read_plans(path: Path, managers: set[int] | None = None, departments: set[int] | None = None,
+               months: tuple[str, str] | None = None) -> list[Plan]:
+    """Every plan in the file, or PlansError for the first bad line. `managers`, `departments`: the IDs the
+    warehouse knows (None: not checked, as before the first load); `months`: the first and last month
     (YYYY-MM) the warehouse's calendar covers, when known."""
     if not path.exists():
         raise PlansError(f"plans file {path} does not exist")
@@ -73,7 +77,7 @@ def read_plans(path: Path, managers: set[int], departments: set[int], months: tu
         if not ident.isdigit():
             raise PlansError(f"{where}: id {ident!r} is not a Bitrix24 {scope} ID")
         known = managers if scope == "manager" else departments
-        if int(ident) not in known:
+        if known is not None and int(ident) not in known:
             raise PlansError(f"{where}: no {scope} with ID {ident} in the warehouse")
         if not _MONTH.match(month):
             raise PlansError(f"{where}: month {month!r} is not YYYY-MM")
@@ -88,6 +92,8 @@ def read_plans(path: Path, managers: set[int], departments: set[int], months: tu
             raise PlansError(f"{where}: plan {amount!r} is not a number") from None
         if not value.is_finite() or value < 0:
             raise PlansError(f"{where}: plan {amount!r} must be a number of at least 0")
+        if value >= PLAN_LIMIT:
+            raise PlansError(f"{where}: plan {amount!r} is too large (at most 9999999999999999.99)")
         key = (scope, int(ident), month, metric)
         if key in seen:
             raise PlansError(f"{where}: duplicates line {seen[key]} ({scope} {ident}, {month}, {metric})")

@@ -74,6 +74,20 @@ class Published:
     locations: dict[str, str] = field(default_factory=dict)     # per target, secrets removed
 
 
+def check_publish_url(url: str | None = None) -> None:
+    """The SQL publication URL (B24WH_PUBLISH_URL) names a database SQLAlchemy can drive; checked before any
+    request, without connecting."""
+    url = url if url is not None else os.environ.get(PUBLISH_URL_ENV) or None
+    if not url:
+        return
+    scheme = url.split("://", 1)[0] if "://" in url else "(no scheme)"
+    try:
+        sa.engine.make_url(url).get_dialect()
+    except (sa.exc.ArgumentError, sa.exc.NoSuchModuleError, ValueError):
+        raise PublishError(f"{PUBLISH_URL_ENV} is not a usable database URL (scheme {scheme!r}): use "
+                           "postgresql+psycopg://user:password@host:5432/database") from None
+
+
 def publish(warehouse: Path | str, settings: Settings | None = None, sql_url: str | None = None) -> Published:
     """Publishes to every configured target; raises PublishError naming the target that failed."""
     settings = settings or Settings()
@@ -172,12 +186,18 @@ def publish_duckdb(con: duckdb.DuckDBPyConnection, directory: Path, version: str
             os.fsync(handle.fileno())
         os.replace(partial, final)      # a new name: never a file a reader holds
     except BaseException:
-        partial.unlink(missing_ok=True)
+        _remove_partial(partial)
         raise
     _point_stable_name(directory, final)
     _write_atomically(directory / "LATEST", json.dumps({"version": version, "file": final.name}) + "\n")
     _remove_old_versions(directory, keep=max(settings.keep_versions, 1))
     return str(directory / STABLE_NAME)
+
+
+def _remove_partial(partial: Path) -> None:
+    """A failed publication leaves nothing behind: the staged file and DuckDB's write-ahead log beside it."""
+    for leftover in (partial, partial.with_name(partial.name + ".wal")):
+        leftover.unlink(missing_ok=True)
 
 
 def _point_stable_name(directory: Path, target: Path) -> None:

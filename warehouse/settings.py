@@ -2,7 +2,10 @@
 data-quality policy fields and the plans file, read from `b24wh.toml` (or the file `B24WH_CONFIG` names).
 
 Every key is optional; `docs/marts.md` lists them with their defaults. A malformed file is refused
-with an error naming the key, before anything is built.
+with an error naming the key, before anything is built. The file is found in the project folder
+(`warehouse.files.project_dir`), and the paths it names resolve against its own folder.
+
+The portal's time zone comes from `B24WH_TIMEZONE` (default Europe/Moscow) and is checked here too.
 """
 
 from __future__ import annotations
@@ -10,12 +13,16 @@ from __future__ import annotations
 import os
 import re
 import tomllib
+import zoneinfo
 from dataclasses import dataclass, field, fields
 from datetime import date
 from pathlib import Path
 from typing import Any
 
-DEFAULT_FILE = Path("b24wh.toml")
+from warehouse.files import SETTINGS_FILE, resolve
+
+DEFAULT_TIMEZONE = "Europe/Moscow"
+TIMEZONE_ENV = "B24WH_TIMEZONE"
 
 
 class SettingsError(ValueError):
@@ -70,9 +77,32 @@ _SECTIONS = {"calendar": ("weekend", "holidays"),
              "wall": ("wall_language", "wall_theme", "stale_after_seconds", "poll_seconds")}
 
 
+def portal_timezone(name: str | None = None) -> str:
+    """The portal's IANA time zone: `name`, else B24WH_TIMEZONE, else Europe/Moscow; refused when unknown."""
+    chosen = name or os.environ.get(TIMEZONE_ENV) or DEFAULT_TIMEZONE
+    check_timezone(chosen)
+    return chosen
+
+
+def check_timezone(name: str) -> None:
+    if name not in zoneinfo.available_timezones():
+        raise SettingsError(f"unknown portal time zone {name!r} ({TIMEZONE_ENV}): use an IANA name such as "
+                            "Europe/Moscow, Asia/Vladivostok or America/New_York")
+
+
+def check_plans_file(settings: Settings) -> None:
+    """The plans file parses, line by line, before any request (its IDs are checked against the warehouse when
+    the marts are built)."""
+    if settings.plans_file is not None:
+        from warehouse.plans import read_plans
+
+        read_plans(settings.plans_file)
+
+
 def load_settings(path: Path | str | None = None) -> Settings:
-    """Reads the settings file (`B24WH_CONFIG`, else ./b24wh.toml); defaults when there is none."""
-    chosen = Path(path or os.environ.get("B24WH_CONFIG") or DEFAULT_FILE)
+    """Reads the settings file (`B24WH_CONFIG`, else b24wh.toml in the project folder); defaults when there is
+    none."""
+    chosen = resolve(path or os.environ.get("B24WH_CONFIG") or SETTINGS_FILE)
     if not chosen.exists():
         if path or os.environ.get("B24WH_CONFIG"):
             raise SettingsError(f"settings file {chosen} does not exist")

@@ -36,8 +36,7 @@ class BatchResult:
     results: dict[str, Any]
     errors: dict[str, dict[str, Any]]
     totals: dict[str, int]
-    nexts: dict[str, int]
-
+    time: dict[str, Any]        # the batch's own `time` block (portal clock, offset, operating time)
 
 
 class _Retry(Exception):
@@ -89,19 +88,9 @@ class Bitrix24Client:
 
     # --- public calls ------------------------------------------------------------------------------
 
-    def call(self, method: str, params: dict[str, Any] | None = None) -> dict[str, Any]:
-        """One REST call; returns the whole answer (`result`, `total`, `next`, `time`)."""
-        wait = self.ledger.wait_for(method)
-        if wait > 0:
-            log.info("Bitrix24 %s paused %.0f s for its operating-time budget", method, wait)
-            time.sleep(wait)
-        body = self._request(method, params or {})
-        self._record(method, body.get("time"))
-        return body
-
-    def batch(self, commands: dict[str, str], halt: bool = False) -> BatchResult:
+    def batch(self, commands: dict[str, str], halt: bool = False, attempts: int | None = None) -> BatchResult:
         """Up to 50 commands (`method?query`) in one request; sub-errors come back, not raised."""
-        body = self._request("batch", {"halt": 1 if halt else 0, "cmd": commands})
+        body = self._request("batch", {"halt": 1 if halt else 0, "cmd": commands}, attempts or self.max_attempts)
         result = _maybe_dict(body.get("result"))
         results = _maybe_dict(result.get("result"))
         errors = _maybe_dict(result.get("result_error"))
@@ -113,8 +102,7 @@ class Bitrix24Client:
             error = errors.get(name)
             if isinstance(error, dict) and error.get("error") == "OPERATION_TIME_LIMIT":
                 self.ledger.blocked(method)
-        return BatchResult(results, errors, _maybe_dict(result.get("result_total")),
-                           _maybe_dict(result.get("result_next")))
+        return BatchResult(results, errors, _maybe_dict(result.get("result_total")), _maybe_dict(body.get("time")))
 
     def wait_for(self, method: str) -> float:
         return self.ledger.wait_for(method)
@@ -129,11 +117,11 @@ class Bitrix24Client:
         self.ledger.record(method, float(processing or 0.0), _float(block.get("operating")),
                            reset_at if isinstance(reset_at, int | float) else None)
 
-    def _request(self, method: str, params: dict[str, Any]) -> dict[str, Any]:
+    def _request(self, method: str, params: dict[str, Any], attempts: int) -> dict[str, Any]:
         last = ""
         refreshed = False
         attempt = 0
-        while attempt < self.max_attempts:
+        while attempt < attempts:
             self.bucket.acquire()
             try:
                 return self._send(method, params)
@@ -147,16 +135,16 @@ class Bitrix24Client:
                     continue
                 attempt += 1
                 last = retry.reason
-                if attempt >= self.max_attempts:
+                if attempt >= attempts:
                     break
                 backoff = min(settings.BACKOFF_MAX, settings.BACKOFF_BASE * 2 ** (attempt - 1))
                 delay = retry.wait if retry.wait is not None else self.random.uniform(0, backoff)
-                log.warning("Bitrix24 %s: %s; retry %d/%d in %.1f s", method, last, attempt,
-                            self.max_attempts - 1, delay)
+                log.warning("Bitrix24 %s: %s; retry %d/%d in %.1f s", method, last, attempt, attempts - 1, delay)
                 time.sleep(delay)
+        last = self.auth.redact(last)
         raise PortalUnavailable(self.auth.redact(
-            f"Bitrix24 portal {self.auth.portal} kept failing on {method} after {self.max_attempts} attempts: "
-            f"{last}"))
+            f"Bitrix24 portal {self.auth.portal} kept failing on {method} after {attempts} attempts: {last}"),
+            reason=f"{last}, {attempts} attempts")
 
     def _send(self, method: str, params: dict[str, Any]) -> dict[str, Any]:
         url = self.auth.endpoint(method)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
@@ -53,10 +53,12 @@ def to_datetime(value: Any) -> datetime | None:
 
 
 def to_date(value: Any) -> date | None:
-    """Date fields come as midnight datetimes in the portal's offset: their local date is the value."""
+    """Date-only fields (BEGINDATE, CLOSEDATE, BIRTHDATE, date custom fields) come as midnight UTC of the
+    date, written in the portal's offset (`2026-03-19T19:00:00-05:00` is 20 March): the date is the UTC
+    date of the value, never the local one, which is a day early west of UTC."""
     parsed = to_datetime(value)
     if parsed is not None:
-        return parsed.date()
+        return parsed.astimezone(UTC).date() if parsed.tzinfo is not None else parsed.date()
     if isinstance(value, str) and len(value) == 10:
         try:
             return date.fromisoformat(value)

@@ -16,7 +16,11 @@ class AuthError(Bitrix24Error):
 
 
 class PortalUnavailable(Bitrix24Error):
-    """The portal could not be reached or kept failing after retries."""
+    """The portal could not be reached or kept failing after retries; `reason` is the last failure alone."""
+
+    def __init__(self, message: str, reason: str = "") -> None:
+        super().__init__(message)
+        self.reason = reason or message
 
 
 class ApiError(Bitrix24Error):

@@ -32,8 +32,10 @@ os.environ.setdefault("RUNTIME__DLTHUB_TELEMETRY", "false")   # no phoning home 
 
 def make_pipeline(warehouse: Path, progress: str | None = None) -> dlt.Pipeline:
     """The warehouse's dlt pipeline; its working directory sits beside the warehouse file, one per file (two
-    warehouses in one folder must never share pending load packages)."""
-    warehouse = Path(warehouse)
+    warehouses in one folder must never share pending load packages). The path is made absolute first: dlt
+    resolves a relative DuckDB path against the folder of the pipeline's first run and remembers it, so a
+    copied or moved project would load into the original folder's warehouse."""
+    warehouse = Path(warehouse).resolve()
     warehouse.parent.mkdir(parents=True, exist_ok=True)
     if progress is None:
         progress = "tqdm" if sys.stderr.isatty() else "log"
@@ -105,8 +107,10 @@ def load(warehouse: Path, *, entities: Sequence[str] | None = None, backfill: di
         do_sweep = sweep
     else:   # a first load reads every row, which is as good as a sweep
         do_sweep = previous is not None and time.time() - previous >= sweep_every_hours * 3600
+    # The time of this sweep (or first full load) is written by the source during extraction, so it is
+    # committed with the load that carries it, and only then.
+    every_id = do_sweep or (previous is None and backfill is None)
     source = bitrix24_source(entities=list(entities) if entities else None, backfill=backfill, sweep=do_sweep,
-                             known_ids=known_ids(pipeline) if do_sweep else None, **source_options)
-    if do_sweep or (previous is None and backfill is None):
-        source.state[SWEEP_STATE_KEY] = time.time()
+                             known_ids=known_ids(pipeline) if do_sweep else None,
+                             sweep_state_key=SWEEP_STATE_KEY if every_id else None, **source_options)
     return pipeline.run(source)

@@ -4,6 +4,7 @@ PAGE_SIZE = 50                  # fixed by Bitrix24
 MAX_BATCH = 50                  # commands in one `batch`
 REQUEST_TIMEOUT = 40.0          # seconds; well under the portal's 60 s request cap
 MAX_ATTEMPTS = 8                # tries of one HTTP request before giving up
+PREFLIGHT_ATTEMPTS = 3          # the first request of a run: a wrong or dead URL fails within seconds
 BACKOFF_BASE = 0.5              # seconds, doubled per retry, with full jitter
 BACKOFF_MAX = 30.0
 
@@ -17,5 +18,3 @@ OPERATING_WINDOW = 600.0
 
 OVERLAP_SECONDS = 300           # incremental windows re-read this much before the stored cursor
 SWEEP_EVERY_HOURS = 24.0        # id-only deletion sweep cadence
-
-REQUIRED_SCOPES = ("crm", "user", "department", "telephony")

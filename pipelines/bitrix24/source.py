@@ -24,6 +24,7 @@ from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo, available_timezones
 
 import dlt
 from dlt.sources import DltResource
@@ -79,7 +80,8 @@ class Run:
     """What one source instance shares between its resources: the client, the scheduler, custom fields."""
 
     def __init__(self, client: Bitrix24Client, entities: list[Entity], *, overlap: int, language: str,
-                 backfill: dict[str, Any] | None, sweep: bool, known_ids: KnownIds | None) -> None:
+                 backfill: dict[str, Any] | None, sweep: bool, known_ids: KnownIds | None,
+                 timezone: str | None = None, sweep_state_key: str | None = None) -> None:
         self.client = client
         self.scheduler = Scheduler(client)
         self.entities = entities
@@ -87,23 +89,27 @@ class Run:
         self.backfill = backfill
         self.sweep = sweep
         self.known_ids = known_ids
+        self.sweep_state_key = sweep_state_key
         self.started = datetime.now().astimezone()
         self.userfields: dict[str, list[dict[str, Any]]] = {}
-        self.preflight(language)
+        self.preflight(language, timezone)
 
     # --- preflight ---------------------------------------------------------------------------------
 
-    def preflight(self, language: str) -> None:
-        """One request: credentials, scopes and custom fields. Fails before anything is written."""
+    def preflight(self, language: str, timezone: str | None) -> None:
+        """One request: credentials, scopes, custom fields and the portal's time zone. Fails before anything is
+        written. A portal that cannot be reached gets a few quick tries here, not the load's long backoff."""
         needed = sorted({e.scope for e in self.entities})
         commands = {"scope": "scope"}
         for method in USERFIELD_METHODS:
             commands[method] = f"{method}?filter[LANG]={language}"
         try:
-            batch = self.client.batch(commands)
+            batch = self.client.batch(commands, attempts=settings.PREFLIGHT_ATTEMPTS)
         except PortalUnavailable as exc:
-            raise PortalUnavailable(f"Bitrix24 portal {self.client.auth.portal} is unreachable or failing ({exc}): "
-                                    "check the portal URL and that the portal is up") from None
+            raise PortalUnavailable(f"Bitrix24 portal {self.client.auth.portal} is unreachable or failing "
+                                    f"({exc.reason}): check the portal URL and that the portal is up") from None
+        if timezone is not None:
+            check_portal_timezone(batch.time, timezone)
         granted = batch.results.get("scope")
         if not isinstance(granted, list):
             raise AuthError("Bitrix24 did not report the webhook's scopes: check BITRIX24_WEBHOOK_URL")
@@ -258,6 +264,46 @@ class Run:
             yield dlt.mark.with_hints(marks, DELETIONS_HINTS, create_table_variant=True)
 
 
+def check_portal_timezone(block: dict[str, Any], timezone: str) -> None:
+    """The portal writes every time in its own offset (`time.date_start`): refuse a configured time zone whose
+    offset differs at that moment, since every day boundary of the warehouse would be shifted."""
+    portal = to_datetime(block.get("date_start"))
+    if portal is None or portal.utcoffset() is None:
+        return   # nothing to compare with (the portal did not say)
+    offset = portal.utcoffset()
+    ours = portal.astimezone(ZoneInfo(timezone)).utcoffset()
+    if ours == offset:
+        return
+    zones = zones_at(portal)
+    raise ConfigurationError(
+        f"the portal's clock runs at UTC{_offset(offset)}, but the warehouse's time zone {timezone} is "
+        f"UTC{_offset(ours)} now: set B24WH_TIMEZONE to the portal's zone (Bitrix24: Settings > Time zone)"
+        + (f", for example {', '.join(zones)}" if zones else ""))
+
+
+def zones_at(moment: datetime, limit: int = 4) -> list[str]:
+    """IANA zones with the offset `moment` carries at that moment, the best-known first."""
+    offset = moment.utcoffset()
+    found = [name for name in sorted(available_timezones()) if name.split("/")[0] in _REGIONS
+             and moment.astimezone(ZoneInfo(name)).utcoffset() == offset]
+    return sorted(found, key=lambda name: (_PREFERRED.index(name) if name in _PREFERRED else len(_PREFERRED),
+                                           name))[:limit]
+
+
+_REGIONS = ("Europe", "Asia", "America", "Africa", "Australia", "Pacific", "Atlantic", "Indian")
+_PREFERRED = ("Europe/Moscow", "Europe/Kaliningrad", "Europe/Samara", "Asia/Yekaterinburg", "Asia/Omsk",
+              "Asia/Novosibirsk", "Asia/Krasnoyarsk", "Asia/Irkutsk", "Asia/Yakutsk", "Asia/Vladivostok",
+              "Asia/Magadan", "Asia/Kamchatka", "Europe/Minsk", "Asia/Almaty", "Europe/Kyiv", "Europe/Berlin",
+              "Europe/London", "America/New_York", "America/Bogota", "America/Chicago", "America/Denver",
+              "America/Los_Angeles", "America/Sao_Paulo", "Asia/Dubai", "Asia/Tashkent")
+
+
+def _offset(delta: timedelta | None) -> str:
+    minutes = int((delta or timedelta()).total_seconds() // 60)
+    sign = "+" if minutes >= 0 else "-"
+    return f"{sign}{abs(minutes) // 60:02d}:{abs(minutes) % 60:02d}"
+
+
 def max_iso(current: str | None, values: Iterator[Any]) -> str | None:
     best = to_datetime(current) if current else None
     for value in values:
@@ -283,6 +329,8 @@ def make_resource(run: Run, entity: Entity) -> DltResource:
         for item in run.rows(entity):
             loaded = loaded or bool(item)
             yield item
+        if run.sweep_state_key:   # every id was read: record when, in state committed with this load
+            dlt.current.source_state()[run.sweep_state_key] = run.started.timestamp()
         # A portal without such records still gets the (empty) table the model reads. Not for version
         # tables: dlt's insert-only merge cannot take the empty marker, and every portal has users,
         # departments, statuses and pipelines.
@@ -309,6 +357,8 @@ def bitrix24_source(
     backfill: dict[str, Any] | None = None,
     sweep: bool = False,
     known_ids: Any = None,
+    timezone: str | None = None,
+    sweep_state_key: str | None = None,
 ) -> list[DltResource]:
     """Bitrix24 CRM entities, incrementally, at the portal's rate limit.
 
@@ -324,6 +374,8 @@ def bitrix24_source(
         backfill: {"start": ISO, "end": ISO, "by": "created"|"modified"}: a window that leaves cursors alone.
         sweep: also run the id-only deletion sweep (needs `known_ids`).
         known_ids: callable(entity) -> (live ids, deleted ids) held by the warehouse (for the sweep).
+        timezone: the warehouse's IANA time zone; the preflight refuses it when the portal's offset differs.
+        sweep_state_key: source-state key that records when this run read every id (a sweep or a first load).
     """
     if plan not in settings.PLAN_LIMITS:
         raise ConfigurationError(f"unknown Bitrix24 plan {plan!r}: use one of {', '.join(settings.PLAN_LIMITS)}")
@@ -338,7 +390,7 @@ def bitrix24_source(
                             operating_limit=operating_limit, max_attempts=max_attempts)
     try:
         run = Run(client, chosen, overlap=overlap_seconds, language=language, backfill=backfill, sweep=sweep,
-                  known_ids=known_ids)
+                  known_ids=known_ids, timezone=timezone, sweep_state_key=sweep_state_key)
     except Bitrix24Error as exc:
         raise type(exc)(auth.redact(str(exc))) from None
     return [make_resource(run, e) for e in chosen]

@@ -55,7 +55,7 @@ class OperatingLedger:
         self.budget = limit * settings.OPERATING_SAFETY   # 0: no budget known (self-hosted portals)
         self.clock = clock
         self.spent: dict[str, deque[tuple[float, float]]] = {}
-        self.reported: dict[str, tuple[float, float | None]] = {}   # method -> (operating, reset_at)
+        self.reported: dict[str, tuple[float, float]] = {}   # method -> (operating, when it stops counting)
         self.blocked_until: dict[str, float] = {}
         self.lock = threading.Lock()
 
@@ -64,14 +64,17 @@ class OperatingLedger:
         with self.lock:
             now = self.clock()
             self.spent.setdefault(method, deque()).append((now, processing))
-            if operating is not None:
-                self.reported[method] = (operating, reset_at)
+            # The highest report stands until it expires: commands of one batch report in any order
+            # (recorded: 2.70 s, then 0 and 0 for the same method), and a low one never hides a high one.
+            if operating is not None and operating >= self._reported(method, now)[0]:
+                self.reported[method] = (operating, reset_at if reset_at is not None else now
+                                         + settings.OPERATING_WINDOW)
 
     def blocked(self, method: str, reset_at: float | None = None) -> None:
         """The portal refused the method (429 OPERATION_TIME_LIMIT): pause it until its reset."""
         with self.lock:
             now = self.clock()
-            known = self.reported.get(method, (0.0, None))[1]
+            known = self.reported[method][1] if method in self.reported else None
             until = reset_at or known or 0.0
             self.blocked_until[method] = until if until > now else now + 60.0
 
@@ -88,11 +91,14 @@ class OperatingLedger:
             while window and window[0][0] < now - settings.OPERATING_WINDOW:
                 window.popleft()
             estimated = sum(seconds for _, seconds in window)
-            operating, reset_at = self.reported.get(method, (0.0, None))
-            if reset_at is not None and reset_at <= now:
-                operating = 0.0
+            operating, reset_at = self._reported(method, now)
             if max(estimated, operating) < self.budget:
                 return 0.0
-            if reset_at is not None and reset_at > now and operating >= self.budget:
+            if reset_at is not None and operating >= self.budget:
                 return reset_at - now
             return max(0.0, window[0][0] + settings.OPERATING_WINDOW - now) if window else 0.0
+
+    def _reported(self, method: str, now: float) -> tuple[float, float | None]:
+        """The portal's last standing report of this method's operating time, and when it stops counting."""
+        operating, until = self.reported.get(method, (0.0, 0.0))
+        return (operating, until) if until > now else (0.0, None)

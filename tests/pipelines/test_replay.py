@@ -1,0 +1,153 @@
+"""Responses recorded on live portals (`tests/fixtures/bitrix24-real`), fed through the client and the
+converters with no simulator: the rows, types and dates that come out are what a real portal means."""
+
+from __future__ import annotations
+
+import json
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Any
+
+import pytest
+import requests
+
+from pipelines.bitrix24.auth import WebhookAuth
+from pipelines.bitrix24.catalogue import BY_NAME
+from pipelines.bitrix24.client import Bitrix24Client
+from pipelines.bitrix24.convert import to_date, typed_row
+from pipelines.bitrix24.errors import ConfigurationError
+from pipelines.bitrix24.paging import rows_of
+from pipelines.bitrix24.source import check_portal_timezone
+from tests.conftest import recorded
+
+WEBHOOK = "https://example.bitrix24.ru/rest/1/s3cr3tcode/"
+
+
+class Replay(requests.Session):
+    """A session that answers every POST with the next recorded body, and remembers what was asked."""
+
+    def __init__(self, *bodies: Any) -> None:
+        super().__init__()
+        self.bodies = list(bodies)
+        self.sent: list[tuple[str, Any]] = []
+
+    def post(self, url: str | bytes, *args: Any, **kwargs: Any) -> requests.Response:  # type: ignore[override]
+        self.sent.append((str(url), kwargs.get("json")))
+        response = requests.Response()
+        response.status_code = 200
+        response._content = json.dumps(self.bodies.pop(0)).encode()
+        response.headers["Content-Type"] = "application/json"
+        return response
+
+
+def replayed_client(*bodies: Any) -> Bitrix24Client:
+    client = Bitrix24Client(WebhookAuth.from_url(WEBHOOK), rate=1000, burst=1000)
+    client.session = Replay(*bodies)
+    return client
+
+
+def test_an_empty_batch_answer_has_php_arrays_for_its_empty_maps() -> None:
+    batch = replayed_client(recorded("batch_list_empty.json")).batch({"order0000000000": "crm.lead.list?start=-1"})
+    assert batch.results == {"order0000000000": []}
+    assert batch.errors == {} and batch.totals == {"order0000000000": 0}
+    assert batch.time["date_start"] == "2022-06-01T17:33:47+03:00" and batch.time["operating"] == 0
+
+
+def test_errors_listed_without_command_names_leave_no_result_for_the_failed_commands() -> None:
+    body = recorded("crm_get_batch_mix_success_and_errors.json")
+    batch = replayed_client(body).batch({"35943": "crm.lead.get?ID=35943", "x": "crm.lead.get?ID=x",
+                                         "0": "crm.lead.get?ID=0"})
+    assert batch.results == {"35943": {"ID": "35943"}}
+    assert batch.errors == {}, "PHP sent the errors as a list: no command is named, so none is trusted"
+    assert set(batch.results) < {"35943", "x", "0"}
+
+
+def test_a_batch_where_every_command_failed_has_an_empty_result() -> None:
+    batch = replayed_client(recorded("crm_get_batch_of_two_error.json")).batch({"a": "crm.lead.get?ID=a"})
+    assert batch.results == {} and batch.errors == {} and batch.totals == {}
+
+
+def test_operating_time_of_each_command_reaches_the_client_ledger() -> None:
+    body = recorded("call_several_success.json")
+    client = replayed_client(body)
+    client.batch({name: f"crm.lead.get?ID={name}" for name in body["result"]["result"]})
+    operating = {name: block["operating"] for name, block in body["result"]["result_time"].items()}
+    assert list(operating.values()) == [pytest.approx(2.6955912), 0, 0]
+    assert client.ledger.reported["crm.lead.get"][0] == max(operating.values()), "a later 0 hides no earlier 2.7 s"
+
+
+def test_stage_history_recorded_with_string_ids_types_as_numbers() -> None:
+    first_page, chained = recorded("stagehistory.json")    # a first call, then a batch of chained pages
+    entity = BY_NAME["deal_stage_history"]
+    results = [first_page["result"], *chained["result"]["result"].values()]
+    rows = [typed_row(r, entity.types) for result in results for r in rows_of(entity, result)]
+    assert len(rows) == 490
+    first = rows[0]
+    assert first == {"ID": 7365, "TYPE_ID": 2, "OWNER_ID": 523,
+                     "CREATED_TIME": datetime.fromisoformat("2022-01-25T10:18:00+03:00"), "CATEGORY_ID": 0,
+                     "STAGE_SEMANTIC_ID": "P", "STAGE_ID": "UC_KW9988"}
+    assert all(isinstance(r["ID"], int) and isinstance(r["OWNER_ID"], int) for r in rows)
+
+
+def test_stage_history_chained_in_a_batch_comes_back_with_string_ids() -> None:
+    body = recorded("crm_stagehistory_list.json")
+    entity = BY_NAME["deal_stage_history"]
+    batch = replayed_client(body).batch({"order0000000000": "crm.stagehistory.list?entityTypeId=2"})
+    rows = [typed_row(r, entity.types) for r in rows_of(entity, batch.results["order0000000000"])]
+    assert rows[0]["OWNER_ID"] == 5047 and rows[0]["ID"] == 10653 and rows[0]["STAGE_ID"] == "EXECUTING"
+
+
+def test_a_classic_lead_row_with_empty_dates_and_string_numbers() -> None:
+    body = recorded("call_single_success.json")
+    lead = body["result"]["result"]["order0"]
+    types = {**BY_NAME["leads"].types, "BIRTHDATE": "date"}
+    row = typed_row(lead, types)
+    assert row["ID"] == 35943 and row["OPPORTUNITY"] == Decimal("3607999.00")
+    assert lead["BIRTHDATE"] == "" and row["BIRTHDATE"] is None
+    assert lead["DATE_CLOSED"] == "" and row["DATE_CLOSED"] is None
+    assert row["COMPANY_ID"] is None and row["HAS_PHONE"] is False
+    assert row["DATE_CREATE"] == datetime.fromisoformat("2022-05-21T12:00:12+03:00")
+
+
+def test_date_only_custom_fields_are_the_utc_date_of_the_value() -> None:
+    items = recorded("crm_item_list.json")["result"]["items"]
+    assert [to_date(i["ufCrm11_1712074666"]) for i in items] == [date(2024, 4, 19), date(2024, 5, 29),
+                                                                date(2024, 6, 6)]
+
+
+@pytest.mark.parametrize(("wire", "meant"), [
+    ("2026-03-19T19:00:00-05:00", date(2026, 3, 20)),    # Bogota, New York in winter: the evening before
+    ("2026-03-20T03:00:00+03:00", date(2026, 3, 20)),    # Moscow
+    ("2026-03-20T10:00:00+10:00", date(2026, 3, 20)),    # Vladivostok
+    ("2026-03-20T00:00:00+00:00", date(2026, 3, 20)),
+    ("2026-03-20", date(2026, 3, 20)),
+    ("", None),
+])
+def test_date_only_fields_mean_the_utc_date_west_and_east_of_utc(wire: str, meant: date | None) -> None:
+    assert to_date(wire) == meant
+
+
+def test_leads_paged_by_a_first_call_then_batches_type_every_row() -> None:
+    pages = recorded("crm_lead_list_several_pages_success.json")
+    rows = list(pages[0]["result"])
+    for batch in pages[1:]:
+        for result in batch["result"]["result"].values():
+            rows.extend(result)
+    typed = [typed_row(r, BY_NAME["leads"].types) for r in rows]
+    ids = [r["ID"] for r in typed]
+    assert len(ids) == len(set(ids)) > 5000 and all(isinstance(i, int) for i in ids)
+
+
+def test_the_portal_time_zone_is_read_from_a_recorded_time_block() -> None:
+    block = recorded("batch_list_empty.json")["time"]
+    check_portal_timezone(block, "Europe/Moscow")       # +03:00 on 1 June 2022: agrees
+    with pytest.raises(ConfigurationError, match=r"UTC\+03:00.*America/New_York is UTC-04:00.*Europe/Moscow"):
+        check_portal_timezone(block, "America/New_York")
+
+
+def test_the_webhook_secret_never_appears_in_what_the_client_records() -> None:
+    client = replayed_client(recorded("batch_list_empty.json"))
+    client.batch({"a": "crm.lead.list?start=-1"})
+    url, _ = client.session.sent[0]  # type: ignore[attr-defined]
+    assert url == WEBHOOK + "batch"
+    assert client.auth.redact(f"failed at {url}") == "failed at https://example.bitrix24.ru/rest/1/***/batch"
