@@ -12,11 +12,17 @@ import pytest
 import requests
 
 from simulator.client import SimulatorProcess
+from tests import system_packages
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 EXAMPLES = FIXTURES / "bitrix24-examples"   # the vendor's documented examples
 RECORDED = FIXTURES / "bitrix24-real"       # responses recorded on live portals (they win where the two differ)
 ANCHOR = "2026-11-02T18:00:00"
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    """Chromium and PostgreSQL, which some tests drive, are installed when missing (tests/system_packages.py)."""
+    system_packages.ensure()
 
 
 def free_port() -> int:

@@ -29,7 +29,8 @@ def binaries() -> Path:
         return Path(found).resolve().parent
     candidates = sorted(glob.glob("/usr/lib/postgresql/*/bin/pg_ctl"))
     if not candidates:
-        raise PostgresMissing("PostgreSQL is not installed: apt-get install -y postgresql (see .ci/run)")
+        raise PostgresMissing("PostgreSQL is not installed and the test run could not install it: apt-get install -y "
+                              "postgresql (see tests/system_packages.py)")
     return Path(candidates[-1]).parent
 
 

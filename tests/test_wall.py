@@ -36,7 +36,8 @@ CHROMIUM_FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first
 def chromium() -> str:
     found = shutil.which("chromium") or shutil.which("chromium-browser")
     if not found:
-        raise RuntimeError("Chromium is not installed: apt-get install -y chromium (see .ci/run)")
+        raise RuntimeError("Chromium is not installed and the test run could not install it: apt-get install -y "
+                           "chromium (see tests/system_packages.py)")
     return found
 
 

@@ -94,6 +94,9 @@ def publish(warehouse: Path | str, settings: Settings | None = None, sql_url: st
     warehouse = Path(warehouse)
     directory = settings.publish_directory or warehouse.parent / "published"
     url = sql_url if sql_url is not None else os.environ.get(PUBLISH_URL_ENV) or None
+    if not warehouse.is_file():
+        raise PublishError(f"nothing published: warehouse {warehouse} does not exist; build the warehouse first "
+                           "(b24wh refresh)")
     version = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
     seconds: dict[str, float] = {}
     locations: dict[str, str] = {}

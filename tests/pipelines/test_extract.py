@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from pipelines.bitrix24.pipeline import load
+from pipelines.bitrix24.pipeline import last_sweep, load, make_pipeline
 from simulator.client import SimulatorProcess
 from tests.conftest import portal_options
 from tests.pipelines.conftest import TRUTH_TABLES, counts, duplicates, query, snapshot
@@ -165,3 +165,19 @@ def test_a_large_table_is_read_in_two_id_ranges_at_once(warehouse: Path, caplog:
     assert "split off to a second walker" in caplog.text
     assert query(warehouse, "SELECT count(*), count(DISTINCT id) FROM raw.activities")[0] == (truth, truth)
     assert served <= 2 + truth / 2500 * 1.1, f"{served} requests for {truth} rows"
+
+
+def test_a_plain_refresh_sweeps_once_the_cadence_is_due_and_not_before(warehouse: Path) -> None:
+    with SimulatorProcess(**portal_options(deals=120, seed=31)) as portal:
+        run(portal, warehouse)                                   # a first load reads every id: the clock starts
+        first = last_sweep(make_pipeline(warehouse))
+        assert first is not None
+        gone = {c["id"] for c in portal.control.apply_changes(advance=60, deletions={"deal": 2})}
+        run(portal, warehouse)                                   # a day has not passed: no sweep
+        assert query(warehouse, "SELECT count(*) FROM information_schema.tables WHERE table_schema = 'raw' "
+                                "AND table_name = 'deletions'")[0][0] == 0, "no sweep wrote its deletions"
+        assert last_sweep(make_pipeline(warehouse)) == first
+        run(portal, warehouse, sweep_every_hours=0.0)           # due: the plain refresh sweeps
+        marked = {i for (i,) in query(warehouse, "SELECT id FROM raw.deletions WHERE entity = 'deals' AND is_deleted")}
+        assert marked == gone
+        assert last_sweep(make_pipeline(warehouse)) > first
