@@ -92,14 +92,15 @@ class Api:
                     raise ApiError(405, "ERROR_BATCH_METHOD_NOT_ALLOWED", "Method is not allowed for batch usage")
                 return self.batch(params, caller, started)
             if self.budget.blocked(caller.key, name):
-                raise ApiError(429, "OPERATION_TIME_LIMIT", "Method is blocked due to operation time limit")
+                raise ApiError(429, "OPERATION_TIME_LIMIT", "Method is blocked due to operation time limit.")
             body, cost = self.dispatch(method, params, caller)
         except ApiError as err:
             return Outcome(err.status, err.body(), 0.0)
         operating, reset_at = self.budget.spend(caller.key, name, cost)
         finish = max(time.time(), started + cost)
-        body["time"] = wire.time_block(started, finish, self.tz, None if nested or self.budget.limit <= 0
-                                       else operating, reset_at, processing=cost)
+        # Live portals report `operating` in every command's `result_time` entry too (recorded 2022-2025).
+        body["time"] = wire.time_block(started, finish, self.tz, None if self.budget.limit <= 0 else operating,
+                                       reset_at, processing=cost)
         return Outcome(200, body, cost)
 
     def dispatch(self, method: Method, params: dict[str, Any], caller: Caller) -> tuple[dict[str, Any], float]:
@@ -316,10 +317,13 @@ class Api:
                 nexts[name] = outcome.body["next"]
             times[name] = outcome.body["time"]
         finish = max(time.time(), started + cost)
+        # The batch's own `time` carries operating figures too; `batch` itself costs no operating time.
+        operating, reset_at = self.budget.spend(caller.key, "batch", 0.0)
         body = {"result": {key: value or [] for key, value in (
             ("result", results), ("result_error", errors), ("result_total", totals),
             ("result_next", nexts), ("result_time", times))},
-            "time": wire.time_block(started, finish, self.tz, None, None, processing=cost)}
+            "time": wire.time_block(started, finish, self.tz, None if self.budget.limit <= 0 else operating,
+                                    reset_at, processing=cost)}
         return Outcome(200, body, cost)
 
     def substitute(self, command: str, results: dict[str, Any]) -> str:

@@ -9,8 +9,8 @@ Wire kinds:
 - `nint`: always a native int (department `SORT`, `RECORD_FILE_ID`)
 - `money`: "19999.99" in classic methods, native number in item-style methods
 - `str`, `yn` (`"Y"`/`"N"`), `bool` (JSON boolean), `json` (stored JSON text, e.g. `[1]`)
-- `datetime`, `date` (stored as unix seconds; rendered in the portal time zone)
-- `emptystr_date`: a date that renders as `""` when empty (lead/contact `BIRTHDATE`)
+- `datetime`, `date` (stored as unix seconds; rendered in the portal time zone; date-only fields as midnight
+  UTC written in the portal's offset; empty ones as `""` in classic methods, as live portals send them)
 """
 
 from __future__ import annotations
@@ -59,7 +59,7 @@ def F(name: str, kind: str = "str", type_: str | None = None, title: str | None 
       multiple: bool = False, deprecated: bool = False) -> Field:
     default_type = {"id": "integer", "int": "integer", "nint": "integer", "money": "double",
                     "yn": "char", "bool": "boolean", "datetime": "datetime", "date": "date",
-                    "emptystr_date": "date", "json": "string", "str": "string"}[kind]
+                    "json": "string", "str": "string"}[kind]
     return Field(name=name, expr=expr if expr is not None else _column(name), kind=kind,
                  type=type_ or default_type, title=title or name.replace("_", " ").title(),
                  status_type=status_type, read_only=read_only, multiple=multiple, deprecated=deprecated)
@@ -154,7 +154,7 @@ LEAD_ENTITY = Entity(
         F("COMPANY_ID", "id", "crm_company", "Company"),
         F("CONTACT_ID", "id", "crm_contact", "Contact"),
         _const("IS_RETURN_CUSTOMER", "N", "yn"),
-        F("BIRTHDATE", "emptystr_date", title="Date of birth"),
+        F("BIRTHDATE", "date", title="Date of birth"),
         F("SOURCE_ID", "str", "crm_status", "Source", status_type="SOURCE"),
         _const("SOURCE_DESCRIPTION", None),
         F("STATUS_ID", "str", "crm_status", "Status", status_type="STATUS"),
@@ -194,7 +194,7 @@ CONTACT_ENTITY = Entity(
         F("SOURCE_ID", "str", "crm_status", "Source", status_type="SOURCE"),
         _const("SOURCE_DESCRIPTION", None),
         F("COMPANY_ID", "id", "crm_company", "Company"),
-        F("BIRTHDATE", "emptystr_date", title="Date of birth"),
+        F("BIRTHDATE", "date", title="Date of birth"),
         _const("EXPORT", "Y", "yn"),
         F("HAS_PHONE", "yn", expr=_has_multifield(CONTACT, "PHONE"), read_only=True),
         F("HAS_EMAIL", "yn", expr=_has_multifield(CONTACT, "EMAIL"), read_only=True),
@@ -298,7 +298,7 @@ USER_ENTITY = Entity(
             F("LAST_LOGIN", "datetime"), F("DATE_REGISTER", "datetime"), _const("TIME_ZONE", ""),
             F("IS_ONLINE", "yn"), _const("TIMESTAMP_X", "{}", "json"),
             _const("LAST_ACTIVITY_DATE", "{}", "json"), F("PERSONAL_GENDER"), _const("PERSONAL_WWW", ""),
-            F("PERSONAL_BIRTHDAY", "emptystr_date"), F("PERSONAL_MOBILE"), _const("PERSONAL_CITY", ""),
+            F("PERSONAL_BIRTHDAY", "date"), F("PERSONAL_MOBILE"), _const("PERSONAL_CITY", ""),
             F("WORK_PHONE"),
             F("WORK_POSITION"), _const("UF_EMPLOYMENT_DATE", ""), F("UF_DEPARTMENT", "json"),
             F("USER_TYPE")))

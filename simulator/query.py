@@ -140,7 +140,7 @@ class FilterBuilder:
                 return float(value)
             except (TypeError, ValueError):
                 return None
-        if kind in ("datetime", "date", "emptystr_date"):
+        if kind in ("datetime", "date"):
             return wire.parse_datetime(value, self.tz)
         if kind == "bool":
             return 1 if str(value).lower() in ("1", "y", "true") else 0
@@ -284,10 +284,10 @@ def render_row(entity: Entity, fields: list[Field], values: tuple[Any, ...], tz:
 
 
 def render_value(kind: str, value: Any, tz: tzinfo, native: bool) -> Any:
-    if kind == "emptystr_date":
-        return wire.format_date(value, tz) if value is not None else ""
     if value is None:
-        return None
+        # Live portals send an empty date or datetime of a classic list as "" (`"DATE_CLOSED": ""`), other
+        # empty values as null.
+        return "" if kind in ("date", "datetime") and not native else None
     if kind in ("id", "int"):
         return int(value) if native else str(int(value))
     if kind == "nint":

@@ -183,7 +183,7 @@ def test_a_second_refresh_is_refused_while_one_holds_the_warehouse(
     with writer_lock(project / WAREHOUSE):   # as a running refresh holds it
         assert main(["refresh"]) == 1
     lines = capsys.readouterr().err.strip().splitlines()
-    assert len(lines) == 1 and f"being refreshed by another process (PID {os.getpid()})" in lines[0]
+    assert len(lines) == 1 and f"is locked: another refresh is writing it (PID {os.getpid()})" in lines[0]
     assert "fuser" in lines[0]
     assert fingerprint(project) == before
 

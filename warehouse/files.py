@@ -72,7 +72,7 @@ def writer_lock(warehouse: Path) -> Iterator[None]:
             handle.seek(0)
             holder = handle.read().strip() or "another process"
             raise LocalFileError(
-                f"warehouse {warehouse} is being refreshed by another process (PID {holder}): wait for it to "
+                f"warehouse {warehouse} is locked: another refresh is writing it (PID {holder}): wait for it to "
                 f"finish, or see which process holds it with `fuser {lock_path}`") from None
         handle.seek(0)
         handle.truncate()
@@ -120,8 +120,8 @@ def explain(exc: BaseException, warehouse: Path) -> str | None:
             return _disk_full(warehouse)
         if "Could not set lock on file" in text or "Conflicting lock" in text:
             holder = text.split("(PID ", 1)[1].split(")", 1)[0] if "(PID " in text else "another process"
-            return (f"warehouse {warehouse} is open in another process (PID {holder}): wait for the other refresh "
-                    f"to finish, or see which process holds it with `fuser {warehouse}`")
+            return (f"warehouse {warehouse} is locked by another process (PID {holder}): wait for it to finish, "
+                    f"or see which process holds it with `fuser {warehouse}`")
         if number == errno.EISDIR or "Is a directory" in text:
             return (f"warehouse {warehouse} is a directory, not a file: point --warehouse (or B24WH_WAREHOUSE) "
                     "at a file, or move the directory away")

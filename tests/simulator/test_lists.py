@@ -6,7 +6,7 @@ the simulator's own query code.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -76,7 +76,9 @@ def test_values_are_typed_like_a_portal(deals: list[dict[str, Any]]) -> None:
     created = datetime.fromisoformat(deal["DATE_CREATE"])
     assert created.utcoffset() is not None and created.utcoffset().total_seconds() == 3 * 3600
     begin = datetime.fromisoformat(deal["BEGINDATE"])
-    assert (begin.hour, begin.minute, begin.second) == (0, 0, 0), "date fields are midnight datetimes"
+    utc = begin.astimezone(UTC)
+    assert (utc.hour, utc.minute, utc.second) == (0, 0, 0), "date fields are midnight UTC in the portal's offset"
+    assert begin.utcoffset() is not None and begin.utcoffset().total_seconds() == 3 * 3600
     assert isinstance(deal["UF_CRM_PRIORITY_CLIENT"], bool)
 
 

@@ -48,6 +48,8 @@ def test_unparsable_dates_match_nothing() -> None:
     assert wire.parse_datetime("yesterday", TZ) is None
 
 
-def test_date_fields_render_as_midnight_datetimes() -> None:
+def test_date_fields_render_as_midnight_utc_in_the_portals_offset() -> None:
     noon = wire.parse_datetime("2024-09-09T12:00:00+03:00", TZ)
-    assert wire.format_date(noon, TZ) == "2024-09-09T00:00:00+03:00"
+    assert wire.format_date(noon, TZ) == "2024-09-09T03:00:00+03:00"     # as recorded on live portals
+    west = ZoneInfo("America/Bogota")
+    assert wire.format_date(wire.parse_datetime("2026-03-20T12:00:00-05:00", west), west) == "2026-03-19T19:00:00-05:00"
