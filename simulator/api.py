@@ -11,10 +11,10 @@ import re
 import sqlite3
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, tzinfo
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, unquote
 
 from simulator import wire
 from simulator.catalogue import (
@@ -33,6 +33,9 @@ from simulator.query import ApiError, Page, run_list
 
 MAX_BATCH = 50
 _REFERENCE = re.compile(r"\$result\[([^\]]*)\]((?:\[[^\]]*\])*)")
+_NEXT = re.compile(r"\$next\[([^\]]*)\]")
+# A reference sent percent-encoded (`%24result%5Breq_0%5D%5B49%5D%5BID%5D`), decoded before it is resolved.
+_ENCODED_REFERENCE = re.compile(r"%24(?:result|next)(?:%5B[^%&=]*%5D)+", re.IGNORECASE)
 _PATH = re.compile(r"\[([^\]]*)\]")
 # Parameters of `user.get`/`department.get` that are not filter fields.
 # Binding fields whose descriptor names the parent entity type.
@@ -58,12 +61,13 @@ class Outcome:
 
 class Api:
     def __init__(self, db: sqlite3.Connection, tz: tzinfo, costs: Callable[[], CostModel],
-                 budget: OperatingBudget, unresolved_reference: str = "empty") -> None:
+                 budget: OperatingBudget, unresolved_reference: str = "empty", history_ids: str = "strings") -> None:
         self.db = db
         self.tz = tz
         self.costs = costs
         self.budget = budget
         self.unresolved_reference = unresolved_reference
+        self.history_ids = history_ids
         self._sizes: dict[str, int] = {}
 
     def invalidate_sizes(self) -> None:
@@ -80,12 +84,13 @@ class Api:
 
     def call(self, name: str, params: dict[str, Any], caller: Caller, nested: bool = False) -> Outcome:
         started = time.time()
+        name = name.lower()     # a portal lower-cases method names: crm.deal.List is crm.deal.list
         method = METHODS.get(name)
         try:
             if method is None:
                 raise ApiError(404, "ERROR_METHOD_NOT_FOUND", "Method not found!")
             if method.scope is not None and method.scope not in caller.scopes:
-                raise ApiError(403, "insufficient_scope", "" if nested else
+                raise ApiError(401, "insufficient_scope", "" if nested else
                                "The request requires higher privileges than provided by the webhook token")
             if method.handler == "batch":
                 if nested:
@@ -232,6 +237,8 @@ class Api:
                 raise ApiError(400, "ENTITY_TYPE_NOT_SUPPORTED", f"Entity type {type_id} is not supported")
             raise ApiError(400, 0, "SHIPMENT_DOCUMENT entity is not supported" if type_id == 5 else
                            f"Entity type {type_id} is not supported")
+        if self.history_ids == "strings":     # recorded on live portals in 2022-2023: "ID": "7365"
+            entity = replace(entity, native_numbers=False)
         order = wire.lookup(params, "order")
         page = self.list_page(entity, params, filt=wire.lookup(params, "filter"),
                               order=order if isinstance(order, dict) else None, strict=True)
@@ -289,17 +296,16 @@ class Api:
         else:
             err = ApiError(400, "INVALID_ARG_VALUE", "Parameter 'cmd' must be array.")
             return Outcome(err.status, err.body(), 0.0)
-        if len(items) > MAX_BATCH:
-            err = ApiError(400, "ERROR_BATCH_LENGTH_EXCEEDED", "Max batch length exceeded")
-            return Outcome(err.status, err.body(), 0.0)
         results: dict[str, Any] = {}
         errors: dict[str, Any] = {}
         totals: dict[str, Any] = {}
         nexts: dict[str, Any] = {}
         times: dict[str, Any] = {}
+        for name, _ in items[MAX_BATCH:]:    # commands past the 50th are refused one by one
+            errors[name] = {"error": "ERROR_BATCH_LENGTH_EXCEEDED", "error_description": "Max batch length exceeded"}
         cost = 0.0
-        for name, command in items:
-            text = self.substitute(str(command), results)
+        for name, command in items[:MAX_BATCH]:
+            text = self.substitute(str(command), results, nexts)
             method_name, _, query = text.partition("?")
             method_name = method_name.strip().removesuffix(".json")
             outcome = self.call(method_name, wire.parse_php_query(query), caller, nested=True)
@@ -326,8 +332,12 @@ class Api:
                                     reset_at, processing=cost)}
         return Outcome(200, body, cost)
 
-    def substitute(self, command: str, results: dict[str, Any]) -> str:
-        """Replaces `$result[cmd][path...]` with values of earlier commands (percent-encoded)."""
+    def substitute(self, command: str, results: dict[str, Any], nexts: dict[str, Any]) -> str:
+        """Replaces `$result[cmd][path...]` with values of earlier commands and `$next[cmd]` with their next
+        page's start (percent-encoded). The command is URL-decoded first, as a portal does: SDKs send
+        `%24result%5Breq_0%5D...`."""
+        command = _ENCODED_REFERENCE.sub(lambda m: unquote(m.group(0)), command)
+        command = _NEXT.sub(lambda m: quote(str(nexts.get(m.group(1), "")), safe=""), command)
 
         def resolve(match: re.Match[str]) -> str:
             node: Any = results.get(match.group(1))

@@ -316,7 +316,8 @@ CALL_ENTITY = Entity(
             F("CALL_FAILED_CODE"), F("CALL_FAILED_REASON"), F("CRM_ENTITY_TYPE"), F("CRM_ENTITY_ID", "id"),
             F("CRM_ACTIVITY_ID", "id"), _const("REST_APP_ID", None), _const("REST_APP_NAME", None),
             _const("TRANSCRIPT_ID", None), _const("TRANSCRIPT_PENDING", "N"), F("SESSION_ID", "id"),
-            _const("REDIAL_ATTEMPT", None), _const("COMMENT", None), _const("RECORD_DURATION", None),
+            _const("REDIAL_ATTEMPT", None), _const("COMMENT", None),
+            F("RECORD_DURATION", "str", expr="CASE WHEN t.call_duration > 0 THEN CAST(t.call_duration AS TEXT) END"),
             F("RECORD_FILE_ID", "nint"), F("CALL_TYPE", "int")))
 
 COMMENT_ENTITY = Entity(

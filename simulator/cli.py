@@ -57,6 +57,10 @@ def parser() -> argparse.ArgumentParser:
     limits.add_argument("--operating-limit", type=float, default=480.0,
                         help="server seconds per method per 10 minutes (0 disables)")
     limits.add_argument("--rate-limit-status", type=int, choices=(429, 503), default=503)
+    limits.add_argument("--blocked", choices=("", "overload", "payment"), default="",
+                        help="answer every call with 503 OVERLOAD_LIMIT or 401 PAYMENT_REQUIRED")
+    p.add_argument("--history-ids", choices=("strings", "numbers"), default="strings",
+                   help="crm.stagehistory.list ids as strings (live portals, 2022-2023) or numbers (the 2024 docs)")
     limits.add_argument("--latency-scale", type=float, default=0.0,
                         help="sleep this share of the modelled server time (1.0 = as slow as a real portal)")
     faults = p.add_argument_group("faults (shares of requests, deterministic by --fault-seed)")
@@ -89,7 +93,8 @@ def config_from(args: argparse.Namespace) -> ServerConfig:
     return ServerConfig(
         data=data, webhooks=(hook,), clock=args.clock,
         limits=Limits(rate=rate, burst=burst, operating_limit=args.operating_limit,
-                      rate_limit_status=args.rate_limit_status),
+                      rate_limit_status=args.rate_limit_status, blocked=args.blocked),
+        history_ids=args.history_ids,
         costs=CostModel(latency_scale=args.latency_scale),
         faults=Faults(seed=args.fault_seed, rate_503=args.fault_503, rate_html=args.fault_html,
                       rate_drop=args.fault_drop, rate_slow=args.fault_slow, slow_seconds=args.slow_seconds,

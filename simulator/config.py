@@ -68,6 +68,7 @@ class Limits:
     request_cap: float = 60.0           # a request running longer is cut off (504)
     rate_limit_status: int = 503        # older docs said 429
     plan_has_rest: bool = True          # False: every call answers 403 ACCESS_DENIED
+    blocked: str = ""                   # "overload": 503 OVERLOAD_LIMIT; "payment": 401 PAYMENT_REQUIRED
 
 
 @dataclass(frozen=True)
@@ -117,10 +118,11 @@ class ServerConfig:
     faults: Faults = field(default_factory=Faults)
     clock: str = "frozen"               # frozen: portal time moves only when advanced; real: it ticks
     unresolved_reference: str = "empty"  # batch `$result[...]` that resolves to nothing: "empty" or "keep"
+    history_ids: str = "strings"        # crm.stagehistory.list ids: "strings" as recorded live, "numbers" as the docs
 
     def with_defaults(self) -> ServerConfig:
         hooks = self.webhooks or (Webhook(1, default_secret(self.data.seed)),)
         apps = self.oauth_apps or (OAuthApp("local.b24sim." + default_secret(self.data.seed)[:8],
                                             default_secret(self.data.seed + 1)),)
         return ServerConfig(self.data, hooks, apps, self.limits, self.costs, self.faults, self.clock,
-                            self.unresolved_reference)
+                            self.unresolved_reference, self.history_ids)

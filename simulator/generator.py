@@ -771,13 +771,16 @@ class Generator:
         created_at = created if created is not None else (when - int(r.uniform(0.05, 3) * DAY) if planned else when)
         if name == "call_missed":
             completed = r.random() < 0.6 and completed
+        activity_id = self.new_id("activities")
+        if name == "call_out" and completed and activity_id % 9 == 4:
+            end = start    # nobody answered: telephony records it as failed (603-S) with no duration
         # Work is marked done when it ends; what would end after the portal's present was finished early.
         done_at = None
         if completed:
             done_at = end if end <= self.anchor else when + int(r.random() * max(0, self.anchor - when))
         created_at = max(created_at, self.floor)
         updated = max(done_at if done_at is not None else created_at, self.floor)
-        self.put("activities", (self.new_id("activities"), owner_id, owner_type, type_id, provider, provider_type,
+        self.put("activities", (activity_id, owner_id, owner_type, type_id, provider, provider_type,
                                 SUBJECTS[name], created_at, updated, start, end, deadline,
                                 "Y" if completed else "N", user_id, 2, "", direction, user_id, user_id, 0))
         return done_at

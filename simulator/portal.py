@@ -39,7 +39,8 @@ class Portal:
         self.fault_rng = Random(self.faults.seed)
         self.buckets: dict[str, LeakyBucket] = {}
         self.budget = OperatingBudget(self.limits.operating_limit)
-        self.api = Api(self.db, self.tz, lambda: self.costs, self.budget, self.config.unresolved_reference)
+        self.api = Api(self.db, self.tz, lambda: self.costs, self.budget, self.config.unresolved_reference,
+                       history_ids=self.config.history_ids)
         self.access_tokens: dict[str, tuple[OAuthApp, int, int]] = {}
         self.refresh_tokens: dict[str, tuple[OAuthApp, int, int]] = {}
         self.stats: Counter[str] = Counter()
@@ -72,14 +73,14 @@ class Portal:
         for hook in self.config.webhooks:
             if hook.user_id == user_id and secrets.compare_digest(hook.secret, secret):
                 return Caller(f"hook:{hook.user_id}:{hook.secret[:4]}", hook.user_id, frozenset(hook.scopes))
-        raise ApiError(401, "NO_AUTH_FOUND", "Wrong authorization data")
+        raise ApiError(401, "INVALID_CREDENTIALS", "Invalid request credentials")
 
     def token_caller(self, token: Any) -> Caller:
         if not token:
             raise ApiError(401, "NO_AUTH_FOUND", "Wrong authorization data")
         found = self.access_tokens.get(str(token))
         if found is None:
-            raise ApiError(401, "NO_AUTH_FOUND", "Wrong authorization data")
+            raise ApiError(401, "invalid_token", "Unable to get application by token")
         app, user_id, expires = found
         if expires <= self.now():
             raise ApiError(401, "expired_token", "The access token provided has expired")

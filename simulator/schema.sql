@@ -141,8 +141,10 @@ SELECT
     a.end_time - a.start_time AS call_duration,
     a.start_time AS call_start_date,
     'RUB' AS cost_currency,
-    CASE WHEN a.end_time = a.start_time THEN '304' ELSE '200' END AS call_failed_code,
-    CASE WHEN a.end_time = a.start_time THEN 'Missed call' ELSE '' END AS call_failed_reason,
+    CASE WHEN a.end_time > a.start_time THEN '200' WHEN a.direction = 1 THEN '304' ELSE '603-S' END
+        AS call_failed_code,
+    CASE WHEN a.end_time > a.start_time THEN 'Success call' WHEN a.direction = 1 THEN 'Missed call'
+        ELSE 'Call declined' END AS call_failed_reason,
     CASE a.owner_type_id WHEN 1 THEN 'LEAD' WHEN 2 THEN 'DEAL' WHEN 3 THEN 'CONTACT' ELSE 'COMPANY' END
         AS crm_entity_type,
     a.owner_id AS crm_entity_id,

@@ -6,7 +6,8 @@
 - `/_sim/...`: control (clock, live changes, faults, limits, costs, ground truth, statistics)
 
 Order of checks for a REST call, as a portal answers: portal move (302), injected faults, the request
-bucket (503), credentials (401), plan (403), method (404), scope (403), operating time (429).
+bucket (503), the method (404, before any authentication; names are case-insensitive), credentials (401),
+plan (403), a block on demand (503 OVERLOAD_LIMIT, 401 PAYMENT_REQUIRED), scope (401), operating time (429).
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from aiohttp import web
 
 from simulator import truth, wire
 from simulator.api import Caller, Outcome
+from simulator.catalogue import METHODS
 from simulator.live import CHANGE_KINDS
 from simulator.portal import Portal
 from simulator.query import ApiError
@@ -37,6 +39,11 @@ _GATEWAY_PAGES = {
     504: "<html>\r\n<head><title>504 Gateway Time-out</title></head>\r\n<body>\r\n<center><h1>504 Gateway Time-out"
          "</h1></center>\r\n<hr><center>nginx</center>\r\n</body>\r\n</html>\r\n",
 }
+
+
+# Blocks a portal can be put under on demand (`limits.blocked`), answered to every call.
+BLOCKS = {"overload": ApiError(503, "OVERLOAD_LIMIT", "REST API is blocked due to overload"),
+          "payment": ApiError(401, "PAYMENT_REQUIRED", "Payment required")}
 
 
 def json_response(status: int, body: Any) -> web.Response:
@@ -97,16 +104,20 @@ async def rest_call(request: web.Request, authenticate: Callable[[dict[str, Any]
     if not portal.admit(peer):
         portal.stats["throttled"] += 1
         return error_response(ApiError(portal.limits.rate_limit_status, "QUERY_LIMIT_EXCEEDED", "Too many requests"))
+    name = method_name(request.match_info["method"]).lower()
     try:
+        if name not in METHODS:
+            raise ApiError(404, "ERROR_METHOD_NOT_FOUND", "Method not found!")
         params = await read_params(request)
         caller = authenticate(params)
         if not portal.limits.plan_has_rest:
             raise ApiError(403, "ACCESS_DENIED", "REST API is available only on commercial plans")
+        if portal.limits.blocked in BLOCKS:
+            raise BLOCKS[portal.limits.blocked]
     except ApiError as err:
         portal.stats[f"status_{err.status}"] += 1
         return error_response(err)
     params.pop("auth", None)
-    name = method_name(request.match_info["method"])
     outcome: Outcome = portal.api.call(name, params, caller)
     portal.stats[f"method:{name}"] += 1
     portal.stats[f"status_{outcome.status}"] += 1

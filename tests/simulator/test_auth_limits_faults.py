@@ -12,18 +12,42 @@ from simulator.client import SimulatorProcess
 from tests.conftest import Rest, example, portal_options
 
 
-def test_a_wrong_secret_is_401_no_auth_found(portal: Any) -> None:
+def test_a_wrong_secret_or_user_id_is_401_invalid_credentials(portal: Any) -> None:
+    prefix, secret = portal.webhook_url.rstrip("/").rsplit("/", 1)
+    for wrong in (f"{prefix}/not-the-secret/", f"{prefix.rsplit('/', 1)[0]}/777/{secret}/"):
+        response = requests.post(wrong + "crm.deal.list", json={}, timeout=30)
+        assert response.status_code == 401
+        assert response.json() == example("error.INVALID_CREDENTIALS.json")["response"]
+
+
+def test_an_unknown_method_is_404_before_authentication(portal: Any) -> None:
     wrong = portal.webhook_url.rstrip("/").rsplit("/", 1)[0] + "/not-the-secret/"
-    response = requests.post(wrong + "crm.deal.list", json={}, timeout=30)
-    assert response.status_code == 401
-    assert response.json() == example("error.NO_AUTH_FOUND.json")["response"]
+    response = requests.post(wrong + "crm.deal.nosuchmethod", json={}, timeout=30)
+    assert response.status_code == 404
+    assert response.json() == example("error.ERROR_METHOD_NOT_FOUND.json")["response"]
 
 
-def test_a_missing_scope_is_403_insufficient_scope() -> None:
+def test_method_names_are_case_insensitive_as_on_a_portal(rest: Rest) -> None:
+    assert rest.call("crm.deal.List", {"start": -1})["result"] == rest.call("crm.deal.list", {"start": -1})["result"]
+    inside = rest.call("batch", {"cmd": {"a": "CRM.DEAL.LIST?start=-1"}})["result"]
+    assert len(inside["result"]["a"]) == 50 and inside["result_error"] == []
+
+
+@pytest.mark.parametrize(("block", "status", "code"), [("overload", 503, "OVERLOAD_LIMIT"),
+                                                        ("payment", 401, "PAYMENT_REQUIRED")])
+def test_a_portal_can_be_blocked_on_demand(fresh_portal: Any, block: str, status: int, code: str) -> None:
+    fresh_portal.control.set_limits(blocked=block)
+    response = Rest(fresh_portal.webhook_url).post("crm.deal.list")
+    assert response.status_code == status and response.json()["error"] == code
+    fresh_portal.control.set_limits(blocked="")
+    assert Rest(fresh_portal.webhook_url).post("crm.deal.list").status_code == 200
+
+
+def test_a_missing_scope_is_401_insufficient_scope() -> None:
     with SimulatorProcess(**portal_options(deals=60, scopes="crm,user")) as sim:
         hook = Rest(sim.webhook_url)
         response = hook.post("voximplant.statistic.get")
-        assert response.status_code == 403
+        assert response.status_code == 401
         assert response.json() == example("error.insufficient_scope.json")["response"]
         batch = hook.call("batch", {"cmd": {"calls": "voximplant.statistic.get", "me": "user.current"}})["result"]
         assert batch["result_error"]["calls"] == {"error": "insufficient_scope", "error_description": ""}
@@ -42,7 +66,9 @@ def test_oauth_tokens_expire_and_refresh(fresh_portal: Any) -> None:
     url = app["rest_url"] + "crm.deal.list"
     assert requests.post(url, json={"auth": tokens["access_token"], "start": -1}, timeout=30).status_code == 200
     assert requests.get(url, params={"auth": tokens["access_token"]}, timeout=30).status_code == 200
-    assert requests.post(url, json={"auth": "forged"}, timeout=30).status_code == 401
+    forged = requests.post(url, json={"auth": "forged"}, timeout=30)
+    assert forged.status_code == 401
+    assert forged.json() == {"error": "invalid_token", "error_description": "Unable to get application by token"}
     fresh_portal.control.advance(3601)
     expired = requests.post(url, json={"auth": tokens["access_token"]}, timeout=30)
     assert expired.status_code == 401

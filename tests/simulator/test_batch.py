@@ -53,9 +53,33 @@ def test_commands_as_a_list_are_named_by_index(rest: Rest) -> None:
     assert set(answer["result"]) == {"0", "1"}
 
 
-def test_more_than_50_commands_are_refused(rest: Rest) -> None:
-    response = rest.post("batch", {"cmd": {f"c{i}": "user.current" for i in range(51)}})
-    assert response.status_code == 400 and response.json()["error"] == "ERROR_BATCH_LENGTH_EXCEEDED"
+def test_commands_past_the_50th_are_refused_one_by_one(rest: Rest) -> None:
+    answer = rest.call("batch", {"cmd": {f"c{i}": "user.current" for i in range(53)}})["result"]
+    assert sorted(answer["result"]) == sorted(f"c{i}" for i in range(50))
+    assert answer["result_error"] == {f"c{i}": {"error": "ERROR_BATCH_LENGTH_EXCEEDED",
+                                                "error_description": "Max batch length exceeded"}
+                                      for i in (50, 51, 52)}
+
+
+def test_percent_encoded_references_are_decoded_before_they_resolve(rest: Rest) -> None:
+    """SDKs send `$result[...]` percent-encoded (b24pysdk): the portal decodes the command first."""
+    from urllib.parse import quote
+
+    plain = rest.call("batch", {"cmd": keyset_chain(3)})["result"]["result"]
+    encoded = {name: text.replace(f"$result[p{i - 1}][49][ID]", quote(f"$result[p{i - 1}][49][ID]", safe=""))
+               for i, (name, text) in enumerate(keyset_chain(3).items())}
+    assert encoded["p1"].endswith("filter[>ID]=%24result%5Bp0%5D%5B49%5D%5BID%5D&start=-1")
+    answer = rest.call("batch", {"cmd": encoded})["result"]["result"]
+    assert answer == plain and len(answer["p2"]) == 50
+
+
+def test_next_references_give_the_next_pages_start(rest: Rest) -> None:
+    answer = rest.call("batch", {"cmd": {"first": "crm.deal.list?select[]=ID&order[ID]=ASC&start=0",
+                                         "second": "crm.deal.list?select[]=ID&order[ID]=ASC&start=$next[first]"}}
+                       )["result"]
+    assert answer["result_next"]["first"] == 50
+    first, second = answer["result"]["first"], answer["result"]["second"]
+    assert len(second) == 50 and int(second[0]["ID"]) > int(first[-1]["ID"])
 
 
 def test_batch_inside_batch_is_not_allowed(rest: Rest) -> None:

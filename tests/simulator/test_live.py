@@ -33,7 +33,7 @@ def test_changes_appear_in_the_api_at_portal_time(fresh_portal: Any) -> None:
     edited = {c["id"] for c in changes if c["kind"] == "field_edit" and c["entity"] == "deal"}
     assert modified_since(hook, "crm.deal.list", since) == touched_deals | edited
     history = hook.all_rows("crm.stagehistory.list", {"entityTypeId": 2, "filter": {">=CREATED_TIME": since}})
-    assert {h["OWNER_ID"] for h in history} == touched_deals
+    assert {int(h["OWNER_ID"]) for h in history} == touched_deals
     won = hook.call("crm.deal.list", {"filter": {"@ID": by_kind["win"]}, "select": ["ID", "STAGE_SEMANTIC_ID"]})
     assert {r["STAGE_SEMANTIC_ID"] for r in won["result"]} == {"S"}
     calls = hook.call("voximplant.statistic.get", {"FILTER": {">=CALL_START_DATE": since}})["result"]

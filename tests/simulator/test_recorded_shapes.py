@@ -60,3 +60,12 @@ def test_an_empty_batch_has_php_arrays_like_the_recording(bogota: SimulatorProce
     assert body["result"]["result"] == live["result"]["result"] == {"order0000000000": []}
     for key in ("result_error", "result_next"):
         assert body["result"][key] == live["result"][key] == []
+
+
+def test_stage_history_ids_come_as_strings_as_recorded(bogota: SimulatorProcess) -> None:
+    first_page, _ = recorded("stagehistory.json")
+    live = first_page["result"]["items"][0]
+    ours = Rest(bogota.webhook_url).call("crm.stagehistory.list", {
+        "entityTypeId": 2, "order": {"ID": "ASC"}, "filter": {"TYPE_ID": 2}, "start": -1})["result"]["items"][0]
+    assert_same_shape(live, ours)
+    assert isinstance(ours["ID"], str) and isinstance(ours["OWNER_ID"], str)
