@@ -10,9 +10,13 @@ from collections.abc import Iterator
 
 import dagster as dg
 
+from assets.failures import in_one_line
 from dagster_project.resources import WRITER_POOL, Bitrix24Resource, WarehouseResource
 from pipelines.bitrix24.catalogue import ENTITIES
 from pipelines.bitrix24.pipeline import load
+from warehouse.files import check_warehouse
+from warehouse.publish import check_publish_url
+from warehouse.settings import check_plans_file
 
 RAW_GROUP = "bitrix24_raw"
 
@@ -35,9 +39,14 @@ class ExtractConfig(dg.Config):
 def bitrix24_raw(context: dg.AssetExecutionContext, config: ExtractConfig, bitrix24: Bitrix24Resource,
                  warehouse: WarehouseResource) -> Iterator[dg.MaterializeResult]:
     entities = [key.path[-1] for key in context.selected_asset_keys]
-    info = load(warehouse.file, entities=entities, sweep=True if config.force_sweep else None,
-                webhook_url=bitrix24.webhook_url, plan=bitrix24.plan, timezone=warehouse.portal_timezone,
-                progress="log")
+    with in_one_line(warehouse.file):
+        # Before any request, as the command line checks them: the settings and the warehouse file.
+        check_plans_file(warehouse.settings())
+        check_publish_url()
+        check_warehouse(warehouse.file)
+        info = load(warehouse.file, entities=entities, sweep=True if config.force_sweep else None,
+                    webhook_url=bitrix24.webhook_url, plan=bitrix24.plan, timezone=warehouse.portal_timezone,
+                    progress="log")
     trace = info.pipeline.last_trace   # type: ignore[attr-defined]
     rows = trace.last_normalize_info.row_counts if trace and trace.last_normalize_info else {}
     for entity in entities:

@@ -10,6 +10,7 @@ from collections.abc import Iterator
 import dagster as dg
 import duckdb
 
+from assets.failures import in_one_line
 from assets.ingestion import raw_key
 from dagster_project.resources import WRITER_POOL, WarehouseResource
 from warehouse.build import CORE_TABLES, build
@@ -57,8 +58,9 @@ class ModelConfig(dg.Config):
 )
 def warehouse_core(context: dg.AssetExecutionContext, config: ModelConfig,
                    warehouse: WarehouseResource) -> Iterator[object]:
-    built = build(warehouse.file, timezone=warehouse.portal_timezone, settings=warehouse.settings(),
-                  full=config.rebuild)
+    with in_one_line(warehouse.file):
+        built = build(warehouse.file, timezone=warehouse.portal_timezone, settings=warehouse.settings(),
+                      full=config.rebuild)
     context.log.info("%s model build in %.1f s: %s", built.mode, built.seconds, built.reason)
     for table, rows in built.counts.items():
         yield dg.MaterializeResult(asset_key=core_key(table), metadata={
@@ -75,7 +77,8 @@ def warehouse_core(context: dg.AssetExecutionContext, config: ModelConfig,
     pool=WRITER_POOL,
 )
 def warehouse_marts(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> Iterator[object]:
-    built = build_marts(warehouse.file, timezone=warehouse.portal_timezone, settings=warehouse.settings())
+    with in_one_line(warehouse.file):
+        built = build_marts(warehouse.file, timezone=warehouse.portal_timezone, settings=warehouse.settings())
     context.log.info("marts built as of %s in %.1f s", built.as_of, built.seconds)
     for table, rows in built.counts.items():
         yield dg.MaterializeResult(asset_key=table_key(f"marts.{table}"), metadata={"dagster/row_count": rows})
@@ -92,7 +95,8 @@ def warehouse_marts(context: dg.AssetExecutionContext, warehouse: WarehouseResou
     pool=WRITER_POOL,
 )
 def warehouse_published(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> dg.MaterializeResult:
-    published = publish(warehouse.file, warehouse.settings())
+    with in_one_line(warehouse.file):
+        published = publish(warehouse.file, warehouse.settings())
     context.log.info("published version %s to %s", published.version, ", ".join(published.locations))
     return dg.MaterializeResult(metadata={
         "version": published.version,

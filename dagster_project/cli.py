@@ -277,12 +277,14 @@ def repeat(args: argparse.Namespace, warehouse: Path) -> int:
 
 
 def publish_only(warehouse: Path) -> int:
+    from warehouse.files import writer_lock
     from warehouse.publish import check_publish_url, publish
     from warehouse.settings import load_settings
 
     settings = load_settings()
     check_publish_url()
-    print(published_lines(publish(warehouse, settings)))
+    with writer_lock(warehouse):
+        print(published_lines(publish(warehouse, settings)))
     return 0
 
 

@@ -114,3 +114,18 @@ def test_a_backfilled_month_leaves_the_cursors_and_matches_a_full_load(portal: A
     assert month.success
     assert cursors(warehouse) == full_cursors
     assert core_tables(warehouse) == full_tables
+
+
+def test_a_bad_setting_fails_the_first_step_in_one_line_before_any_request(portal: Any, tmp_path: Path) -> None:
+    settings = tmp_path / "b24wh.toml"
+    settings.write_text('[plans]\nplans_file = "plans.csv"\n', encoding="utf-8")
+    (tmp_path / "plans.csv").write_text("scope,id,month,metric,plan\nmanager,1,2026-10,calls,1e400\n")
+    portal.control.reset_stats()
+    result = dg.materialize([bitrix24_raw], raise_on_error=False, resources={
+        "bitrix24": Bitrix24Resource(webhook_url=portal.webhook_url),
+        "warehouse": WarehouseResource(path=str(tmp_path / "warehouse.duckdb"), settings_file=str(settings))})
+    assert not result.success
+    failure = next(e for e in result.all_events if e.event_type_value == "STEP_FAILURE")
+    description = failure.step_failure_data.user_failure_data.description
+    assert description == f"{tmp_path / 'plans.csv'} line 2: plan '1e400' is too large (at most 9999999999999999.99)"
+    assert sum(portal.control.requests_served().values()) == 0

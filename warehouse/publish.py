@@ -165,6 +165,8 @@ def _quote(text: str) -> str:
 
 def publish_duckdb(con: duckdb.DuckDBPyConnection, directory: Path, version: str, settings: Settings) -> str:
     directory.mkdir(parents=True, exist_ok=True)
+    for stale in directory.glob(".warehouse.*.duckdb.partial*"):   # a killed publication's staged file and log
+        stale.unlink(missing_ok=True)
     final = directory / f"warehouse.{version}.duckdb"
     partial = directory / f".warehouse.{version}.duckdb.partial"
     storage = f" (STORAGE_VERSION '{settings.duckdb_storage_version}')" if settings.duckdb_storage_version else ""

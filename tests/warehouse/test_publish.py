@@ -180,7 +180,13 @@ def test_a_publication_that_fails_midway_leaves_the_previous_one_readable(
     with duckdb.connect(str(tmp_path / "warehouse.duckdb"), read_only=True) as con:
         assert con.execute("SELECT version FROM meta.publication").fetchone()[0] == first.version
     assert published_versions(tmp_path) == [first.version]
-    assert not list(tmp_path.glob(".*partial")) and not (tmp_path / "parquet" / ".next").exists()
+    assert not list(tmp_path.glob(".*partial*")), "no staged file, no write-ahead log beside it"
+    assert not (tmp_path / "parquet" / ".next").exists()
+    killed = tmp_path / ".warehouse.20260101T000000000000Z.duckdb.partial"    # a killed publication's leftovers
+    for leftover in (killed, killed.with_name(killed.name + ".wal")):
+        leftover.write_bytes(b"\0" * 1024)
+    publish(built, Settings(publish_directory=tmp_path, publish_parquet=False))
+    assert not list(tmp_path.glob(".*partial*"))
     assert pq.read_metadata(tmp_path / "parquet" / "core" / "fact_deal.parquet").num_rows > 0
     engine = sa.create_engine(postgres)
     with engine.connect() as con:
