@@ -12,6 +12,7 @@ import contextlib
 import json
 import logging
 import signal
+import ssl
 import sys
 import tempfile
 from datetime import datetime
@@ -32,6 +33,8 @@ def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="b24wh simulator", description="Run a local Bitrix24 portal (REST API).")
     p.add_argument("--host", default="127.0.0.1", help="address to bind (default: localhost only)")
     p.add_argument("--port", type=int, default=8024, help="port (0 picks a free one)")
+    p.add_argument("--tls-cert", type=Path, help="serve HTTPS with this certificate (PEM; with --tls-key)")
+    p.add_argument("--tls-key", type=Path, help="the certificate's private key (PEM)")
     size = p.add_mutually_exclusive_group()
     size.add_argument("--scale", choices=sorted(SCALES, key=SCALES.__getitem__), default="small",
                       help="portal size by name: " + ", ".join(f"{k}={v} deals" for k, v in SCALES.items()))
@@ -102,14 +105,19 @@ def config_from(args: argparse.Namespace) -> ServerConfig:
     ).with_defaults()
 
 
-async def serve(config: ServerConfig, store: Path, host: str, port: int) -> None:
+async def serve(config: ServerConfig, store: Path, host: str, port: int,
+                tls: tuple[Path, Path] | None = None) -> None:
     portal = Portal(str(store), config)
     runner = web.AppRunner(build_app(portal), access_log=None)
     await runner.setup()
-    site = web.TCPSite(runner, host, port)
+    context = None
+    if tls is not None:   # HTTPS, as cloud portals serve: clients that only speak https (b24pysdk) can call it
+        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        context.load_cert_chain(*tls)
+    site = web.TCPSite(runner, host, port, ssl_context=context)
     await site.start()
     bound = runner.addresses[0][1]
-    base = f"http://{'127.0.0.1' if host in ('0.0.0.0', '') else host}:{bound}"
+    base = f"{'https' if tls else 'http'}://{'127.0.0.1' if host in ('0.0.0.0', '') else host}:{bound}"
     app = config.oauth_apps[0]
     ready = {"base_url": base, "webhook_url": portal.webhook_url(base), "control_url": f"{base}/_sim",
              "timezone": config.data.timezone,
@@ -144,5 +152,6 @@ def main(argv: list[str] | None = None) -> int:
         if args.store is None or not args.store.exists():
             working_copy(config.data, store)
         with contextlib.suppress(KeyboardInterrupt):
-            asyncio.run(serve(config, store, args.host, args.port))
+            tls = (args.tls_cert, args.tls_key) if args.tls_cert else None
+            asyncio.run(serve(config, store, args.host, args.port, tls))
     return 0
