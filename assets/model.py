@@ -19,7 +19,7 @@ from warehouse.marts import MART_TABLES, build_marts
 from warehouse.publish import publish
 
 RAW_INPUTS = ("deals", "deal_stage_history", "activities", "users", "departments", "statuses", "pipelines",
-              "contacts", "companies", "invoices", "invoice_stage_history", "calls", "userfields")
+              "contacts", "companies", "invoices", "invoice_stage_history", "calls", "tasks", "userfields")
 
 
 def table_key(relation: str) -> dg.AssetKey:

@@ -233,7 +233,8 @@ ACTIVITY_ENTITY = Entity(
     fields=(
         F("ID", "id"), F("OWNER_ID", "id"), F("OWNER_TYPE_ID", "int"), F("TYPE_ID", "int"),
         F("PROVIDER_ID"), F("PROVIDER_TYPE_ID"), _const("PROVIDER_GROUP_ID", None),
-        _const("ASSOCIATED_ENTITY_ID", "0", "id"), F("SUBJECT"),
+        F("ASSOCIATED_ENTITY_ID", "id", expr="coalesce((SELECT k.id FROM tasks k WHERE k.activity_id = t.id), 0)"),
+        F("SUBJECT"),
         F("CREATED", "datetime"), F("LAST_UPDATED", "datetime"), F("START_TIME", "datetime"),
         F("END_TIME", "datetime"), F("DEADLINE", "datetime"), F("COMPLETED", "yn"),
         F("STATUS", "int", expr="CASE WHEN t.completed = 'Y' THEN 2 ELSE 1 END"),
@@ -320,6 +321,19 @@ CALL_ENTITY = Entity(
             F("RECORD_DURATION", "str", expr="CASE WHEN t.call_duration > 0 THEN CAST(t.call_duration AS TEXT) END"),
             F("RECORD_FILE_ID", "nint"), F("CALL_TYPE", "int")))
 
+# tasks.task.list (scope task): camelCase keys, numbers as strings (recorded live), `{"tasks": [...]}`; filters,
+# order and select name fields in UPPER_CASE (`>ID`, `>=CHANGED_DATE`, `UF_CRM_TASK`).
+TASK_ENTITY = Entity(
+    name="task", source="tasks t", where="t.is_deleted = 0", id_field="id", wrap="tasks", size_table="tasks",
+    fields=(F("id", "id"), F("title"), F("status", "int"), _const("subStatus", "-1", "int"),
+            F("responsibleId", "id", expr="t.responsible_id"), F("createdBy", "id", expr="t.created_by"),
+            F("createdDate", "datetime", expr="t.created_date"), F("changedDate", "datetime", expr="t.changed_date"),
+            F("closedDate", "datetime", expr="t.closed_date"), F("deadline", "datetime"),
+            F("ufCrmTask", "json", expr="CASE WHEN t.crm_owner_id IS NULL THEN '[]' ELSE json_array(CASE "
+              "t.crm_owner_type_id WHEN 1 THEN 'L_' WHEN 2 THEN 'D_' WHEN 3 THEN 'C_' ELSE 'CO_' END "
+              "|| t.crm_owner_id) END"),
+            _const("group", "[]", "json")))
+
 COMMENT_ENTITY = Entity(
     name="timeline_comment", source="timeline_comments t", size_table="timeline_comments",
     where="(t.entity_type != 'deal' OR EXISTS (SELECT 1 FROM deals d WHERE d.id = t.entity_id AND d.is_deleted = 0))",
@@ -396,6 +410,7 @@ METHODS: dict[str, Method] = {m.name: m for m in (
     Method("department.get", "department", "list", DEPARTMENT_ENTITY, order_style="strings",
            filter_style="toplevel"),
     Method("voximplant.statistic.get", "telephony", "list", CALL_ENTITY, order_style="strings"),
+    Method("tasks.task.list", "task", "list", TASK_ENTITY),
     Method("scope", None, "scope"),
     Method("batch", None, "batch"),
 )}

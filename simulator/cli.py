@@ -26,7 +26,7 @@ from simulator.portal import Portal
 from simulator.server import build_app
 from simulator.store import working_copy
 
-SCOPES = "crm,user,department,telephony"
+SCOPES = "crm,user,department,telephony,task"
 
 
 def parser() -> argparse.ArgumentParser:

@@ -47,14 +47,14 @@ class DataConfig:
 class Webhook:
     user_id: int
     secret: str
-    scopes: tuple[str, ...] = ("crm", "user", "department", "telephony")
+    scopes: tuple[str, ...] = ("crm", "user", "department", "telephony", "task")
 
 
 @dataclass(frozen=True)
 class OAuthApp:
     client_id: str
     client_secret: str
-    scopes: tuple[str, ...] = ("crm", "user", "department", "telephony")
+    scopes: tuple[str, ...] = ("crm", "user", "department", "telephony", "task")
     token_lifetime: int = 3600          # seconds of portal time an access token lives
 
 

@@ -234,12 +234,51 @@ class Generator:
         self.write_team()
         self.stream_history()
         self.flush()
+        self.write_tasks()
         self.db.execute("INSERT INTO meta (key, value) VALUES ('data_config', ?)", (json.dumps(asdict(self.cfg)),))
         self.db.commit()
         return {t: self.next_id[t] - 1 for t in COLUMNS if t != "planted_defects"}
 
     def label(self, ru: str, en: str) -> str:
         return ru if self.ru else en
+
+    def write_tasks(self) -> None:
+        """Portal tasks: the one behind each CRM task activity (same dates, same state), and each manager's own
+        tasks on about a third of working days, a quarter of them bound to one of the manager's open deals.
+        Own tasks come from a random stream of their own, so the rest of the portal is as without them."""
+        tasks = [(title, 5 if completed == "Y" else 2, user, user, created, updated, updated if completed == "Y"
+                  else None, deadline, owner_type, owner_id, act_id, 0)
+                 for act_id, owner_type, owner_id, user, created, updated, deadline, completed, title
+                 in self.db.execute("SELECT id, owner_type_id, owner_id, responsible_id, created, last_updated, "
+                                    "deadline, completed, subject FROM activities WHERE type_id = 3 "
+                                    "ORDER BY id")]
+        r = Random(self.cfg.seed * 7919 + 17)
+        cal = self.calendar
+        titles = (self.label("Подготовить отчёт", "Prepare the report"),
+                  self.label("Обновить прайс-лист", "Update the price list"),
+                  self.label("Согласовать скидку", "Agree the discount"),
+                  self.label("Проверить оплату", "Check the payment"))
+        for manager in self.managers:
+            deals = [row[0] for row in self.db.execute(
+                "SELECT id FROM deals WHERE assigned_by_id = ? AND stage_semantic_id = 'P' AND is_deleted = 0 "
+                "ORDER BY id", (manager.id,))]
+            for i in range(cal.index(self.start), cal.index(self.anchor) + 1):
+                if not cal.working[i] or r.random() > 0.35:
+                    continue
+                created = cal.starts[i] + 9 * HOUR + int(r.random() * 9 * HOUR)
+                if created > self.anchor or (manager.left_at is not None and created > manager.left_at):
+                    continue
+                deadline = created + int(r.uniform(0.5, 6) * DAY)
+                closed = created + int(r.uniform(0.1, 8) * DAY)
+                done = closed <= self.anchor and r.random() < 0.85
+                owner = r.choice(deals) if deals and r.random() < 0.25 else None
+                tasks.append((r.choice(titles), 5 if done else r.choice((2, 3)), manager.id, manager.id, created,
+                              closed if done else created, closed if done else None, deadline,
+                              2 if owner else None, owner, None, 0))
+        self.db.executemany("INSERT INTO tasks (title, status, responsible_id, created_by, created_date, "
+                            "changed_date, closed_date, deadline, crm_owner_type_id, crm_owner_id, activity_id, "
+                            "is_deleted) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                            sorted(tasks, key=lambda t: (t[4], t[10] or 0)))
 
     def write_reference(self) -> None:
         rows: list[tuple[Any, ...]] = []

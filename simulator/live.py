@@ -21,12 +21,13 @@ from simulator.config import DataConfig
 from simulator.generator import ACTIVITY_MIX, DAY, HOUR, Calendar, Generator
 
 # Change kinds accepted by `apply`, in the order they are applied.
-CHANGE_KINDS = ("new_deals", "new_leads", "new_contacts", "new_activities", "new_calls", "complete_activities",
-                "stage_moves", "wins", "losses", "field_edits", "department_changes", "deletions", "restores")
+CHANGE_KINDS = ("new_deals", "new_leads", "new_contacts", "new_activities", "new_calls", "new_tasks",
+                "complete_activities", "stage_moves", "wins", "losses", "field_edits", "department_changes",
+                "deletions", "restores")
 
 # Tables a deletion or restore may target, with their entity type id for bound activities.
 DELETABLE = {"deal": ("deals", DEAL), "lead": ("leads", 1), "contact": ("contacts", 3), "company": ("companies", 4),
-             "activity": ("activities", None)}
+             "activity": ("activities", None), "task": ("tasks", None)}
 
 
 @dataclass(frozen=True)
@@ -140,12 +141,26 @@ class LivePortal:
     def new_calls(self, n: int, now: int) -> list[Change]:
         return self._activity(n, now, ("call_out", "call_in"), "new_call")
 
+    def new_tasks(self, n: int, now: int) -> list[Change]:
+        """A manager's own task, bound to one of their open deals from the Tasks module (no CRM activity)."""
+        changes = []
+        for deal in self.open_deals(n):
+            cursor = self.db.execute(
+                "INSERT INTO tasks (title, status, responsible_id, created_by, created_date, changed_date, deadline, "
+                "crm_owner_type_id, crm_owner_id) VALUES (?, 2, ?, ?, ?, ?, ?, ?, ?)",
+                ("Подготовить договор", deal["assigned_by_id"], deal["assigned_by_id"], now, now, now + 2 * DAY,
+                 DEAL, deal["id"]))
+            changes.append(Change("new_task", "task", int(cursor.lastrowid or 0)))
+        return changes
+
     def complete_activities(self, n: int, now: int) -> list[Change]:
         # Meetings, tasks and to-dos get done later; calls are logged when they happen (new_calls).
         rows = self.pick("activities", "is_deleted = 0 AND completed = 'N' AND type_id != 2", n)
         for row in rows:
             self.db.execute("UPDATE activities SET completed = 'Y', last_updated = ?, editor_id = responsible_id "
                             "WHERE id = ?", (now, row[0]))
+            self.db.execute("UPDATE tasks SET status = 5, closed_date = ?, changed_date = ? WHERE activity_id = ?",
+                            (now, now, row[0]))
         return [Change("complete_activity", "activity", r[0]) for r in rows]
 
     def _move(self, deal: dict[str, Any], now: int, pipe: ref.Pipeline, stage: str, sem: str, type_id: int) -> None:

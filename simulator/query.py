@@ -58,7 +58,7 @@ class FilterBuilder:
         self.entity = entity
         self.tz = tz
         self.strict = strict
-        self.fields = {f.name.lower(): f for f in entity.fields}
+        self.fields = {field_key(f.name): f for f in entity.fields}
         self.args: list[Any] = []
 
     def build(self, filt: Any) -> str:
@@ -93,7 +93,7 @@ class FilterBuilder:
         return "", self._field(key)
 
     def _field(self, name: str) -> Field | str | None:
-        found = self.fields.get(name.lower())
+        found = self.fields.get(field_key(name))
         if found is not None:
             return found
         if self.entity.multifield_owner is not None and name.upper() in MULTIFIELD_TYPES:
@@ -198,7 +198,7 @@ def _to_int(value: Any) -> int | None:
 
 def resolve_select(entity: Entity, select: Any) -> tuple[list[Field], list[str]]:
     """Fields and multifields to return. `*` = standard fields, `UF_*` = user fields, multifields by name."""
-    fmap = {f.name.lower(): f for f in entity.fields}
+    fmap = {field_key(f.name): f for f in entity.fields}
     if isinstance(select, str):
         select = [select]
     tokens = [str(s) for s in select] if isinstance(select, list | dict) and select else []
@@ -219,26 +219,26 @@ def resolve_select(entity: Entity, select: Any) -> tuple[list[Field], list[str]]
         elif upper in MULTIFIELD_TYPES and entity.multifield_owner is not None:
             if upper not in multi:
                 multi.append(upper)
-        elif token.lower() in fmap:
-            f = fmap[token.lower()]
+        elif field_key(token) in fmap:
+            f = fmap[field_key(token)]
             chosen[f.name] = f
-    id_field = fmap[entity.id_field.lower()]
+    id_field = fmap[field_key(entity.id_field)]
     chosen.setdefault(id_field.name, id_field)
     ordered = [f for f in entity.fields if f.name in chosen]
     return ordered, multi
 
 
 def resolve_order(entity: Entity, order: Any, default: list[tuple[str, str]]) -> list[tuple[Field, str]]:
-    fmap = {f.name.lower(): f for f in entity.fields}
+    fmap = {field_key(f.name): f for f in entity.fields}
     pairs: list[tuple[Field, str]] = []
     if isinstance(order, dict):
         for name, direction in order.items():
-            f = fmap.get(str(name).lower())
+            f = fmap.get(field_key(str(name)))
             if f is not None:
                 pairs.append((f, "DESC" if str(direction).upper() == "DESC" else "ASC"))
     if not pairs:
-        pairs = [(fmap[n.lower()], d) for n, d in default]
-    id_field = fmap[entity.id_field.lower()]
+        pairs = [(fmap[field_key(n)], d) for n, d in default]
+    id_field = fmap[field_key(entity.id_field)]
     if all(f.name != id_field.name for f, _ in pairs):
         pairs.append((id_field, "ASC"))
     return pairs
@@ -276,6 +276,12 @@ def run_list(db: sqlite3.Connection, entity: Entity, *, filt: Any, select: Any, 
     nxt = offset + PAGE_SIZE if not no_count and offset + PAGE_SIZE < total else None
     return Page(rows=rows, total=total, next=nxt, counted_rows=0 if no_count else max(table_size, total),
                 skipped_rows=offset, width=len(fields) + 3 * len(multi))
+
+
+def field_key(name: str) -> str:
+    """How a request names a field: any case, with or without underscores (tasks.task.list filters and selects
+    `CHANGED_DATE` and answers `changedDate`)."""
+    return name.lower().replace("_", "")
 
 
 def render_row(entity: Entity, fields: list[Field], values: tuple[Any, ...], tz: tzinfo) -> dict[str, Any]:

@@ -88,6 +88,17 @@ CREATE TABLE activities (
     is_deleted INTEGER NOT NULL DEFAULT 0
 );
 CREATE INDEX activities_updated ON activities (last_updated);
+
+-- tasks.task.list: the task behind each CRM task activity (activity_id), and the team's own tasks, some
+-- bound to a deal from the Tasks module (crm_owner_* set, no activity). Status 2 pending, 3 in progress, 5 done.
+CREATE TABLE tasks (
+    id INTEGER PRIMARY KEY, title TEXT NOT NULL, status INTEGER NOT NULL, responsible_id INTEGER NOT NULL,
+    created_by INTEGER NOT NULL, created_date INTEGER NOT NULL, changed_date INTEGER NOT NULL,
+    closed_date INTEGER, deadline INTEGER, crm_owner_type_id INTEGER, crm_owner_id INTEGER, activity_id INTEGER,
+    is_deleted INTEGER NOT NULL DEFAULT 0
+);
+CREATE INDEX tasks_changed ON tasks (changed_date);
+CREATE INDEX tasks_activity ON tasks (activity_id);
 CREATE INDEX activities_owner ON activities (owner_type_id, owner_id);
 
 CREATE TABLE stage_history (

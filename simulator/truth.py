@@ -10,13 +10,13 @@ rules (the contract the marts implement, see docs/simulator.md "Ground truth"):
   month the deal was created (portal time); manager = the deal's current responsible user.
 - lost: deals whose current stage has failure semantics, by failure stage and by the last
   in-progress stage their history shows before the final failure (`lost_from_stage_id`).
-- forgotten_deals: open deals (in-progress semantics) with no open activity, where an open activity
-  is one not completed whose deadline has not passed; `has_overdue` marks a not-completed activity
-  whose deadline passed.
+- forgotten_deals: open deals (in-progress semantics) with no open activity and no open task bound to
+  them, where open means not completed with a deadline not yet passed; `has_overdue` marks a
+  not-completed activity or task whose deadline passed.
 - activity_daily: per responsible user and portal-local day: calls out/in (completed) and missed
   (incoming, zero duration) by start time, call minutes, e-mails out/in (completed) by start time,
-  meetings completed by start time, tasks (tasks and to-dos) created by creation time and closed by
-  last update of completed ones.
+  meetings completed by start time, tasks (the portal's tasks, which include each CRM task activity's,
+  and to-dos) created by creation time and closed by closing time.
 - data_quality: planted defects of existing contacts and companies, plus duplicates (two or more
   existing records of one kind sharing a normalised phone or a lower-cased e-mail).
 - user_events: per user and event type, events up to now: activities as in activity_daily (calls out/in
@@ -71,6 +71,7 @@ def row_counts(db: sqlite3.Connection) -> dict[str, int]:
     history = "SELECT count(*) FROM stage_history WHERE is_deleted = 0 AND entity_type_id = "
     return {
         "deals": one("SELECT count(*) FROM deals WHERE is_deleted = 0"),
+        "tasks": one("SELECT count(*) FROM tasks WHERE is_deleted = 0"),
         "leads": one("SELECT count(*) FROM leads WHERE is_deleted = 0"),
         "contacts": one("SELECT count(*) FROM contacts WHERE is_deleted = 0"),
         "companies": one("SELECT count(*) FROM companies WHERE is_deleted = 0"),
@@ -159,15 +160,33 @@ def forgotten_deals(db: sqlite3.Connection, now: int) -> list[dict[str, Any]]:
         "         AND a.is_deleted = 0 AND a.start_time <= ?) AS last_activity "
         "FROM deals d WHERE d.is_deleted = 0 AND d.stage_semantic_id = 'P' AND NOT EXISTS ("
         " SELECT 1 FROM activities a WHERE a.owner_type_id = 2 AND a.owner_id = d.id AND a.is_deleted = 0 "
-        " AND a.completed = 'N' AND (a.deadline IS NULL OR a.deadline >= ?)) ORDER BY d.id", (now, now, now))
-    return [{"deal_id": r[0], "manager_id": r[1], "stage_id": r[2], "has_overdue_activity": bool(r[3]),
-             "last_activity_at": r[4]} for r in rows]
+        " AND a.completed = 'N' AND (a.deadline IS NULL OR a.deadline >= ?)) AND NOT EXISTS ("
+        " SELECT 1 FROM tasks t WHERE t.crm_owner_type_id = 2 AND t.crm_owner_id = d.id AND t.is_deleted = 0 "
+        " AND t.status != 5 AND (t.deadline IS NULL OR t.deadline >= ?)) ORDER BY d.id", (now, now, now, now))
+    overdue_tasks = {r[0] for r in db.execute(
+        "SELECT crm_owner_id FROM tasks WHERE crm_owner_type_id = 2 AND is_deleted = 0 AND status != 5 "
+        "AND deadline < ?", (now,))}
+    return [{"deal_id": r[0], "manager_id": r[1], "stage_id": r[2],
+             "has_overdue_activity": bool(r[3]) or r[0] in overdue_tasks, "last_activity_at": r[4]} for r in rows]
+
+
+def tasks(db: sqlite3.Connection, now: int) -> list[tuple[int, int, int | None]]:
+    """(responsible, created, closed or None) of each task a user has, up to now: the portal's tasks
+    (tasks.task.list; each CRM task activity has one) and the CRM to-dos."""
+    found = [(user, created, closed if closed is not None and closed <= now else None)
+             for user, created, closed in db.execute(
+                 "SELECT responsible_id, created_date, closed_date FROM tasks WHERE is_deleted = 0")]
+    found += [(user, created, updated if completed == "Y" and updated <= now else None)
+              for user, created, updated, completed in db.execute(
+                  "SELECT responsible_id, created, last_updated, completed FROM activities "
+                  "WHERE is_deleted = 0 AND type_id = 6")]
+    return [(user, created, closed) for user, created, closed in found if created <= now or closed is not None]
 
 
 def activity_daily(db: sqlite3.Connection, tz: tzinfo, now: int) -> list[dict[str, Any]]:
     counts: dict[tuple[int, str], Counter[str]] = defaultdict(Counter)
-    for user, type_id, direction, created, updated, start, end, completed in db.execute(
-            "SELECT responsible_id, type_id, direction, created, last_updated, start_time, end_time, completed "
+    for user, type_id, direction, start, end, completed in db.execute(
+            "SELECT responsible_id, type_id, direction, start_time, end_time, completed "
             "FROM activities WHERE is_deleted = 0"):
         done = completed == "Y"
         if type_id == 2 and start <= now:
@@ -181,11 +200,11 @@ def activity_daily(db: sqlite3.Connection, tz: tzinfo, now: int) -> list[dict[st
             counts[(user, local_day(start, tz))]["emails_incoming" if direction == 1 else "emails_outgoing"] += 1
         elif type_id == 1 and done and start <= now:
             counts[(user, local_day(start, tz))]["meetings"] += 1
-        elif type_id in (3, 6):
-            if created <= now:
-                counts[(user, local_day(created, tz))]["tasks_created"] += 1
-            if done and updated <= now:
-                counts[(user, local_day(updated, tz))]["tasks_closed"] += 1
+    for user, created, closed in tasks(db, now):
+        if created <= now:
+            counts[(user, local_day(created, tz))]["tasks_created"] += 1
+        if closed is not None:
+            counts[(user, local_day(closed, tz))]["tasks_closed"] += 1
     return [{"user_id": u, "date": d, **dict(c)} for (u, d), c in sorted(counts.items())]
 
 
@@ -225,8 +244,8 @@ def _paid_invoices(db: sqlite3.Connection, now: int) -> list[tuple[int, int, int
 
 def user_events(db: sqlite3.Connection, now: int) -> list[dict[str, Any]]:
     counts: Counter[tuple[int, str]] = Counter()
-    for user, type_id, direction, created, updated, start, end, completed in db.execute(
-            "SELECT responsible_id, type_id, direction, created, last_updated, start_time, end_time, completed "
+    for user, type_id, direction, start, end, completed in db.execute(
+            "SELECT responsible_id, type_id, direction, start_time, end_time, completed "
             "FROM activities WHERE is_deleted = 0"):
         done = completed == "Y"
         way = "incoming" if direction == 1 else "outgoing"
@@ -239,11 +258,11 @@ def user_events(db: sqlite3.Connection, now: int) -> list[dict[str, Any]]:
             counts[(user, f"email_{way}")] += 1
         elif type_id == 1 and done and start <= now:
             counts[(user, "meeting")] += 1
-        elif type_id in (3, 6):
-            if created <= now:
-                counts[(user, "task_created")] += 1
-            if done and updated <= now:
-                counts[(user, "task_closed")] += 1
+    for user, created, closed in tasks(db, now):
+        if created <= now:
+            counts[(user, "task_created")] += 1
+        if closed is not None:
+            counts[(user, "task_closed")] += 1
     owners = dict(db.execute("SELECT id, assigned_by_id FROM deals WHERE is_deleted = 0").fetchall())
     for user, created in db.execute("SELECT assigned_by_id, date_create FROM deals WHERE is_deleted = 0"):
         if created <= now:

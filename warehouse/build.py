@@ -33,7 +33,8 @@ MODELS_DIR = Path(__file__).resolve().parent / "models"
 # Change sets: the keys the loads since the last build touched (models/changes/<name>.sql), and the column
 # those keys match in the models that use the set.
 CHANGE_SETS: dict[str, str] = {"deals": "deal_id", "contacts": "contact_id", "companies": "company_id",
-                               "activities": "activity_id", "invoices": "invoice_id", "calls": "call_id"}
+                               "activities": "activity_id", "invoices": "invoice_id", "calls": "call_id",
+                               "tasks": "task_id"}
 
 
 class WarehouseError(RuntimeError):
@@ -86,7 +87,7 @@ class Model:
 MODELS: tuple[Model, ...] = (
     *(Model("staging", name) for name in (
         "deals", "deal_stage_history", "activities", "user_versions", "departments", "pipelines", "deal_stages",
-        "contacts", "companies", "invoices", "invoice_stage_history", "calls")),
+        "contacts", "companies", "invoices", "invoice_stage_history", "calls", "tasks")),
     Model("staging", "directory", reference=True),
     Model("core", "dim_date"),
     *(Model("core", name, reference=True) for name in ("dim_stage", "dim_manager", "dim_source", "dim_activity_type")),
@@ -98,6 +99,7 @@ MODELS: tuple[Model, ...] = (
     Model("core", "fact_activity", "activities"),
     Model("core", "fact_invoice", "invoices"),
     Model("core", "fact_call", "calls"),
+    Model("core", "fact_task", "tasks"),
     Model("core", "fact_pipeline_daily", "deals", grain=("date_key", "pipeline_id", "stage_key", "manager_key"),
           days="SELECT min(entered_at)::DATE, max(coalesce(exited_at, entered_at))::DATE FROM core.fact_deal_stage"),
 )

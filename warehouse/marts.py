@@ -24,6 +24,7 @@ from warehouse.settings import DEFAULT_TIMEZONE, Settings, check_timezone
 # In dependency order; staging views here are the marts' shared intermediates.
 MARTS: tuple[Model, ...] = (
     Model("staging", "funnel_steps"),
+    Model("staging", "work_items"),
     Model("marts", "funnel"),
     Model("marts", "funnel_team"),
     Model("marts", "lost_reasons"),

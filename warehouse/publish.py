@@ -55,6 +55,7 @@ INDEXES: dict[str, tuple[str, ...]] = {
     "fact_activity": ("deal_id", "manager_key", "date_key"),
     "fact_invoice": ("deal_id", "manager_key", "issued_date_key"),
     "fact_call": ("manager_key", "date_key"),
+    "fact_task": ("deal_id", "manager_key", "date_key"),
     "fact_pipeline_daily": ("date_key", "stage_key", "manager_key"),
     "deals_without_activities": ("manager_key",),
     "manager_activity": ("manager_key",),

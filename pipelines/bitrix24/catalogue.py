@@ -48,7 +48,7 @@ _ACTIVITY_TYPES = {
     "ID": "id", "OWNER_ID": "id", "OWNER_TYPE_ID": "int", "TYPE_ID": "int", "PROVIDER_ID": "str",
     "PROVIDER_TYPE_ID": "str", "SUBJECT": "str", "CREATED": "datetime", "LAST_UPDATED": "datetime",
     "START_TIME": "datetime", "END_TIME": "datetime", "DEADLINE": "datetime", "COMPLETED": "yn", "STATUS": "int",
-    "RESPONSIBLE_ID": "id", "AUTHOR_ID": "id", "DIRECTION": "int", "PRIORITY": "int",
+    "RESPONSIBLE_ID": "id", "AUTHOR_ID": "id", "DIRECTION": "int", "PRIORITY": "int", "ASSOCIATED_ENTITY_ID": "id",
 }
 _HISTORY_TYPES = {"ID": "id", "TYPE_ID": "int", "OWNER_ID": "id", "CREATED_TIME": "datetime", "CATEGORY_ID": "id",
                   "STAGE_SEMANTIC_ID": "str", "STAGE_ID": "str", "STATUS_ID": "str", "STATUS_SEMANTIC_ID": "str"}
@@ -64,6 +64,10 @@ _CALL_TYPES = {
     "CRM_ENTITY_TYPE": "str", "CRM_ENTITY_ID": "id", "CRM_ACTIVITY_ID": "id", "COST": "money",
     "COST_CURRENCY": "str",
 }
+# tasks.task.list answers camelCase keys (`changedDate`) to UPPER_CASE filters, order and select (`CHANGED_DATE`).
+_TASK_TYPES = {"id": "id", "title": "str", "status": "int", "responsibleId": "id", "createdBy": "id",
+               "createdDate": "datetime", "changedDate": "datetime", "closedDate": "datetime", "deadline": "datetime",
+               "ufCrmTask": "json"}
 _USER_TYPES = {"ID": "id", "ACTIVE": "bool", "NAME": "str", "LAST_NAME": "str", "SECOND_NAME": "str",
                "EMAIL": "str", "WORK_POSITION": "str", "UF_DEPARTMENT": "json", "USER_TYPE": "str",
                "DATE_REGISTER": "datetime"}
@@ -93,6 +97,8 @@ class Entity:
     write: str = "merge"                       # merge | versions
     filter_key: str = "filter"                 # FILTER for voximplant
     sweep: bool = True                         # deleted rows are found by the id-only sweep
+    camel_rows: bool = False                   # rows answer camelCase keys to UPPER_CASE requests (tasks)
+    optional: bool = False                     # a webhook without its scope loads the rest, with a warning
 
     @property
     def incremental(self) -> bool:
@@ -107,7 +113,19 @@ class Entity:
         return self.cursor is None
 
     def select(self, custom: tuple[str, ...] = ()) -> list[str]:
-        return [*self.types, *custom, *self.multifields]
+        names = [*self.types, *custom, *self.multifields]
+        return [_upper_snake(n) for n in names] if self.camel_rows else names
+
+    def row_key(self, field: str) -> str:
+        """The key rows carry for a field a request names (`CHANGED_DATE` -> `changedDate` for tasks)."""
+        if not self.camel_rows:
+            return field
+        head, *rest = field.lower().split("_")
+        return head + "".join(part.title() for part in rest)
+
+
+def _upper_snake(name: str) -> str:
+    return "".join(f"_{c}" if c.isupper() else c for c in name).upper()
 
 
 ENTITIES: tuple[Entity, ...] = (
@@ -130,6 +148,8 @@ ENTITIES: tuple[Entity, ...] = (
            shape="items", cursor="ID", created="CREATED_TIME"),
     Entity("calls", "voximplant.statistic.get", _CALL_TYPES, order="strings", cursor="ID",
            created="CALL_START_DATE", scope="telephony", filter_key="FILTER", sweep=False),
+    Entity("tasks", "tasks.task.list", _TASK_TYPES, shape="tasks", cursor="CHANGED_DATE", created="CREATED_DATE",
+           scope="task", camel_rows=True, optional=True),
     Entity("users", "user.get", _USER_TYPES, order="strings", scope="user", write="versions", sweep=False),
     Entity("departments", "department.get", _DEPARTMENT_TYPES, order="none", scope="department", write="versions",
            sweep=False),

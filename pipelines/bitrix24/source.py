@@ -92,6 +92,7 @@ class Run:
         self.sweep_state_key = sweep_state_key
         self.started = datetime.now().astimezone()
         self.userfields: dict[str, list[dict[str, Any]]] = {}
+        self.skipped: set[str] = set()     # optional entities whose scope the webhook lacks
         self.preflight(language, timezone)
 
     # --- preflight ---------------------------------------------------------------------------------
@@ -99,7 +100,7 @@ class Run:
     def preflight(self, language: str, timezone: str | None) -> None:
         """One request: credentials, scopes, custom fields and the portal's time zone. Fails before anything is
         written. A portal that cannot be reached gets a few quick tries here, not the load's long backoff."""
-        needed = sorted({e.scope for e in self.entities})
+        needed = sorted({e.scope for e in self.entities if not e.optional})
         commands = {"scope": "scope"}
         for method in USERFIELD_METHODS:
             commands[method] = f"{method}?filter[LANG]={language}"
@@ -117,6 +118,11 @@ class Run:
         if missing:
             raise AuthError(f"Bitrix24 webhook lacks the scopes {', '.join(missing)} (it has {', '.join(granted)}): "
                             "edit the inbound webhook in Bitrix24 and tick them")
+        self.skipped = {e.name for e in self.entities if e.optional and e.scope not in granted}
+        for entity in self.entities:
+            if entity.name in self.skipped:
+                log.warning("Bitrix24 webhook lacks the scope %s, so %s are not loaded and the reports count no "
+                            "%s: tick it on the inbound webhook in Bitrix24", entity.scope, entity.name, entity.name)
         for method in USERFIELD_METHODS:
             rows = batch.results.get(method)
             self.userfields[method] = rows if isinstance(rows, list) else []
@@ -170,6 +176,8 @@ class Run:
         if entity.write == "versions":
             yield from self.versions(entity, types, state)
             return
+        if entity.name in self.skipped:
+            return
         walkers = [self.scheduler.register(w) for w in self.walkers(entity, state)]
         for walker in walkers:
             if isinstance(walker, KeysetWalker):
@@ -185,9 +193,9 @@ class Run:
                 yield None
                 continue
             if entity.incremental:
-                cursor = max_iso(cursor, (r.get(entity.cursor) for r in page))
+                cursor = max_iso(cursor, (r.get(entity.row_key(entity.cursor)) for r in page))
             if entity.append_only:
-                last_id = max(last_id, max(int(r[entity.id_field]) for r in page))
+                last_id = max(last_id, max(int(r[entity.row_key(entity.id_field)]) for r in page))
             yield [typed_row(r, types) for r in page]
         if ids_walker is not None:
             yield from self.reconcile(entity, types, ids_walker.ids)
@@ -316,7 +324,7 @@ def max_iso(current: str | None, values: Iterator[Any]) -> str | None:
 def make_resource(run: Run, entity: Entity) -> DltResource:
     types = {**entity.types, **run.custom_fields(entity)}
     columns = {name: dict(COLUMN_TYPES[kind]) for name, kind in types.items()}
-    key: Any = entity.id_field
+    key: Any = entity.row_key(entity.id_field)
     disposition: Any = "merge"
     if entity.write == "versions":
         disposition = {"disposition": "merge", "strategy": "insert-only"}

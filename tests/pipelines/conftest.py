@@ -17,7 +17,7 @@ TRUTH_TABLES = {"deals": "deals", "leads": "leads", "contacts": "contacts", "com
                 "activities": "activities", "deal_stage_history": "deal_stage_history",
                 "lead_status_history": "lead_status_history", "invoice_stage_history": "invoice_stage_history",
                 "invoices": "invoices", "calls": "calls", "users": "users", "departments": "departments",
-                "pipelines": "pipelines"}
+                "pipelines": "pipelines", "tasks": "tasks"}
 
 
 @pytest.fixture(scope="module")

@@ -18,7 +18,8 @@ SELECT
     a.updated_at,
     a.completed,
     a.duration_seconds,
-    a.is_missed_call
+    a.is_missed_call,
+    a.task_id
 FROM staging.activities AS a
 LEFT JOIN core.dim_manager AS m
     ON m.user_id = a.user_id AND a.created_at >= m.valid_from AND a.created_at < m.valid_to

@@ -1,6 +1,6 @@
--- Grain: one row per open deal (in-progress stage, not deleted) with no open activity: nothing planned, so
--- nobody is selling to that client ("forgotten deals"). An open activity is one not completed whose
--- deadline has not passed (or that has none), as of staging.settings.as_of.
+-- Grain: one row per open deal (in-progress stage, not deleted) with nothing planned: no open activity and
+-- no open task bound to it, so nobody is selling to that client ("forgotten deals"). Open means not
+-- completed, with a deadline not yet passed (or none), as of staging.settings.as_of.
 -- deal_id: the Bitrix24 deal ID
 -- title: the deal's title
 -- manager_key: the deal's current responsible manager (core.dim_manager)
@@ -14,20 +14,28 @@
 -- days_since_last_activity: whole days from last_activity_at to now (NULL if it never had one)
 -- entered_stage_at: when the deal entered its current stage
 -- days_in_stage: whole days the deal has been in its current stage
--- has_overdue_activity: the deal has an activity not completed whose deadline passed
--- overdue_activities: how many such activities
+-- has_overdue_activity: the deal has an activity or a task not completed whose deadline passed
+-- overdue_activities: how many such activities and tasks
 WITH now AS (
     SELECT as_of FROM staging.settings
 ),
+planned AS (   -- grain: one row per activity or task bound to a deal (a CRM task activity and its task once)
+    SELECT deal_id, start_at, completed, deadline_at FROM core.fact_activity
+    WHERE deal_id IS NOT NULL AND activity_type NOT IN ('task', 'todo')
+    UNION ALL
+    SELECT deal_id, NULL, completed, deadline_at FROM staging.work_items WHERE deal_id IS NOT NULL
+    UNION ALL   -- a CRM task activity's start still shows when the deal was last worked on
+    SELECT deal_id, start_at, true, NULL FROM core.fact_activity
+    WHERE deal_id IS NOT NULL AND activity_type IN ('task', 'todo')
+),
 activity AS (
     SELECT
-        a.deal_id,
-        max(a.start_at) FILTER (WHERE a.start_at <= now.as_of) AS last_activity_at,
-        count(*) FILTER (WHERE NOT a.completed AND (a.deadline_at IS NULL OR a.deadline_at >= now.as_of)) AS open_now,
-        count(*) FILTER (WHERE NOT a.completed AND a.deadline_at < now.as_of) AS overdue
-    FROM core.fact_activity AS a, now
-    WHERE a.deal_id IS NOT NULL
-    GROUP BY a.deal_id
+        p.deal_id,
+        max(p.start_at) FILTER (WHERE p.start_at <= now.as_of) AS last_activity_at,
+        count(*) FILTER (WHERE NOT p.completed AND (p.deadline_at IS NULL OR p.deadline_at >= now.as_of)) AS open_now,
+        count(*) FILTER (WHERE NOT p.completed AND p.deadline_at < now.as_of) AS overdue
+    FROM planned AS p, now
+    GROUP BY p.deal_id
 ),
 current_stage AS (
     SELECT deal_id, max(entered_at) AS entered_stage_at FROM core.fact_deal_stage WHERE is_current GROUP BY deal_id

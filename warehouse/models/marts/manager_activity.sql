@@ -3,7 +3,8 @@
 -- if they left), zeros included, so idleness shows; days off appear only when something happened.
 -- Weeks and months add up their days. Activities count by their start (calls, e-mails, meetings:
 -- completed ones; missed calls: incoming calls of zero length), tasks and to-dos by creation and, when
--- completed, by last update; deals by creation, forward moves, and the day they were won or lost.
+-- completed, by closing (staging.work_items: each task once, whether CRM-bound or not); deals by
+-- creation, forward moves, and the day they were won or lost.
 -- Deals and their moves count for the deal's current responsible manager. Nothing after
 -- staging.settings.as_of counts.
 -- user_id: the manager's Bitrix24 user ID
@@ -18,7 +19,7 @@
 -- emails_incoming: e-mails received
 -- emails_outgoing: e-mails sent
 -- meetings: meetings held
--- tasks_created: tasks and to-dos created
+-- tasks_created: tasks (of the Tasks module and CRM task activities, each once) and to-dos created
 -- tasks_closed: tasks and to-dos completed
 -- deals_created: deals created
 -- deals_moved: moves of a deal forward to a later in-progress stage of its pipeline
@@ -52,12 +53,12 @@ events AS (   -- grain: one row per counted event: user, day, measure, and call 
     WHERE activity_type IN ('email', 'meeting') AND completed AND start_at <= now.as_of
     UNION ALL
     SELECT user_id, CAST(created_at AS DATE), 'tasks_created', 0
-    FROM core.fact_activity, now
-    WHERE activity_type IN ('task', 'todo') AND created_at <= now.as_of
+    FROM staging.work_items, now
+    WHERE created_at <= now.as_of
     UNION ALL
-    SELECT user_id, CAST(updated_at AS DATE), 'tasks_closed', 0
-    FROM core.fact_activity, now
-    WHERE activity_type IN ('task', 'todo') AND completed AND updated_at <= now.as_of
+    SELECT user_id, CAST(closed_at AS DATE), 'tasks_closed', 0
+    FROM staging.work_items, now
+    WHERE completed AND closed_at <= now.as_of
     UNION ALL
     SELECT user_id, CAST(created_at AS DATE), 'deals_created', 0
     FROM core.fact_deal, now

@@ -24,16 +24,21 @@ titles AS (
 activities AS (
     SELECT
         a.user_id, a.owner_type AS entity_type, a.owner_id AS entity_id, a.subject, a.duration_seconds,
-        CASE WHEN a.activity_type IN ('task', 'todo') THEN a.created_at ELSE a.start_at END AS event_at,
+        a.start_at AS event_at,
         CASE WHEN a.activity_type = 'call' AND a.is_missed_call THEN 'call_missed'
              WHEN a.activity_type IN ('call', 'email') AND a.completed THEN a.activity_type || '_' || a.direction
-             WHEN a.activity_type = 'meeting' AND a.completed THEN 'meeting'
-             WHEN a.activity_type IN ('task', 'todo') THEN 'task_created' END AS event_type
+             WHEN a.activity_type = 'meeting' AND a.completed THEN 'meeting' END AS event_type
     FROM core.fact_activity AS a
+    WHERE a.activity_type NOT IN ('task', 'todo')
+    UNION ALL   -- tasks (of the Tasks module or CRM task activities, each once) and to-dos
+    SELECT user_id, CASE WHEN owner_id IS NULL THEN NULL ELSE owner_type END, owner_id, subject, NULL, created_at,
+           'task_created'
+    FROM staging.work_items
     UNION ALL
-    SELECT user_id, owner_type, owner_id, subject, NULL, updated_at, 'task_closed'
-    FROM core.fact_activity
-    WHERE activity_type IN ('task', 'todo') AND completed
+    SELECT user_id, CASE WHEN owner_id IS NULL THEN NULL ELSE owner_type END, owner_id, subject, NULL, closed_at,
+           'task_closed'
+    FROM staging.work_items
+    WHERE completed
 ),
 moves AS (
     SELECT
