@@ -72,6 +72,19 @@ def activity(db: sqlite3.Connection, owner: int, type_id: int, direction: int, s
            created=created or start, last_updated=updated or start, start_time=start, end_time=start + duration,
            deadline=deadline if deadline is not None else start, completed=completed, responsible_id=user,
            priority=2, direction=direction, is_deleted=deleted)
+    if type_id == 3:   # a CRM task activity: a task of the Tasks module stands behind it, as on a portal
+        activity_id = db.execute("SELECT max(id) FROM activities").fetchone()[0]
+        task(db, owner, created or start, deadline if deadline is not None else start,
+             closed=(updated or start) if completed == "Y" else None, user=user, activity_id=activity_id)
+
+
+def task(db: sqlite3.Connection, deal_id: int | None, created: int, deadline: int | None, *, closed: int | None = None,
+         user: int = 7, activity_id: int | None = None, deleted: int = 0) -> None:
+    """A task of the Tasks module, bound to a deal (or to nothing)."""
+    insert(db, "tasks", title="Work", status=5 if closed is not None else 2, responsible_id=user, created_by=user,
+           created_date=created, changed_date=closed or created, closed_date=closed, deadline=deadline,
+           crm_owner_type_id=2 if deal_id else None, crm_owner_id=deal_id, activity_id=activity_id,
+           is_deleted=deleted)
 
 
 def contact(db: sqlite3.Connection, contact_id: int, name: str, last_name: str, *, phones: tuple[str, ...] = (),
@@ -147,9 +160,14 @@ def handmade_warehouse(folder: Path) -> Path:
     deal(db, 8, [(1, "NEW"), (7, "WON")])
     deal(db, 9, [(1, "NEW"), (2, "PREPARATION"), (6, "LOSE")], amount=500.0,
          uf_crm_loss_reason=enum_id(db, "UF_CRM_LOSS_REASON", "PRICE"))
-    # Forgotten deals: 3 has only an overdue to-do; 7 only finished work; 2 and 9 are closed.
+    # Forgotten deals: 3 has only an overdue to-do and an overdue task from the Tasks module, and a task
+    # closed long ago. 7 has only finished work as activities, but an open task from the Tasks module (due
+    # tomorrow) bound to it: not forgotten. 2 and 9 are closed.
     activity(db, 3, 6, 0, at(15), completed="N", deadline=at(15))
+    task(db, 3, at(9, 9), at(11))
+    task(db, 3, at(9, 9), at(12), closed=at(9, 12))
     activity(db, 7, 2, 2, at(10), duration=60)
+    task(db, 7, at(9, 9), NOW + 86_400)
     # Deal 1 (open work planned tomorrow keeps nothing forgotten: it is won anyway) and manager 7's week.
     activity(db, 1, 2, 2, at(16, 10), duration=120)                      # outgoing call, 2 min
     activity(db, 1, 2, 1, at(16, 11), duration=60)                       # incoming call, 1 min

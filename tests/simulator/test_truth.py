@@ -9,7 +9,7 @@ from collections.abc import Iterator
 import pytest
 
 from simulator import truth
-from tests.handmade import NOW, TZ, activity, at, deal, insert, new_store
+from tests.handmade import NOW, TZ, activity, at, deal, insert, new_store, task
 
 
 @pytest.fixture
@@ -52,8 +52,14 @@ def test_forgotten_deals_have_nothing_planned_ahead(db: sqlite3.Connection) -> N
     deal(db, 4, [(1, "NEW"), (2, "WON")])    # closed: never forgotten
     deal(db, 5, [(1, "NEW")])      # its open activity was deleted: forgotten
     activity(db, 5, 6, 0, NOW + 3600, completed="N", deleted=1)
+    deal(db, 6, [(1, "NEW")])      # an open task bound to it from the Tasks module: not forgotten
+    task(db, 6, at(12), NOW + 86_400)
+    deal(db, 7, [(1, "NEW")])      # only an overdue task: forgotten, flagged overdue
+    task(db, 7, at(12), at(14))
+    task(db, None, at(12), NOW + 86_400)    # a task bound to nothing plans no deal's work
     rows = truth.forgotten_deals(db, NOW)
-    assert [(r["deal_id"], r["has_overdue_activity"]) for r in rows] == [(2, True), (3, False), (5, False)]
+    assert [(r["deal_id"], r["has_overdue_activity"]) for r in rows] == [(2, True), (3, False), (5, False),
+                                                                         (7, True)]
     assert rows[1]["last_activity_at"] == at(10)
 
 
@@ -70,13 +76,15 @@ def test_activity_counts_per_manager_and_day(db: sqlite3.Connection) -> None:
     activity(db, 1, 6, 0, NOW + 86_400, completed="N", created=at(17, 10))  # to-do created 17th, open
     activity(db, 1, 2, 2, at(16, 15), duration=30, deleted=1)            # deleted: not counted
     activity(db, 1, 2, 2, at(16, 16), duration=30, user=8)               # someone else's
+    task(db, None, at(17, 11), at(19), closed=at(18, 12))                 # own task: created 17th, closed 18th
+    task(db, 1, at(16, 17), at(19), deleted=1)                            # deleted task: not counted
     rows = {(r["user_id"], r["date"]): {k: v for k, v in r.items() if k not in ("user_id", "date")}
             for r in truth.activity_daily(db, TZ, NOW)}
     assert rows == {
         (7, "2026-03-16"): {"calls_outgoing": 1, "calls_incoming": 1, "calls_missed": 1, "call_seconds": 180,
                             "emails_outgoing": 1, "tasks_created": 1},
-        (7, "2026-03-17"): {"emails_incoming": 1, "meetings": 1, "tasks_created": 1},
-        (7, "2026-03-18"): {"tasks_closed": 1},
+        (7, "2026-03-17"): {"emails_incoming": 1, "meetings": 1, "tasks_created": 2},
+        (7, "2026-03-18"): {"tasks_closed": 2},
         (8, "2026-03-16"): {"calls_outgoing": 1, "call_seconds": 30},
     }
 

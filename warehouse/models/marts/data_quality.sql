@@ -63,7 +63,7 @@ broken AS (
     UNION ALL
     SELECT entity_type, entity_id, 'empty_policy_field', fields FROM staging.policy_gaps
     UNION ALL
-    SELECT 'deal', deal_id, 'no_planned_activity', 'open deal with no open activity'
+    SELECT 'deal', deal_id, 'no_planned_activity', 'open deal with nothing planned (no open activity or task)'
     FROM marts.deals_without_activities
 )
 SELECT
