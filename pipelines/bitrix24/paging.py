@@ -8,7 +8,7 @@ A walker reads one entity (or one id range of it) and knows how to ask for its n
 - `IdsWalker`: an id-only keyset (the deletion sweep), keeping ids rather than rows;
 - `ByIdWalker`: rows for a known list of ids (`filter[@ID]`), 50 per command.
 
-The `Scheduler` sends batches holding commands of every walker that needs data (up to 50), two in
+The `Scheduler` sends batches holding commands of the walkers that need data (up to 50), four in
 flight at once by default, skipping methods that must wait for their operating-time budget. The first
 batch of a run therefore carries the first page of every entity, and an incremental refresh with few
 changes costs a handful of requests in all. Results after the first short page of a chain (or after a
@@ -112,12 +112,12 @@ class KeysetWalker(Walker):
     """`filter[>ID]` keyset inside `extra_filter` (a modification window, a backfill window, an id range).
 
     Its first batch also asks for the largest id in range (one `order[ID]=DESC` row), so later batches
-    ask for about as many pages as remain, not a fixed chain that runs past the end of the table. A large
-    range (more than ten full batches left) splits: the upper half goes to a sibling walker (`spawn`), so
-    two batches in flight can both read one big table.
+    ask for about as many pages as remain, not a fixed chain that runs past the end of the table. A range
+    with more than two full batches left splits once into as many parts as batches fly at once (up to
+    four), handed to sibling walkers (`spawn`), so that one big table is read by several batches at once.
     """
 
-    SPLIT_PAGES = 10 * settings.MAX_BATCH   # ranges worth splitting: more than ten full batches left
+    SPLIT_PAGES = 2 * settings.MAX_BATCH   # ranges worth splitting: more than two full batches left
 
     def __init__(self, entity: Entity, select: list[str], extra_filter: dict[str, Any] | None = None,
                  after_id: int = 0, until_id: int | None = None) -> None:
@@ -210,20 +210,25 @@ class KeysetWalker(Walker):
             self.split()
 
     def split(self) -> None:
-        """Hands the upper half of the remaining ids to a sibling walker."""
+        """Hands all but the first part of the remaining ids to sibling walkers, one part per batch in flight;
+        a walker splits once (its siblings never), so a table is read by at most that many walkers."""
         assert self.max_id is not None and self.spawn is not None
+        spawn, self.spawn = self.spawn, None
         density = self.rows_seen / max(1, self.last_id - (self.first_id or 0) + 1)
-        if (self.max_id - self.last_id) * density / settings.PAGE_SIZE < self.SPLIT_PAGES:
+        pages = (self.max_id - self.last_id) * density / settings.PAGE_SIZE
+        if pages < self.SPLIT_PAGES:
             return
-        middle = self.last_id + (self.max_id - self.last_id) // 2
-        sibling = KeysetWalker(self.entity, self.select, self.filter, after_id=middle, until_id=self.max_id)
-        sibling.max_id, sibling.probe, sibling.first_id, sibling.rows_seen = self.max_id, "known", middle, 1
-        sibling.ramp = settings.MAX_BATCH
-        sibling.spawn = self.spawn
-        self.filter[f"<={self.entity.id_field}"] = middle
-        self.max_id = middle
-        log.debug("Bitrix24 %s: ids %d..%d split off to a second walker", self.entity.name, middle, sibling.max_id)
-        self.spawn(sibling)
+        parts = min(settings.BATCHES_IN_FLIGHT, int(pages // settings.MAX_BATCH))
+        step = (self.max_id - self.last_id) // parts
+        bounds = [self.last_id + step * i for i in range(1, parts)] + [self.max_id]
+        for low, high in itertools.pairwise(bounds):
+            sibling = KeysetWalker(self.entity, self.select, self.filter, after_id=low, until_id=high)
+            sibling.max_id, sibling.probe, sibling.first_id, sibling.rows_seen = high, "known", low, 1
+            sibling.ramp = settings.MAX_BATCH
+            log.debug("Bitrix24 %s: ids %d..%d split off to another walker", self.entity.name, low, high)
+            spawn(sibling)
+        self.filter[f"<={self.entity.id_field}"] = bounds[0]
+        self.max_id = bounds[0]
 
 
 class OffsetWalker(Walker):
@@ -319,7 +324,7 @@ class Scheduler:
     """
 
     client: Bitrix24Client
-    parallel: int = 2
+    parallel: int = settings.BATCHES_IN_FLIGHT
     walkers: list[Walker] = field(default_factory=list)
     batches: int = 0
     failure: Exception | None = None   # once the portal is given up on, every resource stops at once
@@ -346,20 +351,22 @@ class Scheduler:
         return {id(w) for plan in self.in_flight.values() for w, _ in plan}
 
     def _allocate(self) -> dict[Walker, int]:
-        """Commands per walker for the next batch: round robin, so everyone progresses and leftovers go
-        to those who can use them."""
+        """Commands per walker for the next batch. The walkers that want the most fill it first, whole: a
+        walker in a batch in flight waits for its answer (its next pages chain on it), so the walkers of one
+        big table go out in parallel batches, not squeezed into one. What is left of the 50 commands goes to
+        the walkers that want little (the first pages of an incremental refresh share one batch)."""
         busy = self._busy()
         ready = [w for w in self.walkers if w.hungry and id(w) not in busy and self.client.wait_for(w.method) <= 0]
-        counts = dict.fromkeys(ready, 0)
+        counts: dict[Walker, int] = {}
         budget = settings.MAX_BATCH
-        while budget > 0:
-            takers = [w for w in ready if counts[w] < w.wants()]
-            if not takers:
+        for walker in sorted(ready, key=lambda w: -w.wants()):
+            if budget == 0:
                 break
-            for walker in takers[:budget]:
-                counts[walker] += 1
-            budget -= min(budget, len(takers))
-        return {w: n for w, n in counts.items() if n > 0}
+            take = min(budget, walker.wants())
+            if take > 0:
+                counts[walker] = take
+                budget -= take
+        return counts
 
     def _launch(self) -> None:
         while len(self.in_flight) < self.parallel:
