@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import itertools
 import logging
+import math
 import time
 from abc import ABC, abstractmethod
 from collections import deque
@@ -131,6 +132,7 @@ class KeysetWalker(Walker):
         self.max_id: int | None = None
         self.probe: str | None = None
         self.rows_seen = 0
+        self.known_density: float | None = None   # rows per id, handed down by the walker that split
         self.ramp = 1   # pages asked per batch inside a window: doubles while pages come back full
         self.spawn: Callable[[Walker], None] | None = None   # set where a resource can take more walkers
 
@@ -157,12 +159,19 @@ class KeysetWalker(Walker):
             if self.probe is None:   # the probe, and pages: all a full read can take, two in a window
                 return settings.MAX_BATCH if full_read else 3
             return 1
-        if self.first_id is None or self.rows_seen == 0:
+        density = self.density()
+        if density is None:
             return 1
-        density = self.rows_seen / max(1, self.last_id - self.first_id + 1)
         remaining = max(0, self.max_id - self.last_id) * density / settings.PAGE_SIZE
-        # Ids in a modification window are sparse, so the estimate runs low there: ramp up as well.
-        return max(1, min(settings.MAX_BATCH, max(int(remaining) + 1, self.ramp)))
+        # A tenth and a page more than the estimate, so a range's last batch rarely falls a page short; ids in
+        # a modification window are sparse, so the estimate runs low there: ramp up as well.
+        return max(1, min(settings.MAX_BATCH, max(math.ceil(remaining * 1.1) + 1, self.ramp)))
+
+    def density(self) -> float | None:
+        """Rows per id in this walker's range so far (or as the walker it split from saw them)."""
+        if self.first_id is None or self.rows_seen == 0:
+            return self.known_density
+        return self.rows_seen / max(1, self.last_id - self.first_id + 1)
 
     def commands(self, budget: int) -> list[Command]:
         commands: list[Command] = []
@@ -214,7 +223,7 @@ class KeysetWalker(Walker):
         a walker splits once (its siblings never), so a table is read by at most that many walkers."""
         assert self.max_id is not None and self.spawn is not None
         spawn, self.spawn = self.spawn, None
-        density = self.rows_seen / max(1, self.last_id - (self.first_id or 0) + 1)
+        density = self.density() or 0.0
         pages = (self.max_id - self.last_id) * density / settings.PAGE_SIZE
         if pages < self.SPLIT_PAGES:
             return
@@ -223,8 +232,7 @@ class KeysetWalker(Walker):
         bounds = [self.last_id + step * i for i in range(1, parts)] + [self.max_id]
         for low, high in itertools.pairwise(bounds):
             sibling = KeysetWalker(self.entity, self.select, self.filter, after_id=low, until_id=high)
-            sibling.max_id, sibling.probe, sibling.first_id, sibling.rows_seen = high, "known", low, 1
-            sibling.ramp = settings.MAX_BATCH
+            sibling.max_id, sibling.probe, sibling.known_density = high, "known", density
             log.debug("Bitrix24 %s: ids %d..%d split off to another walker", self.entity.name, low, high)
             spawn(sibling)
         self.filter[f"<={self.entity.id_field}"] = bounds[0]

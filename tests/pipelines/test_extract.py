@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 
+from pipelines.bitrix24 import settings
 from pipelines.bitrix24.pipeline import last_sweep, load, make_pipeline
 from simulator.client import SimulatorProcess
 from tests.conftest import portal_options
@@ -155,14 +156,15 @@ def test_bad_configuration_fails_in_one_line_before_anything_is_written(sim: Sim
                                                           "WHERE table_schema = 'raw' AND table_name = 'deals'")[0][0]
 
 
-def test_a_large_table_is_read_in_two_id_ranges_at_once(warehouse: Path, caplog: pytest.LogCaptureFixture) -> None:
+def test_a_large_table_is_read_in_one_id_range_per_batch_in_flight(warehouse: Path,
+                                                                   caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.DEBUG, logger="pipelines.bitrix24.paging")
     with SimulatorProcess(**portal_options(deals=3000, seed=37)) as portal:
         portal.control.reset_stats()
         run(portal, warehouse, entities=["activities"])
         truth = portal.control.truth()["rows"]["activities"]
         served = portal.control.requests_served()["http_requests"]
-    assert "split off to a second walker" in caplog.text
+    assert caplog.text.count("split off to another walker") == settings.BATCHES_IN_FLIGHT - 1
     assert query(warehouse, "SELECT count(*), count(DISTINCT id) FROM raw.activities")[0] == (truth, truth)
     assert served <= 2 + truth / 2500 * 1.1, f"{served} requests for {truth} rows"
 
