@@ -18,7 +18,7 @@ from pipelines.bitrix24.convert import to_date, typed_row
 from pipelines.bitrix24.errors import ConfigurationError
 from pipelines.bitrix24.paging import rows_of
 from pipelines.bitrix24.source import check_portal_timezone
-from tests.conftest import recorded
+from tests.conftest import RECORDED, recorded
 
 WEBHOOK = "https://example.bitrix24.ru/rest/1/s3cr3tcode/"
 
@@ -151,3 +151,43 @@ def test_the_webhook_secret_never_appears_in_what_the_client_records() -> None:
     url, _ = client.session.sent[0]  # type: ignore[attr-defined]
     assert url == WEBHOOK + "batch"
     assert client.auth.redact(f"failed at {url}") == "failed at https://example.bitrix24.ru/rest/1/***/batch"
+
+
+# Every recorded body, fed through the client as the answer to a call of the kind that produced it: single
+# calls and batches both come back as the client's batch result or raise nothing the client did not expect.
+ALL_RECORDED = sorted(p.name for p in RECORDED.glob("*.json"))
+
+
+@pytest.mark.parametrize("name", ALL_RECORDED)
+def test_every_recorded_answer_goes_through_the_client(name: str) -> None:
+    response = recorded(name)
+    bodies = response if isinstance(response, list) else [response]
+    for body in bodies:
+        result = body["result"]
+        if isinstance(result, dict) and "result_time" in result:     # a batch answer
+            commands = result["result"] if isinstance(result["result"], dict) else {}
+            batch = replayed_client(body).batch({name: "crm.lead.list" for name in commands} or {"a": "x.y"})
+            assert batch.results == commands
+            assert batch.time.get("date_start", "").endswith("+03:00")
+            assert batch.errors == (result["result_error"] if isinstance(result["result_error"], dict) else {})
+        else:                                                          # a single call's answer, as a batch sees it
+            time_block = body["time"]
+            assert isinstance(time_block["processing"], float) and time_block["date_start"].endswith("+03:00")
+
+
+def test_pipelines_from_crm_category_list_type_as_the_catalogue_says() -> None:
+    entity = BY_NAME["pipelines"]
+    rows = [typed_row(r, entity.types) for r in rows_of(entity, recorded("crm_category_list.json")["result"])]
+    assert rows[0] == {"id": 0, "name": "Portal Shop", "sort": 100, "entityTypeId": 2, "isDefault": True}
+    assert all(isinstance(r["id"], int) for r in rows) and len(rows) > 10
+
+
+def test_tasks_recorded_with_string_ids_type_as_numbers() -> None:
+    first, chained = recorded("get_all_tasks.json")
+    entity = BY_NAME["tasks"]
+    pages = [first["result"], *chained["result"]["result"].values()]
+    rows = [typed_row(r, entity.types) for page in pages for r in rows_of(entity, page)]
+    assert rows[0] == {"id": 8618, "status": 2, "group": [], "subStatus": "-1"}
+    ids = [r[entity.row_key(entity.id_field)] for r in rows]
+    assert len(ids) == len(set(ids)) > 1000 and all(isinstance(i, int) for i in ids)
+    assert entity.row_key("CHANGED_DATE") == "changedDate" and "UF_CRM_TASK" in entity.select()

@@ -69,3 +69,17 @@ def test_stage_history_ids_come_as_strings_as_recorded(bogota: SimulatorProcess)
         "entityTypeId": 2, "order": {"ID": "ASC"}, "filter": {"TYPE_ID": 2}, "start": -1})["result"]["items"][0]
     assert_same_shape(live, ours)
     assert isinstance(ours["ID"], str) and isinstance(ours["OWNER_ID"], str)
+
+
+def test_pipelines_and_tasks_have_the_recorded_shapes(bogota: SimulatorProcess) -> None:
+    rest = Rest(bogota.webhook_url)
+    live_categories = recorded("crm_category_list.json")["result"]["categories"]
+    ours = rest.call("crm.category.list", {"entityTypeId": 2})["result"]["categories"]
+    assert_same_shape(live_categories[0], ours[0])       # the default pipeline 0 first, without origin keys
+    assert_same_shape(live_categories[1], ours[1])
+    first_page, _ = recorded("get_all_tasks.json")
+    live_task = first_page["result"]["tasks"][0]
+    task = rest.call("tasks.task.list", {"select": ["ID", "STATUS", "GROUP", "SUB_STATUS"], "order": {"ID": "ASC"},
+                                         "start": -1})["result"]["tasks"][0]
+    assert set(task) == set(live_task) and task["group"] == [] and task["subStatus"] == "-1"
+    assert_same_shape(live_task, task)
