@@ -12,6 +12,8 @@ least time a 480 s / 10 min operating budget would allow for it on a real portal
 same portal read by offset paging the way common connectors do (`start=0, 50, ...`, one request per
 page, counting `total` every time), sampled for `--offset-pages` pages per entity and extrapolated.
 Then 100 changes spread over the entities and one incremental refresh: its request count.
+
+With a real portal's latency, beside the Python clients people use: `benchmarks/clients.py`.
 """
 
 from __future__ import annotations

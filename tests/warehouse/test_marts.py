@@ -194,3 +194,16 @@ def test_plan_fact_facts_match_the_truths_monthly_kpis(marts: Any) -> None:
         warehouse, "SELECT scope_id, period_month, metric, fact FROM marts.plan_fact WHERE scope = 'department' "
                    "AND fact <> 0")}
     assert departments == pytest.approx(dict(sums))
+
+
+def test_failed_outgoing_calls_are_failed_not_missed(marts: Any) -> None:
+    """Telephony as live portals record it: unanswered outgoing calls are 603-S with no duration; only
+    incoming calls of zero length are missed."""
+    warehouse, truth, _ = marts
+    kinds = dict(((code, direction, failed, missed), n) for code, direction, failed, missed, n in rows(
+        warehouse, "SELECT result_code, direction, is_failed, is_missed, count(*) FROM core.fact_call "
+                   "WHERE duration_seconds = 0 GROUP BY ALL"))
+    assert set(kinds) == {("603-S", "outgoing", True, False), ("304", "incoming", True, True)}
+    assert kinds[("603-S", "outgoing", True, False)] > 10
+    missed = rows(warehouse, "SELECT sum(calls_missed) FROM marts.manager_activity WHERE period_grain = 'day'")[0][0]
+    assert missed == sum(r.get("calls_missed", 0) for r in truth["activity_daily"])
