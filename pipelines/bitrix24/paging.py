@@ -222,11 +222,11 @@ class KeysetWalker(Walker):
         """Hands all but the first part of the remaining ids to sibling walkers, one part per batch in flight;
         a walker splits once (its siblings never), so a table is read by at most that many walkers."""
         assert self.max_id is not None and self.spawn is not None
-        spawn, self.spawn = self.spawn, None
         density = self.density() or 0.0
         pages = (self.max_id - self.last_id) * density / settings.PAGE_SIZE
         if pages < self.SPLIT_PAGES:
             return
+        spawn, self.spawn = self.spawn, None
         parts = min(settings.BATCHES_IN_FLIGHT, int(pages // settings.MAX_BATCH))
         step = (self.max_id - self.last_id) // parts
         bounds = [self.last_id + step * i for i in range(1, parts)] + [self.max_id]
