@@ -5,6 +5,7 @@
   `--every` repeats it for as long as it runs (the wall's minute-fresh loop)
 - `b24wh backfill --start YYYY-MM-DD --end YYYY-MM-DD`: reload a historical window, cursors untouched
 - `b24wh publish [--warehouse PATH]`: publish the built warehouse for BI tools again (refresh does it)
+- `b24wh status [--warehouse PATH] [--json]`: what the warehouse holds and how fresh it is, the last error
 - `b24wh wall [--host H] [--port P] [--token T]`: serve the sales-floor page from the published warehouse
 - `b24wh demo`: start the simulator, refresh a warehouse from it, print where it is and headline figures
 - `b24wh simulator ...`: run the local Bitrix24 portal alone (its own program; see --help)
@@ -138,6 +139,9 @@ def main(argv: list[str] | None = None) -> int:
     back.add_argument("--by", choices=("created", "modified"), default="created")
     out = commands.add_parser("publish", help="publish the warehouse for BI tools (DuckDB file, Parquet, SQL)")
     out.add_argument("--warehouse", type=Path, help=WAREHOUSE_HELP)
+    state = commands.add_parser("status", help="what the warehouse holds, how fresh it is, the last error, warnings")
+    state.add_argument("--warehouse", type=Path, help=WAREHOUSE_HELP)
+    state.add_argument("--json", action="store_true", help="the same as JSON, for monitoring")
     screen = commands.add_parser("wall", help="serve the sales-floor wall page from the published warehouse")
     screen.add_argument("--published", type=Path, help="the publication folder (default: data/published or "
                                                           "[publish] publish_directory)")
@@ -203,6 +207,7 @@ def backfill_window(start: str, end: str, by: str) -> dict[str, Any]:
 
 def _run(args: argparse.Namespace) -> int:
     from warehouse.files import default_warehouse
+    from warehouse.status import clear_error, record_error
 
     warehouse = args.warehouse.resolve() if getattr(args, "warehouse", None) else default_warehouse()
     try:
@@ -213,8 +218,12 @@ def _run(args: argparse.Namespace) -> int:
     try:
         if args.command == "demo":
             return demo(args.deals, args.scale)
+        if args.command == "status":
+            return status(warehouse, args.json)
         if args.command == "publish":
-            return publish_only(warehouse)
+            code = publish_only(warehouse)
+            clear_error(warehouse)
+            return code
         if args.command == "wall":
             return wall(args.published, args.host, args.port, args.token)
         if getattr(args, "every", None):
@@ -222,8 +231,12 @@ def _run(args: argparse.Namespace) -> int:
         done = refresh(warehouse, sweep=getattr(args, "sweep", None), backfill=window,
                        rebuild=getattr(args, "rebuild", False))
     except Exception as exc:   # one line, the cause kept
-        print(f"b24wh {args.command}: {one_line(exc, warehouse)}", file=sys.stderr)
+        line = one_line(exc, warehouse)
+        print(f"b24wh {args.command}: {line}", file=sys.stderr)
+        if args.command in ("refresh", "backfill", "publish"):
+            record_error(warehouse, args.command, line)
         return 1
+    clear_error(warehouse)
     model, marts = done.model, done.marts
     print(f"Warehouse {warehouse} refreshed ({model.mode} model build in {model.seconds:.1f} s: "
           f"{model.reason}; marts in {marts.seconds:.1f} s): "
@@ -258,6 +271,8 @@ def repeat(args: argparse.Namespace, warehouse: Path) -> int:
     import signal
     import time
 
+    from warehouse.status import clear_error, record_error
+
     signal.signal(signal.SIGTERM, _interrupt)
     try:
         while not _STOP.is_set():
@@ -269,10 +284,29 @@ def repeat(args: argparse.Namespace, warehouse: Path) -> int:
             except Exception as exc:  # reported, then retried at the next turn
                 if _stopped_by_signal(exc):
                     break
-                print(f"b24wh refresh: {one_line(exc, warehouse)}", file=sys.stderr, flush=True)
+                line = one_line(exc, warehouse)
+                print(f"b24wh refresh: {line}", file=sys.stderr, flush=True)
+                record_error(warehouse, "refresh", line)
+            else:
+                clear_error(warehouse)
             _STOP.wait(max(0.0, args.every - (time.monotonic() - started)))
     except KeyboardInterrupt:
         pass
+    return 0
+
+
+def status(warehouse: Path, as_json: bool) -> int:
+    """`b24wh status`: the report, or one line and exit 1 when there is no warehouse to report on."""
+    from pipelines.bitrix24 import settings as source_settings
+    from warehouse.files import LocalFileError
+    from warehouse.settings import load_settings
+    from warehouse.status import as_json as to_json
+    from warehouse.status import read_status, render
+
+    if not warehouse.is_file():
+        raise LocalFileError(f"no warehouse at {warehouse}: run b24wh refresh (or point --warehouse at one)")
+    report = read_status(warehouse, load_settings(), source_settings.SWEEP_EVERY_HOURS)
+    print(to_json(report) if as_json else render(report))
     return 0
 
 

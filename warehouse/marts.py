@@ -74,6 +74,8 @@ def build_marts(warehouse: Path | str, *, timezone: str = DEFAULT_TIMEZONE, sett
                 _comment(con, model)
         counts = {name: int(con.execute(f"SELECT count(*) FROM marts.{name}").fetchone()[0])  # type: ignore[index]
                   for name in MART_TABLES}
+        con.execute("CREATE TABLE IF NOT EXISTS meta.mart_builds (finished_at TIMESTAMPTZ, as_of TIMESTAMP)")
+        con.execute("INSERT INTO meta.mart_builds VALUES (now(), ?)", [moment])
     return MartsBuilt(counts, moment, time.perf_counter() - started)
 
 
