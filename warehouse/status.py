@@ -8,6 +8,7 @@ success); and warnings a person should act on.
 
 from __future__ import annotations
 
+import contextlib
 import json
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
@@ -51,14 +52,16 @@ def error_file(warehouse: Path) -> Path:
 
 
 def record_error(warehouse: Path, command: str, line: str) -> None:
-    """Keeps the last failure of a command beside the warehouse, for `b24wh status`."""
-    if warehouse.parent.is_dir():
+    """Keeps the last failure of a command beside the warehouse, for `b24wh status`. Where the folder cannot
+    be written (the failure may be just that: read-only, full), the line already printed is all there is."""
+    with contextlib.suppress(OSError):
         error_file(warehouse).write_text(json.dumps({"at": _now().isoformat(timespec="seconds"),
                                                      "command": command, "error": line}), encoding="utf-8")
 
 
 def clear_error(warehouse: Path) -> None:
-    error_file(warehouse).unlink(missing_ok=True)
+    with contextlib.suppress(OSError):
+        error_file(warehouse).unlink(missing_ok=True)
 
 
 def read_status(warehouse: Path, settings: Settings, sweep_every_hours: float) -> Status:
