@@ -116,6 +116,11 @@ class Entity:
         names = [*self.types, *custom, *self.multifields]
         return [_upper_snake(n) for n in names] if self.camel_rows else names
 
+    @property
+    def id_key(self) -> str:
+        """The id's key in the rows (`id` where a request says `ID`, as tasks answer)."""
+        return self.row_key(self.id_field)
+
     def row_key(self, field: str) -> str:
         """The key rows carry for a field a request names (`CHANGED_DATE` -> `changedDate` for tasks)."""
         if not self.camel_rows:

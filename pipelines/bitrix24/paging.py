@@ -70,11 +70,6 @@ class Walker(ABC):
         return self.entity.method
 
     @property
-    def id_key(self) -> str:
-        """The id's key in the rows (`id` where a request says `ID`, as tasks answer)."""
-        return self.entity.row_key(self.entity.id_field)
-
-    @property
     def hungry(self) -> bool:
         return not self.done and len(self.pages) < MAX_BUFFERED_PAGES
 
@@ -149,7 +144,7 @@ class KeysetWalker(Walker):
 
     def _reference(self, previous: str) -> str:
         wrap = f"[{self.entity.shape}]" if self.entity.shape != "list" else ""
-        return f"$result[{previous}]{wrap}[{settings.PAGE_SIZE - 1}][{self.entity.row_key(self.entity.id_field)}]"
+        return f"$result[{previous}]{wrap}[{settings.PAGE_SIZE - 1}][{self.entity.id_key}]"
 
     def wants(self) -> int:
         if self.max_id is None:
@@ -198,7 +193,7 @@ class KeysetWalker(Walker):
                     self.probe = None
                     continue
                 top = rows_of(self.entity, batch.results[command.name])
-                self.max_id = int(top[0][self.id_key]) if top else self.last_id
+                self.max_id = int(top[0][self.entity.id_key]) if top else self.last_id
                 continue
             if self.failed(command, batch):
                 return
@@ -207,8 +202,8 @@ class KeysetWalker(Walker):
                 self.pages.append(rows)
                 self.rows_seen += len(rows)
                 if self.first_id is None:
-                    self.first_id = int(rows[0][self.id_key])
-                self.last_id = int(rows[-1][self.id_key])
+                    self.first_id = int(rows[0][self.entity.id_key])
+                self.last_id = int(rows[-1][self.entity.id_key])
             if len(rows) < settings.PAGE_SIZE:
                 self.done = True
                 return
@@ -287,7 +282,7 @@ class IdsWalker(KeysetWalker):
     def deliver(self, commands: list[Command], batch: BatchResult) -> None:
         super().deliver(commands, batch)
         while self.pages:
-            self.ids.update(int(r[self.id_key]) for r in self.pages.popleft())
+            self.ids.update(int(r[self.entity.id_key]) for r in self.pages.popleft())
 
 
 class ByIdWalker(Walker):

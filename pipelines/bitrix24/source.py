@@ -195,7 +195,7 @@ class Run:
             if entity.incremental:
                 cursor = max_iso(cursor, (r.get(entity.row_key(entity.cursor)) for r in page))
             if entity.append_only:
-                last_id = max(last_id, max(int(r[entity.row_key(entity.id_field)]) for r in page))
+                last_id = max(last_id, max(int(r[entity.id_key]) for r in page))
             yield [typed_row(r, types) for r in page]
         if ids_walker is not None:
             yield from self.reconcile(entity, types, ids_walker.ids)
@@ -324,7 +324,7 @@ def max_iso(current: str | None, values: Iterator[Any]) -> str | None:
 def make_resource(run: Run, entity: Entity) -> DltResource:
     types = {**entity.types, **run.custom_fields(entity)}
     columns = {name: dict(COLUMN_TYPES[kind]) for name, kind in types.items()}
-    key: Any = entity.row_key(entity.id_field)
+    key: Any = entity.id_key
     disposition: Any = "merge"
     if entity.write == "versions":
         disposition = {"disposition": "merge", "strategy": "insert-only"}

@@ -188,6 +188,6 @@ def test_tasks_recorded_with_string_ids_type_as_numbers() -> None:
     pages = [first["result"], *chained["result"]["result"].values()]
     rows = [typed_row(r, entity.types) for page in pages for r in rows_of(entity, page)]
     assert rows[0] == {"id": 8618, "status": 2, "group": [], "subStatus": "-1"}
-    ids = [r[entity.row_key(entity.id_field)] for r in rows]
+    ids = [r[entity.id_key] for r in rows]
     assert len(ids) == len(set(ids)) > 1000 and all(isinstance(i, int) for i in ids)
     assert entity.row_key("CHANGED_DATE") == "changedDate" and "UF_CRM_TASK" in entity.select()
