@@ -86,13 +86,11 @@ def writer_lock(warehouse: Path) -> Iterator[None]:
 def check_warehouse(warehouse: Path) -> None:
     """Refuses, before any request, a warehouse that cannot be opened for writing."""
     if warehouse.is_dir():
-        raise LocalFileError(f"warehouse {warehouse} is a directory, not a file: point --warehouse (or "
-                             "B24WH_WAREHOUSE) at a file such as data/warehouse.duckdb, or move the directory away")
+        raise LocalFileError(_a_directory(warehouse))
     _writable_folder(warehouse.parent, warehouse)
     if warehouse.exists():
         if not os.access(warehouse, os.W_OK):
-            raise LocalFileError(f"warehouse {warehouse} is read-only: make it writable for this user "
-                                 f"(chmod u+w {warehouse})")
+            raise LocalFileError(_read_only(warehouse, warehouse))
         try:
             duckdb.connect(str(warehouse)).close()
         except duckdb.Error as exc:
@@ -107,8 +105,17 @@ def _writable_folder(folder: Path, warehouse: Path) -> None:
         raise LocalFileError(f"{existing} is a file, so warehouse {warehouse} cannot be created under it: point "
                              "--warehouse (or B24WH_WAREHOUSE) elsewhere")
     if not os.access(existing, os.W_OK | os.X_OK):
-        raise LocalFileError(f"folder {existing} is read-only, so warehouse {warehouse} cannot be written: make it "
-                             "writable for this user, or point --warehouse (or B24WH_WAREHOUSE) at a writable folder")
+        raise LocalFileError(_read_only(existing, warehouse))
+
+
+def _a_directory(warehouse: Path) -> str:
+    return (f"warehouse {warehouse} is a directory, not a file: point --warehouse (or B24WH_WAREHOUSE) at a file "
+            "such as data/warehouse.duckdb, or move the directory away")
+
+
+def _read_only(path: Path, warehouse: Path) -> str:
+    return (f"{path} is read-only, so warehouse {warehouse} cannot be written: make it writable for this user, "
+            "or point --warehouse (or B24WH_WAREHOUSE) at a writable folder")
 
 
 def explain(exc: BaseException, warehouse: Path) -> str | None:
@@ -123,12 +130,10 @@ def explain(exc: BaseException, warehouse: Path) -> str | None:
             return (f"warehouse {warehouse} is locked by another process (PID {holder}): wait for it to finish, "
                     f"or see which process holds it with `fuser {warehouse}`")
         if number == errno.EISDIR or "Is a directory" in text:
-            return (f"warehouse {warehouse} is a directory, not a file: point --warehouse (or B24WH_WAREHOUSE) "
-                    "at a file, or move the directory away")
+            return _a_directory(warehouse)
         if number in (errno.EACCES, errno.EPERM, errno.EROFS) or "Permission denied" in text \
                 or "Read-only file system" in text:
-            return (f"warehouse {warehouse} or its folder is read-only: make {warehouse.parent} writable for this "
-                    "user, or point --warehouse (or B24WH_WAREHOUSE) at a writable folder")
+            return _read_only(warehouse.parent, warehouse)
         if "not a valid DuckDB database file" in text or "Serialization Error" in text or "Corrupt" in text \
                 or "corrupt" in text:
             return (f"warehouse {warehouse} is damaged: move it away and either restore the last publication "
