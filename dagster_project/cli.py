@@ -22,7 +22,6 @@ import os
 import shutil
 import subprocess
 import sys
-import threading
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -245,53 +244,37 @@ def _run(args: argparse.Namespace) -> int:
     return 0
 
 
-_STOP = threading.Event()
-
-
-def _interrupt(signum: int, frame: object) -> None:
-    _STOP.set()
-    raise KeyboardInterrupt
-
-
-def _stopped_by_signal(exc: BaseException) -> bool:
-    """Whether a refresh ended because the loop was told to stop (dlt and DuckDB wrap the interrupt)."""
-    from dlt.common.exceptions import SignalReceivedException
-
-    chain: BaseException | None = exc
-    while chain is not None:
-        if isinstance(chain, SignalReceivedException | KeyboardInterrupt):
-            return True
-        chain = chain.__cause__ or chain.__context__
-    return _STOP.is_set()
-
-
 def repeat(args: argparse.Namespace, warehouse: Path) -> int:
     """`refresh --every`: one refresh after another, each starting `every` seconds after the last began.
-    A failure is one line on stderr and the loop goes on; Ctrl-C or SIGTERM stops it."""
-    import signal
+    A failure is one line on stderr and the loop goes on. Ctrl-C or SIGTERM stops it: an extraction stops
+    at its next row, a model build or publication finishes first; a second signal stops at once.
+
+    dlt intercepts both signals during a pipeline run and forgets one that arrived after its last check.
+    Intercepting them here for the whole loop makes dlt's interception a nested no-op, so no signal is
+    forgotten."""
     import time
+
+    from dlt.common.runtime import signals
 
     from warehouse.status import clear_error, record_error
 
-    signal.signal(signal.SIGTERM, _interrupt)
-    try:
-        while not _STOP.is_set():
+    with signals.intercepted_signals():
+        while not signals.was_signal_received():
             started = time.monotonic()
             try:
                 done = refresh(warehouse, sweep=args.sweep, rebuild=args.rebuild)
                 print(f"{datetime.now():%H:%M:%S} refreshed in {time.monotonic() - started:.1f} s "
                       f"({done.model.reason}); published {done.published.version}", flush=True)
             except Exception as exc:  # reported, then retried at the next turn
-                if _stopped_by_signal(exc):
+                if signals.was_signal_received():
                     break
                 line = one_line(exc, warehouse)
                 print(f"b24wh refresh: {line}", file=sys.stderr, flush=True)
                 record_error(warehouse, "refresh", line)
             else:
                 clear_error(warehouse)
-            _STOP.wait(max(0.0, args.every - (time.monotonic() - started)))
-    except KeyboardInterrupt:
-        pass
+            if not signals.was_signal_received():
+                signals.sleep(max(0.0, args.every - (time.monotonic() - started)))
     return 0
 
 
