@@ -30,8 +30,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from b24wh_simulator.client import SimulatorProcess  # noqa: E402
 from pipelines.bitrix24.catalogue import BY_NAME  # noqa: E402
-from simulator.client import SimulatorProcess  # noqa: E402
 from tests.simulator.test_sdks import self_signed  # noqa: E402
 
 OURS = """

@@ -33,9 +33,9 @@ import requests
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from b24wh_simulator.client import SimulatorProcess  # noqa: E402
 from benchmarks.memory import peak_mib  # noqa: E402
 from pipelines.bitrix24.catalogue import ENTITIES  # noqa: E402
-from simulator.client import SimulatorProcess  # noqa: E402
 
 CHILD = """
 import json, sys, time

@@ -28,8 +28,8 @@ sys.path.insert(0, str(ROOT))
 
 from playwright.sync_api import sync_playwright  # noqa: E402
 
+from b24wh_simulator.client import SimulatorProcess  # noqa: E402
 from dagster_project.cli import refresh  # noqa: E402
-from simulator.client import SimulatorProcess  # noqa: E402
 from tests.conftest import free_port  # noqa: E402
 from tests.test_wall import CHROMIUM_FLAGS, chromium  # noqa: E402
 from warehouse.settings import load_settings  # noqa: E402

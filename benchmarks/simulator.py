@@ -29,13 +29,14 @@ import requests
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from simulator.client import SimulatorProcess  # noqa: E402
+from b24wh_simulator.client import SimulatorProcess  # noqa: E402
 
 BUDGET_MS = 1000 / 2.0   # the portal admits 2 requests/s on standard plans
 
 
 def generate(store: Path, deals: int, seed: int) -> dict[str, float]:
-    code = ("import json, sys; from simulator.config import DataConfig; from simulator.generator import generate; "
+    code = ("import json, sys; from b24wh_simulator.config import DataConfig; "
+            "from b24wh_simulator.generator import generate; "
             f"print(json.dumps(generate({str(store)!r}, DataConfig(deals={deals}, seed={seed}))))")
     started = time.perf_counter()
     done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True)

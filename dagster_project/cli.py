@@ -101,7 +101,7 @@ def headline(warehouse: Path) -> str:
 
 
 def demo(deals: int | None, scale: str) -> int:
-    from simulator.client import SimulatorProcess
+    from b24wh_simulator.client import SimulatorProcess
     from warehouse.files import resolve
 
     print("Starting the Bitrix24 simulator (a local portal with a year of a sales team's CRM)...", flush=True)
@@ -156,7 +156,7 @@ def main(argv: list[str] | None = None) -> int:
     args, rest = parser.parse_known_args(argv)
     if args.command == "simulator":
         # The simulator is its own program: the pipeline side never imports it.
-        return subprocess.call([sys.executable, "-m", "simulator", *rest])
+        return subprocess.call([sys.executable, "-m", "b24wh_simulator", *rest])
     if rest:
         parser.error(f"unrecognized arguments: {' '.join(rest)}")
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(message)s")

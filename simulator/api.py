@@ -16,8 +16,8 @@ from datetime import datetime, tzinfo
 from typing import Any
 from urllib.parse import quote, unquote
 
-from simulator import wire
-from simulator.catalogue import (
+from b24wh_simulator import wire
+from b24wh_simulator.catalogue import (
     CATEGORY_ENTITY_TYPES,
     ITEM_ENTITIES,
     METHODS,
@@ -27,9 +27,9 @@ from simulator.catalogue import (
     Entity,
     Method,
 )
-from simulator.config import CostModel
-from simulator.limits import OperatingBudget
-from simulator.query import ApiError, Page, run_list
+from b24wh_simulator.config import CostModel
+from b24wh_simulator.limits import OperatingBudget
+from b24wh_simulator.query import ApiError, Page, run_list
 
 MAX_BATCH = 50
 _REFERENCE = re.compile(r"\$result\[([^\]]*)\]((?:\[[^\]]*\])*)")

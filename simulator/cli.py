@@ -1,4 +1,4 @@
-"""`python -m simulator` (also `b24wh simulator`): run a local Bitrix24 portal over HTTP.
+"""`python -m b24wh_simulator` (also `b24wh simulator`): run a local Bitrix24 portal over HTTP.
 
 Prints one line `READY {json}` on stdout once it serves (base URL, webhook URL, control URL, OAuth
 application), then human-readable hints on stderr.
@@ -21,10 +21,10 @@ from zoneinfo import ZoneInfo
 
 from aiohttp import web
 
-from simulator.config import SCALES, CostModel, DataConfig, Faults, Limits, ServerConfig, Webhook, default_secret
-from simulator.portal import Portal
-from simulator.server import build_app
-from simulator.store import working_copy
+from b24wh_simulator.config import SCALES, CostModel, DataConfig, Faults, Limits, ServerConfig, Webhook, default_secret
+from b24wh_simulator.portal import Portal
+from b24wh_simulator.server import build_app
+from b24wh_simulator.store import working_copy
 
 SCOPES = "crm,user,department,telephony,task"
 
@@ -127,7 +127,7 @@ async def serve(config: ServerConfig, store: Path, host: str, port: int,
     print("READY " + json.dumps(ready), flush=True)
     print(f"Bitrix24 simulator serving {sum(ready['rows'].values())} CRM rows at {base}\n"
           f"  webhook URL:  {ready['webhook_url']}\n"
-          f"  control API:  {ready['control_url']}/status\n"
+          f"  control API:  {ready['control_url']}/status (header X-Simulator-Secret: the webhook secret)\n"
           f"  use it:       BITRIX24_WEBHOOK_URL={ready['webhook_url']}", file=sys.stderr, flush=True)
     try:
         await asyncio.Event().wait()

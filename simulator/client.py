@@ -24,12 +24,13 @@ class SimulatorError(RuntimeError):
 
 
 class SimulatorControl:
-    """The control interface (`/_sim/...`) of a running simulator."""
+    """The control interface (`/_sim/...`) of a running simulator; `secret` is its first webhook's secret."""
 
-    def __init__(self, base_url: str, timeout: float = 300.0) -> None:
+    def __init__(self, base_url: str, secret: str, timeout: float = 300.0) -> None:
         self.base = base_url.rstrip("/") + "/_sim"
         self.timeout = timeout
         self.session = requests.Session()
+        self.session.headers["X-Simulator-Secret"] = secret
 
     def _call(self, verb: str, path: str, body: dict[str, Any] | None = None) -> Any:
         response = self.session.request(verb, self.base + path, json=body, timeout=self.timeout)
@@ -82,7 +83,7 @@ class SimulatorControl:
 
 
 class SimulatorProcess:
-    """Runs `python -m simulator` with the given options until the context exits.
+    """Runs `python -m b24wh_simulator` with the given options until the context exits.
 
     Keyword options map to command-line flags (`fault_drop=0.1` -> `--fault-drop 0.1`; `True` -> a bare
     flag). The port defaults to a free one. Generated portals are cached, so a second start is quick.
@@ -90,7 +91,7 @@ class SimulatorProcess:
 
     def __init__(self, **options: Any) -> None:
         options.setdefault("port", 0)
-        self.args = [sys.executable, "-m", "simulator"]
+        self.args = [sys.executable, "-m", "b24wh_simulator"]
         for key, value in options.items():
             flag = "--" + key.replace("_", "-")
             if value is True:
@@ -123,7 +124,7 @@ class SimulatorProcess:
             self.stop()
             raise SimulatorError("simulator did not start: " + " ".join(self.stderr_lines[-5:]))
         self.ready = json.loads(line_holder[0])
-        self.control = SimulatorControl(self.base_url)
+        self.control = SimulatorControl(self.base_url, self.webhook_url.rstrip("/").rsplit("/", 1)[1])
         return self
 
     def _read_ready(self) -> str:

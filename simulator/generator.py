@@ -28,8 +28,8 @@ from importlib import resources
 from random import Random
 from typing import Any
 
-from simulator import reference as ref
-from simulator.catalogue import (
+from b24wh_simulator import reference as ref
+from b24wh_simulator.catalogue import (
     COMPANY,
     CONTACT,
     DEAL,
@@ -38,7 +38,7 @@ from simulator.catalogue import (
     USERFIELD_ENUMS,
     USERFIELDS,
 )
-from simulator.config import DataConfig
+from b24wh_simulator.config import DataConfig
 
 DAY = 86_400
 HOUR = 3_600
@@ -228,7 +228,7 @@ class Generator:
     # --- the whole portal -------------------------------------------------------------------------
 
     def generate(self) -> dict[str, int]:
-        schema = resources.files("simulator").joinpath("schema.sql").read_text(encoding="utf-8")
+        schema = resources.files("b24wh_simulator").joinpath("schema.sql").read_text(encoding="utf-8")
         self.db.executescript(schema)
         self.write_reference()
         self.write_team()

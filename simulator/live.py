@@ -15,10 +15,10 @@ from dataclasses import asdict, dataclass
 from random import Random
 from typing import Any
 
-from simulator import reference as ref
-from simulator.catalogue import DEAL
-from simulator.config import DataConfig
-from simulator.generator import ACTIVITY_MIX, DAY, HOUR, Calendar, Generator
+from b24wh_simulator import reference as ref
+from b24wh_simulator.catalogue import DEAL
+from b24wh_simulator.config import DataConfig
+from b24wh_simulator.generator import ACTIVITY_MIX, DAY, HOUR, Calendar, Generator
 
 # Change kinds accepted by `apply`, in the order they are applied.
 CHANGE_KINDS = ("new_deals", "new_leads", "new_contacts", "new_activities", "new_calls", "new_tasks",

@@ -16,11 +16,11 @@ from random import Random
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from simulator.api import Api, Caller
-from simulator.config import CostModel, DataConfig, Faults, Limits, OAuthApp, ServerConfig
-from simulator.limits import LeakyBucket, OperatingBudget
-from simulator.live import LivePortal
-from simulator.query import ApiError
+from b24wh_simulator.api import Api, Caller
+from b24wh_simulator.config import CostModel, DataConfig, Faults, Limits, OAuthApp, ServerConfig
+from b24wh_simulator.limits import LeakyBucket, OperatingBudget
+from b24wh_simulator.live import LivePortal
+from b24wh_simulator.query import ApiError
 
 
 class Portal:

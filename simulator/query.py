@@ -14,8 +14,8 @@ from dataclasses import dataclass
 from datetime import tzinfo
 from typing import Any
 
-from simulator import wire
-from simulator.catalogue import MULTIFIELD_TYPES, Entity, Field
+from b24wh_simulator import wire
+from b24wh_simulator.catalogue import MULTIFIELD_TYPES, Entity, Field
 
 PAGE_SIZE = 50
 

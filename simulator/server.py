@@ -3,7 +3,8 @@
 - `/rest/{user_id}/{secret}/{method}[.json]`: inbound webhooks
 - `/rest/{method}[.json]` with `auth=`: OAuth applications
 - `/oauth/token/`: the OAuth server's token refresh (shaped like oauth.bitrix.info)
-- `/_sim/...`: control (clock, live changes, faults, limits, costs, ground truth, statistics)
+- `/_sim/...`: control (clock, live changes, faults, limits, costs, ground truth, statistics), for the holder of
+  the first webhook's secret (header `X-Simulator-Secret`)
 
 Order of checks for a REST call, as a portal answers: portal move (302), injected faults, the request
 bucket (503), the method (404, before any authentication; names are case-insensitive), credentials (401),
@@ -15,18 +16,19 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import secrets
 from collections.abc import Awaitable, Callable
 from dataclasses import asdict
 from typing import Any
 
 from aiohttp import web
 
-from simulator import truth, wire
-from simulator.api import Caller, Outcome
-from simulator.catalogue import METHODS
-from simulator.live import CHANGE_KINDS
-from simulator.portal import Portal
-from simulator.query import ApiError
+from b24wh_simulator import truth, wire
+from b24wh_simulator.api import Caller, Outcome
+from b24wh_simulator.catalogue import METHODS
+from b24wh_simulator.live import CHANGE_KINDS
+from b24wh_simulator.portal import Portal
+from b24wh_simulator.query import ApiError
 
 log = logging.getLogger("simulator")
 
@@ -157,16 +159,26 @@ async def token_handler(request: web.Request) -> web.Response:
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
+CONTROL_SECRET_HEADER = "X-Simulator-Secret"
+
+
 def control(fn: Callable[[Portal, dict[str, Any], web.Request], Any]) -> Handler:
-    """Wraps a control operation: JSON in, JSON out, bad input answered with 400 and the reason."""
+    """Wraps a control operation: JSON in, JSON out, bad input answered with 400 and the reason. The caller
+    proves it owns the portal with the secret of its first webhook in the X-Simulator-Secret header (the
+    control interface hands out credentials and ground truth, so it is never open); anything else is 401."""
 
     async def handler(request: web.Request) -> web.StreamResponse:
+        portal: Portal = request.app[PORTAL_KEY]
+        if not secrets.compare_digest(request.headers.get(CONTROL_SECRET_HEADER, "").encode(),
+                                      portal.config.webhooks[0].secret.encode()):
+            return json_response(401, {"error": f"the control interface needs the portal's webhook secret in the "
+                                                f"{CONTROL_SECRET_HEADER} header"})
         body: dict[str, Any] = {}
         if request.can_read_body:
             text = await request.text()
             body = json.loads(text) if text.strip() else {}
         try:
-            result = fn(request.app[PORTAL_KEY], body, request)
+            result = fn(portal, body, request)
             if asyncio.iscoroutine(result):
                 result = await result
         except (ValueError, TypeError, ApiError) as err:

@@ -15,8 +15,8 @@ from dataclasses import asdict
 from importlib import resources
 from pathlib import Path
 
-from simulator.config import DataConfig
-from simulator.generator import generate
+from b24wh_simulator.config import DataConfig
+from b24wh_simulator.generator import generate
 
 _SOURCES = ("generator.py", "reference.py", "schema.sql", "catalogue.py", "config.py")
 
@@ -30,7 +30,7 @@ def cache_dir() -> Path:
 
 def store_key(cfg: DataConfig) -> str:
     digest = hashlib.sha256(json.dumps(asdict(cfg), sort_keys=True).encode())
-    package = resources.files("simulator")
+    package = resources.files("b24wh_simulator")
     for name in _SOURCES:
         digest.update(package.joinpath(name).read_bytes())
     return digest.hexdigest()[:20]

@@ -39,7 +39,7 @@ from collections import Counter, defaultdict
 from datetime import datetime, tzinfo
 from typing import Any
 
-from simulator.catalogue import COMPANY, CONTACT, DEAL, LEAD, SMART_INVOICE
+from b24wh_simulator.catalogue import COMPANY, CONTACT, DEAL, LEAD, SMART_INVOICE
 
 _DIGITS = re.compile(r"\D+")
 

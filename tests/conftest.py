@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 import requests
 
-from simulator.client import SimulatorProcess
+from b24wh_simulator.client import SimulatorProcess
 from tests import system_packages
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures"

@@ -16,10 +16,10 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from b24wh_simulator.client import SimulatorProcess
+from b24wh_simulator.config import DataConfig
+from b24wh_simulator.generator import Generator
 from pipelines.bitrix24.pipeline import load
-from simulator.client import SimulatorProcess
-from simulator.config import DataConfig
-from simulator.generator import Generator
 from warehouse.build import build
 
 TZ = ZoneInfo("Europe/Moscow")
@@ -35,7 +35,7 @@ def at(day: int, hour: int = 10, month: int = 3) -> int:
 def new_store(db: sqlite3.Connection) -> None:
     """Schema, reference data and team of a hand-made portal."""
     config = DataConfig(language="en", managers=8, seed=1, anchor=NOW_LOCAL.isoformat())
-    db.executescript(resources.files("simulator").joinpath("schema.sql").read_text(encoding="utf-8"))
+    db.executescript(resources.files("b24wh_simulator").joinpath("schema.sql").read_text(encoding="utf-8"))
     generator = Generator(db, config)
     generator.write_reference()
     generator.write_team()

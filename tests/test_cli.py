@@ -14,8 +14,8 @@ from zoneinfo import ZoneInfo
 import duckdb
 import pytest
 
+from b24wh_simulator.client import SimulatorProcess
 from dagster_project.cli import headline, main, refresh
-from simulator.client import SimulatorProcess
 from tests.conftest import portal_options
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -9,9 +9,9 @@ import pytest
 
 from assets.ingestion import bitrix24_raw
 from assets.model import warehouse_core, warehouse_marts, warehouse_published
+from b24wh_simulator.client import SimulatorProcess
 from dagster_project.definitions import defs
 from dagster_project.resources import Bitrix24Resource, WarehouseResource
-from simulator.client import SimulatorProcess
 from tests.conftest import portal_options
 from warehouse.checks import CORE_CHECKS, MART_CHECKS
 

@@ -22,8 +22,8 @@ from typing import Any
 import duckdb
 import pytest
 
+from b24wh_simulator.client import SimulatorProcess
 from dagster_project.cli import main
-from simulator.client import SimulatorProcess
 from tests.conftest import free_port, portal_options
 from warehouse.files import writer_lock
 

@@ -20,8 +20,8 @@ import pytest
 import requests
 from playwright.sync_api import Browser, Page, sync_playwright
 
+from b24wh_simulator.client import SimulatorProcess
 from dagster_project.cli import refresh
-from simulator.client import SimulatorProcess
 from tests.conftest import free_port, portal_options
 from wall.snapshot import newest_file
 from warehouse.settings import Settings

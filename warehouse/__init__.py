@@ -1,1 +1,3 @@
-"""The DuckDB model: SQL files (`models/staging`, `models/core`) and the runner that builds them."""
+"""The DuckDB warehouse: the model's SQL files (`models/`) and their builder (`build`), the marts (`marts`),
+the plans file (`plans`), checks (`checks`), publication for BI tools (`publish`), the report's settings
+(`settings`), the project's files and lock (`files`) and the state report (`status`)."""

@@ -9,7 +9,7 @@ from typing import Any
 import duckdb
 import pytest
 
-from simulator.client import SimulatorProcess
+from b24wh_simulator.client import SimulatorProcess
 from tests.conftest import portal_options
 
 # Raw tables whose rows must equal the portal's, and the truth key counting them.

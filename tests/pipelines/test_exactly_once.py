@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
+from b24wh_simulator.client import SimulatorProcess
 from pipelines.bitrix24.pipeline import load
-from simulator.client import SimulatorProcess
 from tests.conftest import portal_options
 from tests.pipelines.conftest import TRUTH_TABLES, counts, duplicates, query
 

@@ -11,9 +11,9 @@ from typing import Any
 
 import pytest
 
+from b24wh_simulator.client import SimulatorProcess
 from pipelines.bitrix24 import settings
 from pipelines.bitrix24.pipeline import last_sweep, load, make_pipeline
-from simulator.client import SimulatorProcess
 from tests.conftest import portal_options
 from tests.pipelines.conftest import TRUTH_TABLES, counts, duplicates, query, snapshot
 

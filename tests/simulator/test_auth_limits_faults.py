@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 import requests
 
-from simulator.client import SimulatorProcess
+from b24wh_simulator.client import SimulatorProcess
 from tests.conftest import Rest, example, portal_options
 
 
@@ -182,5 +182,17 @@ def test_a_renamed_portal_answers_302_to_its_new_domain(fresh_portal: Any) -> No
 
 
 def test_unknown_control_settings_are_refused(fresh_portal: Any) -> None:
-    response = requests.put(fresh_portal.base_url + "/_sim/faults", json={"rate_boom": 1}, timeout=10)
+    response = fresh_portal.control.session.put(fresh_portal.base_url + "/_sim/faults", json={"rate_boom": 1},
+                                                timeout=10)
     assert response.status_code == 400 and "rate_boom" in response.json()["error"]
+
+
+@pytest.mark.parametrize("secret", [None, "", "wrongsecret"])
+def test_the_control_interface_needs_the_portal_secret(fresh_portal: Any, secret: str | None) -> None:
+    headers = {} if secret is None else {"X-Simulator-Secret": secret}
+    for verb, path in (("GET", "/status"), ("GET", "/truth"), ("POST", "/oauth/authorize"), ("PUT", "/limits")):
+        response = requests.request(verb, fresh_portal.base_url + "/_sim" + path, json={}, headers=headers, timeout=10)
+        assert response.status_code == 401, path
+        assert "X-Simulator-Secret" in response.json()["error"]
+        assert fresh_portal.webhook_url.rstrip("/").rsplit("/", 1)[1] not in response.text
+    assert fresh_portal.control.status()["webhook_url"] == fresh_portal.webhook_url

@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from simulator.client import SimulatorProcess
+from b24wh_simulator.client import SimulatorProcess
 from tests.conftest import Rest, example, portal_options
 
 # Keys in the docs' sample rows that belong to the sample portal, not to Bitrix24 itself

@@ -13,9 +13,9 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from simulator import truth
-from simulator.config import DataConfig
-from simulator.generator import generate
+from b24wh_simulator import truth
+from b24wh_simulator.config import DataConfig
+from b24wh_simulator.generator import generate
 
 TABLES = ("deals", "leads", "contacts", "companies", "multifields", "activities", "stage_history", "invoices",
           "timeline_comments", "users", "departments", "statuses", "categories", "planted_defects")

@@ -6,7 +6,7 @@ import time
 from datetime import datetime
 from typing import Any
 
-from simulator.client import SimulatorProcess
+from b24wh_simulator.client import SimulatorProcess
 from tests.conftest import Rest, portal_options
 
 
@@ -105,7 +105,7 @@ def test_live_mode_keeps_changing_the_portal(fresh_portal: Any) -> None:
 def test_unknown_change_kinds_are_refused(fresh_portal: Any) -> None:
     import pytest
 
-    from simulator.client import SimulatorError
+    from b24wh_simulator.client import SimulatorError
 
     with pytest.raises(SimulatorError, match="unknown change kinds"):
         fresh_portal.control.apply_changes(explode=1)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from simulator.client import SimulatorProcess
+from b24wh_simulator.client import SimulatorProcess
 from tests.conftest import portal_options
 
 

@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from simulator.client import SimulatorProcess
+from b24wh_simulator.client import SimulatorProcess
 from tests.conftest import Rest, portal_options, recorded
 from tests.simulator.test_conformance_examples import assert_same_shape
 

@@ -8,7 +8,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from simulator import truth
+from b24wh_simulator import truth
 from tests.handmade import NOW, TZ, activity, at, deal, insert, new_store, task
 
 

@@ -6,7 +6,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from simulator import wire
+from b24wh_simulator import wire
 
 TZ = ZoneInfo("Europe/Moscow")
 

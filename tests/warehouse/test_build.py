@@ -10,8 +10,8 @@ from typing import Any
 import duckdb
 import pytest
 
+from b24wh_simulator.client import SimulatorProcess
 from pipelines.bitrix24.pipeline import load
-from simulator.client import SimulatorProcess
 from tests.conftest import Rest, portal_options
 from warehouse import build as build_module
 from warehouse.build import CORE_TABLES, Built, WarehouseError, build

@@ -13,8 +13,8 @@ from zoneinfo import ZoneInfo
 import duckdb
 import pytest
 
+from b24wh_simulator.client import SimulatorProcess
 from pipelines.bitrix24.pipeline import load
-from simulator.client import SimulatorProcess
 from tests.conftest import portal_options
 from warehouse.build import build
 from warehouse.marts import MART_TABLES, MARTS, build_marts

@@ -17,8 +17,8 @@ import pyarrow.parquet as pq
 import pytest
 import sqlalchemy as sa
 
+from b24wh_simulator.client import SimulatorProcess
 from dagster_project.cli import refresh
-from simulator.client import SimulatorProcess
 from tests.conftest import portal_options
 from tests.postgres import postgres_server
 from warehouse import publish as publish_module

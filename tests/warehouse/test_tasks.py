@@ -10,8 +10,8 @@ from typing import Any
 import duckdb
 import pytest
 
+from b24wh_simulator.client import SimulatorProcess
 from pipelines.bitrix24.pipeline import load
-from simulator.client import SimulatorProcess
 from tests.conftest import portal_options
 from tests.warehouse.test_marts import marts  # noqa: F401  (the shared fixture)
 from warehouse.build import build

@@ -11,9 +11,9 @@ from zoneinfo import ZoneInfo
 import duckdb
 import pytest
 
+from b24wh_simulator.client import SimulatorProcess
 from dagster_project.cli import refresh
 from pipelines.bitrix24.errors import ConfigurationError
-from simulator.client import SimulatorProcess
 from tests.conftest import portal_options
 from tests.warehouse.test_marts import MEASURES
 from warehouse.settings import Settings
