@@ -1,8 +1,6 @@
-"""One asset per entity of the Bitrix24 source (keys `bitrix24/raw/<entity>`), loaded by one dlt run.
-
-The source is built per run (a subset of entities when only some assets are selected); the load is
-`pipelines.bitrix24.pipeline.load`, which finishes anything a killed run left behind first.
-"""
+"""The extract step as assets: one per entity of the Bitrix24 source (keys `bitrix24/raw/<entity>`), loaded
+by one dlt run (a subset of entities when only some assets are selected). The load finishes anything a
+killed run left behind first."""
 # No `from __future__ import annotations` here: Dagster reads parameter annotations (configs, resources).
 
 
@@ -10,13 +8,10 @@ from collections.abc import Iterator
 
 import dagster as dg
 
-from assets.failures import in_one_line
+from assets.steps import run_as_asset
 from dagster_project.resources import WRITER_POOL, Bitrix24Resource, WarehouseResource
+from dagster_project.steps import STEP
 from pipelines.bitrix24.catalogue import ENTITIES
-from pipelines.bitrix24.pipeline import load
-from warehouse.files import check_warehouse
-from warehouse.publish import check_publish_url
-from warehouse.settings import check_plans_file
 
 RAW_GROUP = "bitrix24_raw"
 
@@ -27,6 +22,11 @@ def raw_key(entity: str) -> dg.AssetKey:
 
 class ExtractConfig(dg.Config):
     force_sweep: bool = False   # the deletion sweep runs when due (daily); the nightly reconciliation forces it
+    # A backfill window (the `backfill` job's partitions set it): ISO dates, the end exclusive, by `created`
+    # or `modified`; cursors are left alone.
+    backfill_start: str | None = None
+    backfill_end: str | None = None
+    backfill_by: str = "created"
 
 
 @dg.multi_asset(
@@ -39,15 +39,11 @@ class ExtractConfig(dg.Config):
 def bitrix24_raw(context: dg.AssetExecutionContext, config: ExtractConfig, bitrix24: Bitrix24Resource,
                  warehouse: WarehouseResource) -> Iterator[dg.MaterializeResult]:
     entities = [key.path[-1] for key in context.selected_asset_keys]
-    with in_one_line(warehouse.file):
-        # Before any request, as the command line checks them: the settings and the warehouse file.
-        check_plans_file(warehouse.settings())
-        check_publish_url()
-        check_warehouse(warehouse.file)
-        info = load(warehouse.file, entities=entities, sweep=True if config.force_sweep else None,
-                    webhook_url=bitrix24.webhook_url, plan=bitrix24.plan, timezone=warehouse.portal_timezone,
-                    progress="log")
-    trace = info.pipeline.last_trace   # type: ignore[attr-defined]
+    backfill = ({"start": config.backfill_start, "end": config.backfill_end, "by": config.backfill_by}
+                if config.backfill_start and config.backfill_end else None)
+    info = run_as_asset(STEP["extract"], warehouse, bitrix24, entities=entities, backfill=backfill,
+                        sweep=True if config.force_sweep else None)
+    trace = info.pipeline.last_trace
     rows = trace.last_normalize_info.row_counts if trace and trace.last_normalize_info else {}
     for entity in entities:
         yield dg.MaterializeResult(asset_key=raw_key(entity), metadata={"rows_loaded": rows.get(entity, 0)})

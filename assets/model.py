@@ -1,4 +1,4 @@
-"""The warehouse tables as assets: the core star schema (`warehouse/core/<table>`), built in one
+"""The model, marts and publish steps as assets: the core star schema (`warehouse/core/<table>`), built in one
 transaction, incrementally; the report marts (`warehouse/marts/<table>`), built after it in a transaction
 of their own; and their publication for BI tools (`warehouse/published`). Every table has blocking checks
 (`warehouse.checks`): a failing core check stops the marts, a failing mart check stops publishing."""
@@ -8,40 +8,20 @@ of their own; and their publication for BI tools (`warehouse/published`). Every 
 from collections.abc import Iterator
 
 import dagster as dg
-import duckdb
 
-from assets.failures import in_one_line
 from assets.ingestion import raw_key
+from assets.steps import check_results, check_specs, run_as_asset, table_key
 from dagster_project.resources import WRITER_POOL, WarehouseResource
-from warehouse.build import CORE_TABLES, build
-from warehouse.checks import CORE_CHECKS, MART_CHECKS, Check, violations
-from warehouse.marts import MART_TABLES, build_marts
-from warehouse.publish import publish
+from dagster_project.steps import STEP
+from warehouse.build import CORE_TABLES
+from warehouse.marts import MART_TABLES
 
 RAW_INPUTS = ("deals", "deal_stage_history", "activities", "users", "departments", "statuses", "pipelines",
               "contacts", "companies", "invoices", "invoice_stage_history", "calls", "tasks", "userfields")
 
 
-def table_key(relation: str) -> dg.AssetKey:
-    """`core.fact_deal` -> warehouse/core/fact_deal."""
-    return dg.AssetKey(["warehouse", *relation.split(".")])
-
-
 def core_key(table: str) -> dg.AssetKey:
     return table_key(f"core.{table}")
-
-
-def check_specs(checks: tuple[Check, ...]) -> list[dg.AssetCheckSpec]:
-    return [dg.AssetCheckSpec(c.name, asset=table_key(c.table), description=c.description, blocking=True)
-            for c in checks]
-
-
-def check_results(warehouse: WarehouseResource, checks: tuple[Check, ...]) -> Iterator[dg.AssetCheckResult]:
-    with duckdb.connect(str(warehouse.file), read_only=True) as con:
-        for check in checks:
-            bad = violations(con, check)
-            yield dg.AssetCheckResult(asset_key=table_key(check.table), check_name=check.name, passed=bad == 0,
-                                      metadata={"violations": bad})
 
 
 class ModelConfig(dg.Config):
@@ -53,19 +33,17 @@ class ModelConfig(dg.Config):
     specs=[dg.AssetSpec(core_key(name), group_name="warehouse_core", kinds={"duckdb"},
                         deps=[raw_key(e) for e in RAW_INPUTS],
                         description=f"core.{name} (warehouse/models/core/{name}.sql)") for name in CORE_TABLES],
-    check_specs=check_specs(CORE_CHECKS),
+    check_specs=check_specs(STEP["core"]),
     pool=WRITER_POOL,
 )
 def warehouse_core(context: dg.AssetExecutionContext, config: ModelConfig,
                    warehouse: WarehouseResource) -> Iterator[object]:
-    with in_one_line(warehouse.file):
-        built = build(warehouse.file, timezone=warehouse.portal_timezone, settings=warehouse.settings(),
-                      full=config.rebuild)
+    built = run_as_asset(STEP["core"], warehouse, rebuild=config.rebuild)
     context.log.info("%s model build in %.1f s: %s", built.mode, built.seconds, built.reason)
     for table, rows in built.counts.items():
         yield dg.MaterializeResult(asset_key=core_key(table), metadata={
             "dagster/row_count": rows, "build_mode": built.mode, "build_seconds": round(built.seconds, 2)})
-    yield from check_results(warehouse, CORE_CHECKS)
+    yield from check_results(STEP["core"], warehouse)
 
 
 @dg.multi_asset(
@@ -73,16 +51,15 @@ def warehouse_core(context: dg.AssetExecutionContext, config: ModelConfig,
     specs=[dg.AssetSpec(table_key(f"marts.{name}"), group_name="warehouse_marts", kinds={"duckdb"},
                         deps=[core_key(t) for t in CORE_TABLES],
                         description=f"marts.{name} (warehouse/models/marts/{name}.sql)") for name in MART_TABLES],
-    check_specs=check_specs(MART_CHECKS),
+    check_specs=check_specs(STEP["marts"]),
     pool=WRITER_POOL,
 )
 def warehouse_marts(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> Iterator[object]:
-    with in_one_line(warehouse.file):
-        built = build_marts(warehouse.file, timezone=warehouse.portal_timezone, settings=warehouse.settings())
+    built = run_as_asset(STEP["marts"], warehouse)
     context.log.info("marts built as of %s in %.1f s", built.as_of, built.seconds)
     for table, rows in built.counts.items():
         yield dg.MaterializeResult(asset_key=table_key(f"marts.{table}"), metadata={"dagster/row_count": rows})
-    yield from check_results(warehouse, MART_CHECKS)
+    yield from check_results(STEP["marts"], warehouse)
 
 
 @dg.asset(
@@ -95,8 +72,7 @@ def warehouse_marts(context: dg.AssetExecutionContext, warehouse: WarehouseResou
     pool=WRITER_POOL,
 )
 def warehouse_published(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> dg.MaterializeResult:
-    with in_one_line(warehouse.file):
-        published = publish(warehouse.file, warehouse.settings())
+    published = run_as_asset(STEP["publish"], warehouse)
     context.log.info("published version %s to %s", published.version, ", ".join(published.locations))
     return dg.MaterializeResult(metadata={
         "version": published.version,

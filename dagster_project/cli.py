@@ -22,14 +22,12 @@ import os
 import shutil
 import subprocess
 import sys
-from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from warehouse.build import Built
-    from warehouse.marts import MartsBuilt
+    from dagster_project.steps import Refreshed
     from warehouse.publish import Published
     from warehouse.settings import Settings
 
@@ -38,43 +36,18 @@ WAREHOUSE_HELP = ("the warehouse file (default: B24WH_WAREHOUSE, else data/wareh
                   "the nearest folder up from here holding b24wh.toml or data/warehouse.duckdb)")
 
 
-@dataclass(frozen=True)
-class Refreshed:
-    model: Built
-    marts: MartsBuilt
-    published: Published
-
-
 def refresh(warehouse: Path, *, webhook_url: str | None = None, sweep: bool | None = None,
             backfill: dict[str, Any] | None = None, timezone: str | None = None, rebuild: bool = False,
             settings: Settings | None = None, as_of: datetime | None = None) -> Refreshed:
-    """Extract (incremental, or a backfill window), build the model (in full when `rebuild`), check it, build
-    and check the marts (as of `as_of`, portal time; default now), then publish for BI tools.
+    """The refresh graph (`dagster_project.steps`): extract (incremental, or a backfill window), the model (in
+    full when `rebuild`) and its checks, the marts (as of `as_of`, portal time; default now) and their checks,
+    and publishing for BI tools. Every setting is checked before any request; no other refresh may hold the
+    warehouse."""
+    from dagster_project.steps import prepare, run_steps
 
-    Before any request: the settings (time zone, plans file, publication URL) are checked, the warehouse must
-    be writable, and no other refresh may hold it."""
-    from pipelines.bitrix24.pipeline import load
-    from warehouse.build import build
-    from warehouse.checks import CORE_CHECKS, MART_CHECKS, require
-    from warehouse.files import check_warehouse, writer_lock
-    from warehouse.marts import build_marts
-    from warehouse.publish import check_publish_url, publish
-    from warehouse.settings import check_plans_file, load_settings, portal_timezone
-
-    settings = settings or load_settings()     # a malformed settings file stops the run before any work
-    timezone = portal_timezone(timezone)
-    check_plans_file(settings)
-    check_publish_url()
-    warehouse = Path(warehouse).resolve()
-    check_warehouse(warehouse)
-    options: dict[str, Any] = {"webhook_url": webhook_url} if webhook_url else {}
-    with writer_lock(warehouse):
-        load(warehouse, sweep=sweep, backfill=backfill, timezone=timezone, **options)
-        model = build(warehouse, timezone=timezone, settings=settings, full=rebuild)
-        require(str(warehouse), CORE_CHECKS, "core check failed, marts left as they were")
-        marts = build_marts(warehouse, timezone=timezone, settings=settings, as_of=as_of)
-        require(str(warehouse), MART_CHECKS, "mart check failed, nothing published")
-        return Refreshed(model, marts, publish(warehouse, settings))
+    source: dict[str, Any] = {"webhook_url": webhook_url} if webhook_url else {}
+    return run_steps(prepare(warehouse, settings=settings, timezone=timezone, source=source, sweep=sweep,
+                             backfill=backfill, rebuild=rebuild, as_of=as_of))
 
 
 def headline(warehouse: Path) -> str:

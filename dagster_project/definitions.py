@@ -3,21 +3,23 @@
 - `refresh`: incremental extract of every entity, the model build, the marts and publishing, on a
   schedule (every 5 minutes by default; B24WH_REFRESH_CRON changes it).
 - `reconcile`: the same with the deletion sweep forced, nightly (late edits and deletions).
-- `backfill`: monthly partitions; each partition reloads that month (by creation date) and rebuilds the
-  model and the marts, leaving the incremental cursors alone.
+- `backfill`: monthly partitions; each partition reloads that month (by creation date), leaving the
+  incremental cursors alone, then runs the model, the marts and publishing like any refresh.
+All three run the same assets, the steps of `dagster_project.steps` that `b24wh refresh` runs, and record
+their materialisations and check results.
 Every step that writes the warehouse runs in the `duckdb_writer` pool (limit 1 in dagster.yaml).
 """
 # No `from __future__ import annotations` here: Dagster reads parameter annotations (configs, resources).
 
 
 import os
+from typing import Any
 
 import dagster as dg
 
 from assets.ingestion import ExtractConfig, bitrix24_raw
 from assets.model import warehouse_core, warehouse_marts, warehouse_published
-from dagster_project.cli import refresh
-from dagster_project.resources import WRITER_POOL, Bitrix24Resource, WarehouseResource
+from dagster_project.resources import Bitrix24Resource, WarehouseResource
 from warehouse.settings import SettingsError, portal_timezone
 
 try:
@@ -36,20 +38,17 @@ monthly = dg.MonthlyPartitionsDefinition(start_date=os.environ.get("B24WH_BACKFI
                                          timezone=TIMEZONE)
 
 
-@dg.op(pool=WRITER_POOL)
-def backfill_month(context: dg.OpExecutionContext, bitrix24: Bitrix24Resource, warehouse: WarehouseResource) -> None:
-    window = context.partition_time_window
-    done = refresh(warehouse.file, webhook_url=bitrix24.webhook_url, timezone=warehouse.portal_timezone,
-                   settings=warehouse.settings(),
-                   backfill={"start": window.start.isoformat(), "end": window.end.isoformat(), "by": "created"})
-    context.log.info("backfilled %s..%s (%s model build: %s): %s", window.start.date(), window.end.date(),
-                     done.model.mode, done.model.reason, {**done.model.counts, **done.marts.counts})
+def backfill_config(partition_key: str) -> dict[str, Any]:
+    """The month's window (by creation date) for the extract step; the other steps run as in any refresh."""
+    window = monthly.time_window_for_partition_key(partition_key)
+    extract = ExtractConfig(backfill_start=window.start.date().isoformat(), backfill_end=window.end.date().isoformat())
+    return {"ops": {"bitrix24_raw": {"config": extract.model_dump()}}}
 
 
-@dg.job(partitions_def=monthly, description="Reload one month of history (by creation date); cursors untouched.")
-def backfill() -> None:
-    backfill_month()
-
+backfill_job = dg.define_asset_job(
+    "backfill", selection=ALL_ASSETS,
+    description="Reload one month of history (by creation date), cursors untouched; then the model, marts, publishing.",
+    config=dg.PartitionedConfig(partitions_def=monthly, run_config_for_partition_key_fn=backfill_config))
 
 schedules = [
     dg.ScheduleDefinition(job=refresh_job, cron_schedule=os.environ.get("B24WH_REFRESH_CRON", "*/5 * * * *"),
@@ -60,11 +59,10 @@ schedules = [
 
 defs = dg.Definitions(
     assets=[bitrix24_raw, warehouse_core, warehouse_marts, warehouse_published],
-    jobs=[refresh_job, reconcile_job, backfill],
+    jobs=[refresh_job, reconcile_job, backfill_job],
     schedules=schedules,
     resources={
-        "bitrix24": Bitrix24Resource(webhook_url=dg.EnvVar("BITRIX24_WEBHOOK_URL"),
-                                     plan=os.environ.get("BITRIX24_PLAN", "standard")),
+        "bitrix24": Bitrix24Resource(plan=os.environ.get("BITRIX24_PLAN", "standard")),
         "warehouse": WarehouseResource(timezone=TIMEZONE, settings_file=os.environ.get("B24WH_CONFIG")),
     },
 )

@@ -1,22 +1,28 @@
-"""Dagster resources: the portal (its webhook through an environment variable) and the warehouse file."""
+"""Dagster resources: the portal and the warehouse, resolved as the command line resolves them."""
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import dagster as dg
 
 from warehouse.files import default_warehouse, resolve
-from warehouse.settings import Settings, load_settings, portal_timezone
+from warehouse.settings import Settings, load_settings
 
 WRITER_POOL = "duckdb_writer"   # one run at a time writes the warehouse (dagster.yaml sets its limit to 1)
 
 
 class Bitrix24Resource(dg.ConfigurableResource):
-    """The portal. The webhook URL comes from BITRIX24_WEBHOOK_URL (`dg.EnvVar`), hidden in the UI."""
+    """The portal: its plan, and credentials only where a deployment sets them here (as `dg.EnvVar`, hidden in
+    the UI). Left unset, the source resolves them as the command line does (docs/operations.md: the webhook
+    or the OAuth application from the environment or `.dlt/secrets.toml`)."""
 
-    webhook_url: str
+    webhook_url: str | None = None
     plan: str = "standard"
+
+    def source_options(self) -> dict[str, Any]:
+        return {"plan": self.plan, **({"webhook_url": self.webhook_url} if self.webhook_url else {})}
 
 
 class WarehouseResource(dg.ConfigurableResource):
@@ -31,10 +37,6 @@ class WarehouseResource(dg.ConfigurableResource):
     @property
     def file(self) -> Path:
         return resolve(self.path) if self.path else default_warehouse()
-
-    @property
-    def portal_timezone(self) -> str:
-        return portal_timezone(self.timezone)
 
     def settings(self) -> Settings:
         return load_settings(self.settings_file)

@@ -103,17 +103,40 @@ def core_tables(warehouse: Path) -> dict[str, list[tuple[Any, ...]]]:
 
 
 def test_a_backfilled_month_leaves_the_cursors_and_matches_a_full_load(portal: Any, tmp_path: Path) -> None:
-    from dagster_project.definitions import backfill, refresh_job
-
     warehouse = tmp_path / "warehouse.duckdb"
-    job = defs.resolve_job_def(refresh_job.name)
-    assert job.execute_in_process(resources=resources(portal, warehouse)).success
+    assert defs.resolve_job_def("refresh").execute_in_process(resources=resources(portal, warehouse)).success
     full_cursors, full_tables = cursors(warehouse), core_tables(warehouse)
     assert full_cursors["deals"]["cursor"] and full_cursors["activities"]["cursor"]
-    month = backfill.execute_in_process(partition_key="2026-03-01", resources=resources(portal, warehouse))
+    portal.control.reset_stats()
+    month = defs.resolve_job_def("backfill").execute_in_process(partition_key="2026-03-01",
+                                                                resources=resources(portal, warehouse))
     assert month.success
     assert cursors(warehouse) == full_cursors
     assert core_tables(warehouse) == full_tables
+    # The month was read as a window (a few hundred deals, not the whole portal's pages), and the run
+    # recorded every step as any refresh does: each asset's materialisation and each check's result.
+    assert 0 < portal.control.requests_served()["http_requests"] < 10
+    materialised = {e.asset_key.to_user_string() for e in month.get_asset_materialization_events()}
+    assert {"bitrix24/raw/deals", "warehouse/core/fact_deal", "warehouse/marts/funnel", "warehouse/published"} \
+        <= materialised
+    evaluations = month.get_asset_check_evaluations()
+    assert len(evaluations) == len(CORE_CHECKS) + len(MART_CHECKS) and all(e.passed for e in evaluations)
+
+
+def test_the_command_line_and_dagster_run_the_same_steps() -> None:
+    from assets.model import warehouse_core, warehouse_marts
+    from dagster_project.steps import STEP, STEPS
+
+    assert [s.name for s in STEPS] == ["extract", "core", "marts", "publish"]
+    specs = {spec.key.to_user_string() for spec in defs.resolve_all_asset_specs()}
+    job = defs.resolve_job_def("refresh")
+    assert {n.name for n in job.graph.node_defs} == {"bitrix24_raw", "warehouse_core", "warehouse_marts",
+                                                     "warehouse__published"}
+    for asset, step in ((warehouse_core, STEP["core"]), (warehouse_marts, STEP["marts"])):
+        assert {c.name for c in asset.check_specs} == {c.name for c in step.checks}
+    assert "warehouse/published" in specs
+    for name in ("refresh", "reconcile", "backfill"):
+        assert {n.name for n in defs.resolve_job_def(name).graph.node_defs} == {n.name for n in job.graph.node_defs}
 
 
 def test_a_bad_setting_fails_the_first_step_in_one_line_before_any_request(portal: Any, tmp_path: Path) -> None:
