@@ -39,7 +39,7 @@ import json, sys, time, duckdb
 from pipelines.bitrix24.pipeline import load
 warehouse, url, entities, limit = sys.argv[1], sys.argv[2], sys.argv[3].split(","), float(sys.argv[4])
 started = time.perf_counter()
-load(warehouse, webhook_url=url, entities=entities, progress="log", sweep=False, operating_limit=limit)
+load(warehouse, credentials=url, entities=entities, progress="log", sweep=False, operating_limit=limit)
 seconds = time.perf_counter() - started
 with duckdb.connect(warehouse, read_only=True) as con:
     rows = {e: con.execute(f"SELECT count(DISTINCT id) FROM raw.{e}").fetchone()[0] for e in entities}

@@ -42,7 +42,7 @@ import json, sys, time
 from benchmarks.memory import peak_mib
 from pipelines.bitrix24.pipeline import load
 started = time.perf_counter()
-load(sys.argv[1], webhook_url=sys.argv[2], entities=[sys.argv[3]], progress="log", sweep=False,
+load(sys.argv[1], credentials=sys.argv[2], entities=[sys.argv[3]], progress="log", sweep=False,
      operating_limit=float(sys.argv[4]))
 print("RESULT " + json.dumps({"seconds": time.perf_counter() - started,
                               "peak_mib": peak_mib()}))
@@ -120,7 +120,7 @@ def main() -> int:
         started = time.perf_counter()
         env = {**os.environ, "PYTHONPATH": str(ROOT)}
         subprocess.run([sys.executable, "-c", "import sys; from pipelines.bitrix24.pipeline import load; "
-                        "load(sys.argv[1], webhook_url=sys.argv[2], progress='log', sweep=False)", str(warehouse),
+                        "load(sys.argv[1], credentials=sys.argv[2], progress='log', sweep=False)", str(warehouse),
                         sim.webhook_url], env=env, check=True, capture_output=True)
         served = sim.control.requests_served().get("http_requests", 0)
         print(f"Incremental refresh after {len(changes)} changes: {served} HTTP requests, "

@@ -51,7 +51,7 @@ def main() -> int:
                "BITRIX24_WEBHOOK_URL": portal.webhook_url}
         os.environ.update(env)
         started = time.perf_counter()
-        refresh(folder / "warehouse.duckdb", webhook_url=portal.webhook_url, settings=load_settings(config))
+        refresh(folder / "warehouse.duckdb", credentials=portal.webhook_url, settings=load_settings(config))
         print(f"First load of {args.deals:,} deals: {time.perf_counter() - started:.0f} s", flush=True)
         loop = subprocess.Popen([sys.executable, "-m", "dagster_project", "refresh", "--warehouse",
                                  str(folder / "warehouse.duckdb"), "--every", str(args.every)], env=env,

@@ -68,7 +68,7 @@ def timed_build(warehouse: Path, mode: str) -> dict[str, Any]:
 def load(warehouse: Path, webhook_url: str) -> None:
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     subprocess.run([sys.executable, "-c", "import sys; from pipelines.bitrix24.pipeline import load; "
-                    "load(sys.argv[1], webhook_url=sys.argv[2], progress='log', operating_limit=0)",
+                    "load(sys.argv[1], credentials=sys.argv[2], progress='log', operating_limit=0)",
                     str(warehouse), webhook_url], env=env, check=True, capture_output=True)
 
 

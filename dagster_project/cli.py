@@ -36,16 +36,17 @@ WAREHOUSE_HELP = ("the warehouse file (default: B24WH_WAREHOUSE, else data/wareh
                   "the nearest folder up from here holding b24wh.toml or data/warehouse.duckdb)")
 
 
-def refresh(warehouse: Path, *, webhook_url: str | None = None, sweep: bool | None = None,
+def refresh(warehouse: Path, *, credentials: str | dict[str, Any] | None = None, sweep: bool | None = None,
             backfill: dict[str, Any] | None = None, timezone: str | None = None, rebuild: bool = False,
             settings: Settings | None = None, as_of: datetime | None = None) -> Refreshed:
     """The refresh graph (`dagster_project.steps`): extract (incremental, or a backfill window), the model (in
     full when `rebuild`) and its checks, the marts (as of `as_of`, portal time; default now) and their checks,
     and publishing for BI tools. Every setting is checked before any request; no other refresh may hold the
-    warehouse."""
+    warehouse. `credentials` (a webhook URL or OAuth fields) overrides the configured ones
+    (`pipelines.bitrix24.credentials`)."""
     from dagster_project.steps import prepare, run_steps
 
-    source: dict[str, Any] = {"webhook_url": webhook_url} if webhook_url else {}
+    source: dict[str, Any] = {"credentials": credentials} if credentials else {}
     return run_steps(prepare(warehouse, settings=settings, timezone=timezone, source=source, sweep=sweep,
                              backfill=backfill, rebuild=rebuild, as_of=as_of))
 
@@ -84,7 +85,7 @@ def demo(deals: int | None, scale: str) -> int:
         if warehouse.parent.exists():
             shutil.rmtree(warehouse.parent)
         print(f"Portal: {portal.webhook_url}\nLoading it into the warehouse...", flush=True)
-        done = refresh(warehouse, webhook_url=portal.webhook_url, timezone=portal.timezone)
+        done = refresh(warehouse, credentials=portal.webhook_url, timezone=portal.timezone)
     print(f"\nWarehouse: {warehouse}")
     print(published_lines(done.published))
     print(headline(warehouse))

@@ -62,7 +62,7 @@ defs = dg.Definitions(
     jobs=[refresh_job, reconcile_job, backfill_job],
     schedules=schedules,
     resources={
-        "bitrix24": Bitrix24Resource(plan=os.environ.get("BITRIX24_PLAN", "standard")),
+        "bitrix24": Bitrix24Resource(),
         "warehouse": WarehouseResource(timezone=TIMEZONE, settings_file=os.environ.get("B24WH_CONFIG")),
     },
 )

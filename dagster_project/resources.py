@@ -19,10 +19,11 @@ class Bitrix24Resource(dg.ConfigurableResource):
     or the OAuth application from the environment or `.dlt/secrets.toml`)."""
 
     webhook_url: str | None = None
-    plan: str = "standard"
+    plan: str | None = None     # standard | enterprise; unset: `sources.bitrix24.plan` in dlt's configuration
 
     def source_options(self) -> dict[str, Any]:
-        return {"plan": self.plan, **({"webhook_url": self.webhook_url} if self.webhook_url else {})}
+        options: dict[str, Any] = {"credentials": self.webhook_url} if self.webhook_url else {}
+        return {**options, **({"plan": self.plan} if self.plan else {})}
 
 
 class WarehouseResource(dg.ConfigurableResource):

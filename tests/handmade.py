@@ -197,6 +197,6 @@ def handmade_warehouse(folder: Path) -> Path:
     company(db, 2, "ООО «Вектор»", phones=("8 (495) 123-45-67",))
     with portal.serve() as simulator:
         target = folder / "warehouse.duckdb"
-        load(target, webhook_url=simulator.webhook_url, progress="log")
+        load(target, credentials=simulator.webhook_url, progress="log")
     build(target)
     return target

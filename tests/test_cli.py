@@ -79,7 +79,7 @@ def test_the_headline_figures_match_the_portals_truth(portal: Any, tmp_path: Pat
     warehouse = tmp_path / "warehouse.duckdb"
     truth = portal.control.truth()
     now = datetime.fromtimestamp(truth["now"], ZoneInfo("Europe/Moscow")).replace(tzinfo=None)
-    refresh(warehouse, webhook_url=portal.webhook_url, as_of=now)
+    refresh(warehouse, credentials=portal.webhook_url, as_of=now)
     text = headline(warehouse)
     assert f"Deals: {truth['rows']['deals']:,} " in text
     assert f"Forgotten deals (open, nothing planned): {len(truth['forgotten_deals']):,}" in text

@@ -109,7 +109,7 @@ def floor(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     with SimulatorProcess(**portal_options(deals=600, seed=97)) as portal:
         def refreshed() -> None:
             now = datetime.fromtimestamp(portal.control.truth()["now"], ZoneInfo("Europe/Moscow")).replace(tzinfo=None)
-            refresh(warehouse, webhook_url=portal.webhook_url, settings=settings, as_of=now)
+            refresh(warehouse, credentials=portal.webhook_url, settings=settings, as_of=now)
         refreshed()
         wall = Wall(folder / "published")
         try:

@@ -20,6 +20,7 @@ from dlt.destinations.impl.duckdb.configuration import DuckDbCredentials
 
 from pipelines.bitrix24 import settings
 from pipelines.bitrix24.catalogue import BY_NAME
+from pipelines.bitrix24.credentials import explicit
 from pipelines.bitrix24.source import KnownIds, bitrix24_source
 
 PIPELINE_NAME = "bitrix24"
@@ -94,6 +95,7 @@ def load(warehouse: Path, *, entities: Sequence[str] | None = None, backfill: di
     """One load: incremental by default; a backfill window; the deletion sweep when due (or forced).
 
     `sweep=None` sweeps when the last sweep is older than `sweep_every_hours`; True/False force it.
+    `source_options` go to the source; `credentials` may be a webhook URL or a dict of OAuth fields.
     """
     pipeline = make_pipeline(warehouse, progress)
     if pipeline.has_pending_data:
@@ -110,6 +112,8 @@ def load(warehouse: Path, *, entities: Sequence[str] | None = None, backfill: di
     # The time of this sweep (or first full load) is written by the source during extraction, so it is
     # committed with the load that carries it, and only then.
     every_id = do_sweep or (previous is None and backfill is None)
+    if source_options.get("credentials") is not None:
+        source_options["credentials"] = explicit(source_options["credentials"])
     source = bitrix24_source(entities=list(entities) if entities else None, backfill=backfill, sweep=do_sweep,
                              known_ids=known_ids(pipeline) if do_sweep else None,
                              sweep_state_key=SWEEP_STATE_KEY if every_id else None, **source_options)

@@ -19,18 +19,15 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import os
 from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta
-from pathlib import Path
-from typing import Any
+from typing import Any, Optional
 from zoneinfo import ZoneInfo, available_timezones
 
 import dlt
 from dlt.sources import DltResource
 
 from pipelines.bitrix24 import settings
-from pipelines.bitrix24.auth import Credentials, OAuthAuth, WebhookAuth
 from pipelines.bitrix24.catalogue import (
     BY_NAME,
     COLUMN_TYPES,
@@ -41,6 +38,7 @@ from pipelines.bitrix24.catalogue import (
 )
 from pipelines.bitrix24.client import Bitrix24Client
 from pipelines.bitrix24.convert import to_datetime, typed_row
+from pipelines.bitrix24.credentials import Bitrix24Credentials, credentials_or_fallback
 from pipelines.bitrix24.errors import AuthError, Bitrix24Error, ConfigurationError, PortalUnavailable
 from pipelines.bitrix24.paging import (
     ByIdWalker,
@@ -60,20 +58,6 @@ DELETIONS_HINTS = dlt.mark.make_hints(
     table_name="deletions", write_disposition="merge", primary_key=("entity", "id"), file_format="parquet",
     columns={"entity": {"data_type": "text"}, "id": {"data_type": "bigint"}, "is_deleted": {"data_type": "bool"},
              "detected_at": {"data_type": "timestamp"}})
-
-
-def credentials(webhook_url: str | None, oauth: dict[str, Any] | None) -> Credentials:
-    """Webhook URL (argument, dlt config or BITRIX24_WEBHOOK_URL), else an OAuth application."""
-    if oauth:
-        missing = [k for k in ("portal", "client_id", "client_secret", "refresh_token") if not oauth.get(k)]
-        if missing:
-            raise ConfigurationError(f"Bitrix24 OAuth configuration lacks {', '.join(missing)} "
-                                     "(sources.bitrix24.oauth in secrets.toml)")
-        token_file = oauth.get("token_file") or Path.home() / ".b24wh" / f"oauth-{oauth['client_id']}.json"
-        return OAuthAuth(oauth["portal"], oauth["client_id"], oauth["client_secret"], oauth["refresh_token"],
-                         token_url=oauth.get("token_url", "https://oauth.bitrix.info/oauth/token/"),
-                         token_file=Path(token_file))
-    return WebhookAuth.from_url(webhook_url or os.environ.get("BITRIX24_WEBHOOK_URL", ""))
 
 
 class Run:
@@ -352,8 +336,7 @@ def make_resource(run: Run, entity: Entity) -> DltResource:
 
 @dlt.source(name="bitrix24", max_table_nesting=1)
 def bitrix24_source(
-    webhook_url: str | None = dlt.secrets.value,
-    oauth: dict[str, Any] | None = dlt.secrets.value,
+    credentials: Optional[Bitrix24Credentials] = None,  # noqa: UP045 - dlt reads the annotation
     plan: str = "standard",
     rate: float | None = None,
     burst: int | None = None,
@@ -371,8 +354,8 @@ def bitrix24_source(
     """Bitrix24 CRM entities, incrementally, at the portal's rate limit.
 
     Args:
-        webhook_url: inbound webhook base URL (`sources.bitrix24.webhook_url` or BITRIX24_WEBHOOK_URL).
-        oauth: an OAuth application instead: portal, client_id, client_secret, refresh_token[, token_file].
+        credentials: an inbound webhook or an OAuth application (`pipelines.bitrix24.credentials` says where
+            they come from: `sources.bitrix24.credentials` in dlt's configuration, else BITRIX24_WEBHOOK_URL).
         plan: `standard` (2 requests/s, burst 50) or `enterprise` (5/s, 250); `rate`/`burst` override.
         operating_limit: the portal's per-method operating-time budget (seconds per 10 minutes).
         max_attempts: tries of one request (503/429/5xx/HTML pages/timeouts/dropped connections) before failing.
@@ -386,14 +369,14 @@ def bitrix24_source(
         sweep_state_key: source-state key that records when this run read every id (a sweep or a first load).
     """
     if plan not in settings.PLAN_LIMITS:
-        raise ConfigurationError(f"unknown Bitrix24 plan {plan!r}: use one of {', '.join(settings.PLAN_LIMITS)}")
+        raise ConfigurationError(f"unknown Bitrix24 plan {plan!r} (sources.bitrix24.plan): use one of {', '.join(settings.PLAN_LIMITS)}")
     default_rate, default_burst = settings.PLAN_LIMITS[plan]
     names = entities or [e.name for e in ENTITIES]
     unknown = [n for n in names if n not in BY_NAME]
     if unknown:
         raise ConfigurationError(f"unknown Bitrix24 entities {unknown}: choose from {', '.join(BY_NAME)}")
     chosen = [BY_NAME[n] for n in names]
-    auth = credentials(webhook_url, oauth)
+    auth = credentials_or_fallback(credentials).auth()
     client = Bitrix24Client(auth, rate=rate or default_rate, burst=burst or default_burst,
                             operating_limit=operating_limit, max_attempts=max_attempts)
     try:

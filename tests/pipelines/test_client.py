@@ -38,7 +38,7 @@ def test_an_overloaded_portal_is_backed_off_then_reported_in_one_line(fresh_port
     fresh_portal.control.set_limits(blocked="overload")
     started = time.monotonic()
     with pytest.raises(PortalUnavailable) as failed:
-        load(tmp_path / "warehouse.duckdb", webhook_url=fresh_portal.webhook_url, progress="log")
+        load(tmp_path / "warehouse.duckdb", credentials=fresh_portal.webhook_url, progress="log")
     message = str(failed.value)
     assert "OVERLOAD_LIMIT" in message and "\n" not in message and message.count("Bitrix24 portal") == 1
     assert fresh_portal.control.requests_served()["http_requests"] == 3, "three tries, with a pause between"
@@ -49,7 +49,7 @@ def test_a_portal_whose_plan_lapsed_is_one_clear_line_and_no_retry(fresh_portal:
     fresh_portal.control.set_limits(blocked="payment")
     fresh_portal.control.reset_stats()
     with pytest.raises(AuthError, match=r"PAYMENT_REQUIRED.*plan must include the REST API"):
-        load(tmp_path / "warehouse.duckdb", webhook_url=fresh_portal.webhook_url, progress="log")
+        load(tmp_path / "warehouse.duckdb", credentials=fresh_portal.webhook_url, progress="log")
     assert fresh_portal.control.requests_served()["http_requests"] == 1
 
 

@@ -30,7 +30,7 @@ CHILD = textwrap.dedent("""
     warehouse, url, point = Path(sys.argv[1]), sys.argv[2], sys.argv[3]
     pipeline = make_pipeline(warehouse, progress="log")
     pipeline.sync_destination()
-    pipeline.extract(bitrix24_source(webhook_url=url))
+    pipeline.extract(bitrix24_source(credentials=url))
     pipeline.normalize()
     if point == "after_normalize":
         os._exit(9)
@@ -56,7 +56,7 @@ def child(warehouse: Path, url: str, point: str) -> subprocess.Popen[bytes]:
 def test_a_killed_load_then_a_rerun_gives_exactly_the_portals_rows(tmp_path: Path, point: str) -> None:
     warehouse = tmp_path / "warehouse.duckdb"
     with SimulatorProcess(**portal_options(deals=400, seed=31)) as portal:
-        load(warehouse, webhook_url=portal.webhook_url, progress="log", entities=["deals", "activities"])
+        load(warehouse, credentials=portal.webhook_url, progress="log", entities=["deals", "activities"])
         portal.control.apply_changes(advance=600, new_deals=20, stage_moves=30, field_edits=20, new_calls=30)
         if point == "mid_extract":
             portal.control.set_costs(latency_scale=0.2)   # about a second per batch: time to be killed
@@ -70,7 +70,7 @@ def test_a_killed_load_then_a_rerun_gives_exactly_the_portals_rows(tmp_path: Pat
             portal.control.set_costs(latency_scale=0.0)
         else:
             assert child(warehouse, portal.webhook_url, point).wait() == 9
-        load(warehouse, webhook_url=portal.webhook_url, progress="log")
+        load(warehouse, credentials=portal.webhook_url, progress="log")
         truth = portal.control.truth()["rows"]
         assert counts(warehouse) == {table: truth[key] for table, key in TRUTH_TABLES.items()}
         assert all(n == 0 for n in duplicates(warehouse).values())
@@ -82,10 +82,10 @@ def test_the_secret_never_reaches_logs_errors_state_or_the_warehouse(tmp_path: P
     caplog.set_level(logging.DEBUG)
     with SimulatorProcess(**portal_options(deals=80, seed=3, fault_html=0.2, fault_drop=0.1)) as portal:
         secret = portal.webhook_url.rstrip("/").rsplit("/", 1)[1]
-        load(warehouse, webhook_url=portal.webhook_url, progress="log")
+        load(warehouse, credentials=portal.webhook_url, progress="log")
         portal.control.set_faults(rate_drop=1.0)
         with pytest.raises(Exception) as failure:
-            load(warehouse, webhook_url=portal.webhook_url, progress="log", max_attempts=2)
+            load(warehouse, credentials=portal.webhook_url, progress="log", max_attempts=2)
     assert secret not in str(failure.value) and secret not in repr(failure.value)
     assert secret not in caplog.text
     for path in tmp_path.rglob("*"):
@@ -100,9 +100,9 @@ def test_oauth_tokens_are_renewed_when_they_expire(tmp_path: Path) -> None:
         oauth = {"portal": portal.base_url, "client_id": portal.oauth["client_id"],
                  "client_secret": portal.oauth["client_secret"], "refresh_token": tokens["refresh_token"],
                  "token_url": portal.oauth["token_url"], "token_file": str(tmp_path / "tokens.json")}
-        load(warehouse, oauth=oauth, progress="log", entities=["deals"])
+        load(warehouse, credentials=oauth, progress="log", entities=["deals"])
         portal.control.apply_changes(advance=7200, new_deals=3)     # the access token has expired by now
-        load(warehouse, oauth=oauth, progress="log", entities=["deals"])
+        load(warehouse, credentials=oauth, progress="log", entities=["deals"])
         loaded = query(warehouse, "SELECT count(*) FROM raw.deals")[0][0]
         assert loaded == portal.control.truth()["rows"]["deals"]
         assert (tmp_path / "tokens.json").stat().st_mode & 0o777 == 0o600

@@ -19,7 +19,7 @@ from tests.pipelines.conftest import TRUTH_TABLES, counts, duplicates, query, sn
 
 
 def run(sim: SimulatorProcess, warehouse: Path, **options: Any) -> Any:
-    return load(warehouse, webhook_url=sim.webhook_url, progress="log", **options)
+    return load(warehouse, credentials=sim.webhook_url, progress="log", **options)
 
 
 def test_a_full_load_lands_every_entity_with_the_portals_rows(sim: SimulatorProcess, warehouse: Path) -> None:
@@ -143,10 +143,10 @@ def test_bad_configuration_fails_in_one_line_before_anything_is_written(sim: Sim
     if kind == "missing_scope":
         with SimulatorProcess(**portal_options(deals=60, scopes="crm,user")) as limited, \
                 pytest.raises(Bitrix24Error) as err:
-            load(warehouse, webhook_url=limited.webhook_url, progress="log")
+            load(warehouse, credentials=limited.webhook_url, progress="log")
     else:
         with pytest.raises(Bitrix24Error) as err:
-            load(warehouse, webhook_url=urls[kind], progress="log", max_attempts=2)
+            load(warehouse, credentials=urls[kind], progress="log", max_attempts=2)
     message = str(err.value)
     assert "\n" not in message and secret not in message
     expected = {"malformed": "malformed", "wrong_secret": "user id and secret", "missing_scope": "department",

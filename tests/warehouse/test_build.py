@@ -23,7 +23,7 @@ def rows(warehouse: Path, sql: str) -> list[tuple[Any, ...]]:
 
 
 def refresh(portal: SimulatorProcess, warehouse: Path, **options: Any) -> Built:
-    load(warehouse, webhook_url=portal.webhook_url, progress="log", **options)
+    load(warehouse, credentials=portal.webhook_url, progress="log", **options)
     return build(warehouse)
 
 

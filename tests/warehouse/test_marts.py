@@ -31,7 +31,7 @@ def rows(warehouse: Path, sql: str) -> list[tuple[Any, ...]]:
 def marts(tmp_path_factory: pytest.TempPathFactory) -> Any:
     warehouse = tmp_path_factory.mktemp("marts") / "warehouse.duckdb"
     with SimulatorProcess(**portal_options(deals=700, seed=71)) as portal:
-        load(warehouse, webhook_url=portal.webhook_url, progress="log")
+        load(warehouse, credentials=portal.webhook_url, progress="log")
         truth = portal.control.truth()
     build(warehouse)
     as_of = datetime.fromtimestamp(truth["now"], TZ).replace(tzinfo=None)

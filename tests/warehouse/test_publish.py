@@ -93,13 +93,13 @@ def refreshes_while_reading(tmp_path: Path, settings: Settings, reader_script: s
                             sql_url: str | None = None) -> dict[str, Any]:
     warehouse = tmp_path / "warehouse.duckdb"
     with SimulatorProcess(**portal_options(deals=250, seed=83)) as portal:
-        refresh(warehouse, webhook_url=portal.webhook_url, settings=settings)
+        refresh(warehouse, credentials=portal.webhook_url, settings=settings)
         if sql_url:
             publish(warehouse, settings, sql_url=sql_url)
         reader = Reader(reader_script, target, tmp_path)
         for _ in range(4):      # each refresh adds contacts and deals, so each publication differs
             portal.control.apply_changes(advance=3600, new_contacts=5, new_deals=3, stage_moves=3, new_activities=5)
-            refresh(warehouse, webhook_url=portal.webhook_url, settings=settings)
+            refresh(warehouse, credentials=portal.webhook_url, settings=settings)
             if sql_url:
                 publish(warehouse, Settings(publish_duckdb=False, publish_parquet=False), sql_url=sql_url)
         time.sleep(0.5)
@@ -128,7 +128,7 @@ def test_postgres_readers_never_fail_nor_see_a_mix_while_refreshes_publish(tmp_p
 def built(tmp_path_factory: pytest.TempPathFactory) -> Path:
     warehouse = tmp_path_factory.mktemp("publish") / "warehouse.duckdb"
     with SimulatorProcess(**portal_options(deals=200, seed=89)) as portal:
-        refresh(warehouse, webhook_url=portal.webhook_url, settings=Settings(publish_duckdb=False,
+        refresh(warehouse, credentials=portal.webhook_url, settings=Settings(publish_duckdb=False,
                                                                              publish_parquet=False))
     return warehouse
 

@@ -41,7 +41,7 @@ def test_a_webhook_without_the_task_scope_warns_once_and_counts_task_activities(
     warehouse = tmp_path / "warehouse.duckdb"
     with SimulatorProcess(**portal_options(deals=150, seed=43, scopes="crm,user,department,telephony")) as portal, \
             caplog.at_level(logging.WARNING):
-        load(warehouse, webhook_url=portal.webhook_url, progress="log")
+        load(warehouse, credentials=portal.webhook_url, progress="log")
         truth = portal.control.truth()
     warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING and "scope" in r.getMessage()]
     assert warnings == ["Bitrix24 webhook lacks the scope task, so tasks are not loaded and the reports count no "

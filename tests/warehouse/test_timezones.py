@@ -33,7 +33,7 @@ def zoned(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFacto
     with SimulatorProcess(**portal_options(deals=160, seed=ZONES[zone], timezone=zone)) as portal:
         truth = portal.control.truth()
         as_of = datetime.fromtimestamp(truth["now"], ZoneInfo(zone)).replace(tzinfo=None)
-        refresh(warehouse, webhook_url=portal.webhook_url, timezone=zone, settings=Settings(), as_of=as_of)
+        refresh(warehouse, credentials=portal.webhook_url, timezone=zone, settings=Settings(), as_of=as_of)
     return zone, warehouse, truth
 
 
@@ -73,7 +73,7 @@ def test_a_time_zone_that_disagrees_with_the_portal_is_refused_before_anything_i
     warehouse = tmp_path / "warehouse.duckdb"
     with SimulatorProcess(**portal_options(deals=60, seed=3, timezone="America/New_York")) as portal, \
             pytest.raises(ConfigurationError) as refused:
-        refresh(warehouse, webhook_url=portal.webhook_url, timezone="Europe/Moscow", settings=Settings())
+        refresh(warehouse, credentials=portal.webhook_url, timezone="Europe/Moscow", settings=Settings())
     message = str(refused.value)
     assert "UTC-05:00" in message and "Europe/Moscow is UTC+03:00" in message and "America/New_York" in message
     assert "\n" not in message

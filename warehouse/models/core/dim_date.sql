@@ -1,9 +1,12 @@
 -- Grain: one row per calendar day, from the first day with CRM data to a year after the last.
 WITH bounds AS (
     SELECT
-        least(
+        least(   -- every fact's day: deals, activities, calls, invoices and tasks may each come first
             (SELECT min(created_at) FROM staging.deals),
-            (SELECT min(created_at) FROM staging.activities)
+            (SELECT min(coalesce(start_at, created_at)) FROM staging.activities),
+            (SELECT min(started_at) FROM staging.calls),
+            (SELECT min(created_at) FROM staging.invoices),
+            (SELECT min(created_at) FROM staging.tasks)
         )::DATE AS first_day,
         greatest(
             (SELECT max(modified_at) FROM staging.deals),

@@ -1,0 +1,93 @@
+"""The portal's credentials as typed dlt configuration: an inbound webhook, or an OAuth application.
+
+They are the source's `credentials` argument, so they resolve as dlt resolves any source's secrets, in one
+order, the same for the command line, Dagster and the tests:
+
+1. given explicitly (the demo's simulator; a Dagster `Bitrix24Resource` field a deployment sets, for
+   example from `dg.EnvVar`);
+2. dlt's configuration under `sources.bitrix24.credentials`: environment variables
+   (`SOURCES__BITRIX24__CREDENTIALS__WEBHOOK_URL`; for OAuth `..._PORTAL`, `..._CLIENT_ID`, `..._CLIENT_SECRET`,
+   `..._REFRESH_TOKEN`), then `.dlt/secrets.toml`, then `.dlt/config.toml` (of the folder the command runs in,
+   or `DLT_PROJECT_DIR`); a webhook wins over an OAuth application;
+3. `BITRIX24_WEBHOOK_URL`, the short name, when dlt's configuration names none.
+
+Nothing found is one line saying what to set.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Union
+
+from dlt.common.configuration import configspec
+from dlt.common.configuration.specs import CredentialsConfiguration
+from dlt.common.configuration.specs.exceptions import NativeValueError
+from dlt.common.typing import TSecretStrValue
+
+from pipelines.bitrix24.auth import EXAMPLE_URL, Credentials, OAuthAuth, WebhookAuth
+from pipelines.bitrix24.errors import ConfigurationError
+
+WEBHOOK_ENV = "BITRIX24_WEBHOOK_URL"
+OAUTH_TOKEN_URL = "https://oauth.bitrix.info/oauth/token/"
+
+
+@configspec
+class Bitrix24WebhookCredentials(CredentialsConfiguration):
+    """An inbound webhook: `webhook_url`, or the URL itself as `sources.bitrix24.credentials`."""
+
+    webhook_url: TSecretStrValue = None
+
+    def parse_native_representation(self, native_value: Any) -> None:
+        if not isinstance(native_value, str):
+            raise NativeValueError(type(self), native_value, "a Bitrix24 webhook URL is a string")
+        self.webhook_url = native_value
+
+    def auth(self) -> Credentials:
+        return WebhookAuth.from_url(self.webhook_url)
+
+
+@configspec
+class Bitrix24OAuthCredentials(CredentialsConfiguration):
+    """An OAuth application installed on the portal. Bitrix24 rotates the refresh token at every renewal, so the
+    current pair lives in `token_file` (default `~/.b24wh/oauth-<client_id>.json`), never in the warehouse."""
+
+    portal: str = None
+    client_id: str = None
+    client_secret: TSecretStrValue = None
+    refresh_token: TSecretStrValue = None
+    token_url: str = OAUTH_TOKEN_URL
+    token_file: str | None = None
+
+    def auth(self) -> Credentials:
+        token_file = self.token_file or Path.home() / ".b24wh" / f"oauth-{self.client_id}.json"
+        return OAuthAuth(self.portal, self.client_id, self.client_secret, self.refresh_token,
+                         token_url=self.token_url, token_file=Path(token_file))
+
+
+Bitrix24Credentials = Union[Bitrix24WebhookCredentials, Bitrix24OAuthCredentials]  # noqa: UP007 - dlt reads it
+
+
+def explicit(value: str | dict[str, Any] | Bitrix24Credentials) -> Bitrix24Credentials:
+    """Credentials given in code: a webhook URL, a dict of the OAuth fields, or a credentials object."""
+    if isinstance(value, Bitrix24WebhookCredentials | Bitrix24OAuthCredentials):
+        return value
+    if isinstance(value, str):
+        return Bitrix24WebhookCredentials(webhook_url=value)
+    missing = [k for k in ("portal", "client_id", "client_secret", "refresh_token") if not value.get(k)]
+    if missing:
+        raise ConfigurationError(f"Bitrix24 OAuth credentials lack {', '.join(missing)}")
+    return Bitrix24OAuthCredentials(**{k: v for k, v in value.items() if v is not None})
+
+
+def credentials_or_fallback(resolved: Bitrix24Credentials | None) -> Bitrix24Credentials:
+    """What dlt resolved for the source, else a webhook from BITRIX24_WEBHOOK_URL, else one line saying what to set."""
+    if resolved is not None:
+        return resolved
+    url = os.environ.get(WEBHOOK_ENV, "").strip()
+    if url:
+        return Bitrix24WebhookCredentials(webhook_url=url)
+    raise ConfigurationError(
+        f"Bitrix24 credentials are not set: set {WEBHOOK_ENV} to {EXAMPLE_URL}, or put webhook_url (or an OAuth "
+        "application's portal, client_id, client_secret and refresh_token, all four) under "
+        "[sources.bitrix24.credentials] in .dlt/secrets.toml (docs/operations.md)")
