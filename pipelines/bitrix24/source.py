@@ -369,7 +369,8 @@ def bitrix24_source(
         sweep_state_key: source-state key that records when this run read every id (a sweep or a first load).
     """
     if plan not in settings.PLAN_LIMITS:
-        raise ConfigurationError(f"unknown Bitrix24 plan {plan!r} (sources.bitrix24.plan): use one of {', '.join(settings.PLAN_LIMITS)}")
+        raise ConfigurationError(f"unknown Bitrix24 plan {plan!r} (sources.bitrix24.plan): use one of "
+                                 f"{', '.join(settings.PLAN_LIMITS)}")
     default_rate, default_burst = settings.PLAN_LIMITS[plan]
     names = entities or [e.name for e in ENTITIES]
     unknown = [n for n in names if n not in BY_NAME]
