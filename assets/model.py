@@ -13,11 +13,8 @@ from assets.ingestion import raw_key
 from assets.steps import check_results, check_specs, run_as_asset, table_key
 from dagster_project.resources import WRITER_POOL, WarehouseResource
 from dagster_project.steps import STEP
-from warehouse.build import CORE_TABLES
-from warehouse.marts import MART_TABLES
-
-RAW_INPUTS = ("deals", "deal_stage_history", "activities", "users", "departments", "statuses", "pipelines",
-              "contacts", "companies", "invoices", "invoice_stage_history", "calls", "tasks", "userfields")
+from warehouse.catalogue import CORE_TABLES, MART_TABLES, RAW_INPUTS
+from warehouse.marts import RAW_READS
 
 
 def core_key(table: str) -> dg.AssetKey:
@@ -49,7 +46,7 @@ def warehouse_core(context: dg.AssetExecutionContext, config: ModelConfig,
 @dg.multi_asset(
     name="warehouse_marts",
     specs=[dg.AssetSpec(table_key(f"marts.{name}"), group_name="warehouse_marts", kinds={"duckdb"},
-                        deps=[core_key(t) for t in CORE_TABLES],
+                        deps=[*(core_key(t) for t in CORE_TABLES), *(raw_key(e) for e in RAW_READS)],
                         description=f"marts.{name} (warehouse/models/marts/{name}.sql)") for name in MART_TABLES],
     check_specs=check_specs(STEP["marts"]),
     pool=WRITER_POOL,

@@ -33,7 +33,7 @@ sys.path.insert(0, str(ROOT))
 
 from b24wh_simulator.client import SimulatorProcess  # noqa: E402
 from benchmarks.memory import peak_mib  # noqa: E402
-from warehouse.build import CORE_TABLES  # noqa: E402
+from warehouse.catalogue import CORE_TABLES  # noqa: E402
 
 # Per raw table: the id column and the columns that reference other replicated rows.
 SHIFTED = {

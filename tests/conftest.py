@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import inspect
 import json
+import os
 import socket
 from collections.abc import Iterator
 from pathlib import Path
@@ -25,6 +27,28 @@ def pytest_sessionstart(session: pytest.Session) -> None:
     system_packages.ensure()
 
 
+# What starts another process: a simulated portal, a command, PostgreSQL, Chromium.
+_PROCESSES = ("SimulatorProcess(", "subprocess.", "handmade_warehouse(", "postgres_server(", "sync_playwright(")
+
+
+def _starts_processes(function: Any) -> bool:
+    try:
+        source = inspect.getsource(function)
+    except (OSError, TypeError):
+        return False
+    return any(marker in source for marker in _PROCESSES)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """A test that starts a process, itself or through a fixture, is an integration test; the others are the
+    fast lane (`pytest -m "not integration"`)."""
+    for item in items:
+        info = getattr(item, "_fixtureinfo", None)
+        fixtures = [d.func for defs in (info.name2fixturedefs.values() if info else ()) for d in defs]
+        if any(_starts_processes(f) for f in [getattr(item, "function", None), *fixtures]):
+            item.add_marker(pytest.mark.integration)
+
+
 def free_port() -> int:
     """A TCP port on 127.0.0.1 nothing listens on right now."""
     with socket.socket() as s:
@@ -42,8 +66,10 @@ def portal_options(**overrides: Any) -> dict[str, Any]:
 
 @pytest.fixture(scope="session", autouse=True)
 def _simulator_cache(tmp_path_factory: pytest.TempPathFactory) -> None:
-    import os
-    os.environ.setdefault("B24SIM_CACHE", str(tmp_path_factory.getbasetemp() / "portal-cache"))
+    """Generated portals are cached for the session; parallel workers (pytest-xdist) share one cache."""
+    base = tmp_path_factory.getbasetemp()
+    os.environ.setdefault("B24SIM_CACHE", str((base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base)
+                                              / "portal-cache"))
 
 
 @pytest.fixture(scope="session")

@@ -26,84 +26,12 @@ from pathlib import Path
 
 import duckdb
 
-from warehouse.settings import DEFAULT_TIMEZONE, Settings, check_timezone
-
-MODELS_DIR = Path(__file__).resolve().parent / "models"
-
-# Change sets: the keys the loads since the last build touched (models/changes/<name>.sql), and the column
-# those keys match in the models that use the set.
-CHANGE_SETS: dict[str, str] = {"deals": "deal_id", "contacts": "contact_id", "companies": "company_id",
-                               "activities": "activity_id", "invoices": "invoice_id", "calls": "call_id",
-                               "tasks": "task_id"}
+from warehouse.catalogue import CHANGE_SETS, CORE_TABLES, MODELS, MODELS_DIR, Model
+from warehouse.settings import Settings, portal_timezone
 
 
 class WarehouseError(RuntimeError):
     """A model could not be built; the warehouse is unchanged."""
-
-
-@dataclass(frozen=True)
-class Model:
-    layer: str                    # staging (a view) | core (a table)
-    name: str
-    changes: str | None = None    # incremental: the change set whose keys it redoes; None: rebuilt every time
-    grain: tuple[str, ...] = ()   # additive: the grain; the other columns are sums over the change set's keys
-    days: str | None = None       # additive: SQL giving the first and last day the model covers
-    reference: bool = False       # reference data: when its rows change, the build is full
-
-    @property
-    def relation(self) -> str:
-        return f"{self.layer}.{self.name}"
-
-    @property
-    def additive(self) -> bool:
-        return bool(self.grain)
-
-    def text(self) -> str:
-        return (MODELS_DIR / self.layer / f"{self.name}.sql").read_text("utf-8")
-
-    def docs(self) -> tuple[str, dict[str, str]]:
-        """The leading comment block: the table's description, and `-- column: text` lines per column."""
-        table: list[str] = []
-        columns: dict[str, str] = {}
-        for line in self.text().splitlines():
-            if not line.startswith("--"):
-                break
-            text = line[2:].strip()
-            name, _, rest = text.partition(": ")
-            if rest and name.isidentifier() and name != "Grain":
-                columns[name] = rest
-            elif not columns:
-                table.append(text)
-        return " ".join(table), columns
-
-    def sql(self, timezone: str, **fills: str) -> str:
-        text = self.text().replace("{portal_tz}", timezone)
-        for name, value in fills.items():
-            text = text.replace("{" + name + "}", value)
-        return text
-
-
-# In dependency order.
-MODELS: tuple[Model, ...] = (
-    *(Model("staging", name) for name in (
-        "deals", "deal_stage_history", "activities", "user_versions", "departments", "pipelines", "deal_stages",
-        "contacts", "companies", "invoices", "invoice_stage_history", "calls", "tasks")),
-    Model("staging", "directory", reference=True),
-    Model("core", "dim_date"),
-    *(Model("core", name, reference=True) for name in ("dim_stage", "dim_manager", "dim_source", "dim_activity_type")),
-    Model("core", "dim_deal", "deals"),
-    Model("core", "dim_contact", "contacts"),
-    Model("core", "dim_company", "companies"),
-    Model("core", "fact_deal_stage", "deals"),
-    Model("core", "fact_deal", "deals"),
-    Model("core", "fact_activity", "activities"),
-    Model("core", "fact_invoice", "invoices"),
-    Model("core", "fact_call", "calls"),
-    Model("core", "fact_task", "tasks"),
-    Model("core", "fact_pipeline_daily", "deals", grain=("date_key", "pipeline_id", "stage_key", "manager_key"),
-          days="SELECT min(entered_at)::DATE, max(coalesce(exited_at, entered_at))::DATE FROM core.fact_deal_stage"),
-)
-CORE_TABLES = tuple(m.name for m in MODELS if m.layer == "core")
 
 
 @dataclass(frozen=True)
@@ -115,10 +43,10 @@ class Built:
     seconds: float
 
 
-def build(warehouse: Path | str, *, timezone: str = DEFAULT_TIMEZONE, settings: Settings | None = None,
+def build(warehouse: Path | str, *, timezone: str | None = None, settings: Settings | None = None,
           full: bool = False) -> Built:
     """Builds every model, incrementally when it can (or in full when `full`)."""
-    check_timezone(timezone)
+    timezone = portal_timezone(timezone)
     started = time.perf_counter()
     with transaction(warehouse) as con:
         built = _Build(con, timezone, settings or Settings()).run(full)
@@ -148,6 +76,18 @@ def execute(con: duckdb.DuckDBPyConnection, model: Model, statement: str) -> Non
         con.execute(statement)
     except duckdb.Error as exc:
         raise WarehouseError(f"model {model.relation} failed: {exc}".splitlines()[0]) from exc
+
+
+def comment(con: duckdb.DuckDBPyConnection, model: Model) -> None:
+    """The model's description and column texts (its SQL file's header) as DuckDB comments, which publication
+    carries to the published file and PostgreSQL, and BI tools show."""
+    table, columns = model.docs()
+    quote = (lambda text: "'" + text.replace("'", "''") + "'")  # noqa: E731
+    con.execute(f"COMMENT ON TABLE {model.relation} IS {quote(table)}")
+    present = {r[0] for r in con.execute("SELECT column_name FROM information_schema.columns WHERE table_schema = ? "
+                                         "AND table_name = ?", [model.layer, model.name]).fetchall()}
+    for column in present & set(columns):
+        con.execute(f"COMMENT ON COLUMN {model.relation}.{column} IS {quote(columns[column])}")
 
 
 class _Build:
@@ -243,6 +183,8 @@ class _Build:
         select = self._additive_sql(model, "true", *self._span(model)) if model.additive else model.sql(self.timezone)
         kind = "VIEW" if model.layer == "staging" else "TABLE"
         self._execute(model, f"CREATE OR REPLACE {kind} {model.relation} AS {select}")
+        if kind == "TABLE":
+            comment(self.con, model)
 
     def _in_changes(self, model: Model, negate: bool = False) -> str:
         assert model.changes is not None

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 import duckdb
 
 from warehouse.build import WarehouseError
+from warehouse.catalogue import PRIMARY_KEYS
 
 
 @dataclass(frozen=True)
@@ -21,31 +22,6 @@ class Check:
     name: str
     description: str
     violations: str     # SQL counting the rows that break the rule
-
-
-# The columns that identify one row of a table: checked unique here, and its primary key where it is
-# published to a SQL database.
-PRIMARY_KEYS: dict[str, tuple[str, ...]] = {
-    "core.dim_date": ("date_key",),
-    "core.dim_manager": ("manager_key",),
-    "core.dim_stage": ("stage_key",),
-    "core.dim_source": ("source_key",),
-    "core.dim_deal": ("deal_id",),
-    "core.dim_contact": ("contact_id",),
-    "core.dim_company": ("company_id",),
-    "core.fact_deal": ("deal_id",),
-    "core.fact_deal_stage": ("history_id",),
-    "core.fact_activity": ("activity_id",),
-    "core.fact_invoice": ("invoice_id",),
-    "core.fact_call": ("call_id",),
-    "core.fact_task": ("task_id",),
-    "marts.deals_without_activities": ("deal_id",),
-    "marts.deals_without_activities_by_manager": ("manager_key",),
-    "marts.manager_activity": ("user_id", "period_grain", "period_start"),
-    "marts.data_quality": ("entity_type", "entity_id", "rule"),
-    "marts.plan_fact_daily": ("scope", "scope_id", "day", "metric"),
-    "marts.plan_fact": ("scope", "scope_id", "period_month", "metric"),
-}
 
 
 def _unique(schema: str) -> tuple[Check, ...]:

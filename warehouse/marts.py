@@ -3,7 +3,7 @@
 The marts run after the core tables pass their checks (a failing blocking check leaves the previous
 marts in place). They are small next to the facts and depend on the present moment (forgotten deals,
 pace to plan), so each build recreates all of them. The settings they read (`warehouse.settings`) are
-given to SQL as `staging.settings` (one row) and a few generated views; every mart and column carries
+given to SQL as `intermediate.settings` (one row) and a few generated views; every mart and column carries
 the description from its SQL file's header as a DuckDB comment, which BI tools show.
 """
 
@@ -17,30 +17,15 @@ from zoneinfo import ZoneInfo
 
 import duckdb
 
-from warehouse.build import MODELS_DIR, Model, WarehouseError, execute, transaction
+from warehouse.build import WarehouseError, comment, execute, transaction
+from warehouse.catalogue import MART_TABLES, MARTS, MODELS_DIR
 from warehouse.plans import load_plans
-from warehouse.settings import DEFAULT_TIMEZONE, Settings, check_timezone
+from warehouse.settings import Settings, portal_timezone
 
-# In dependency order; staging views here are the marts' shared intermediates.
-MARTS: tuple[Model, ...] = (
-    Model("staging", "funnel_steps"),
-    Model("staging", "work_items"),
-    Model("marts", "funnel"),
-    Model("marts", "funnel_team"),
-    Model("marts", "lost_reasons"),
-    Model("marts", "deals_without_activities"),
-    Model("marts", "deals_without_activities_by_manager"),
-    Model("marts", "manager_activity"),
-    Model("marts", "data_quality"),
-    Model("marts", "data_quality_summary"),
-    Model("marts", "user_history"),
-    Model("staging", "kpi_daily"),
-    Model("marts", "plan_fact_daily"),
-    Model("marts", "plan_fact"),
-)
+# The raw tables the views generated here read (lost reasons' field labels, contact points, policy gaps).
+RAW_READS = ("deals", "userfields", "contacts", "companies")
 # Scalar SQL macros the marts call (models/macros/<name>.sql holds the body, over its one argument `raw`).
 MACROS = ("normalise_phone",)
-MART_TABLES = tuple(m.name for m in MARTS if m.layer == "marts")
 
 
 @dataclass(frozen=True)
@@ -50,28 +35,29 @@ class MartsBuilt:
     seconds: float
 
 
-def build_marts(warehouse: Path | str, *, timezone: str = DEFAULT_TIMEZONE, settings: Settings | None = None,
+def build_marts(warehouse: Path | str, *, timezone: str | None = None, settings: Settings | None = None,
                 as_of: datetime | None = None) -> MartsBuilt:
     """Recreates every mart as of `as_of` (portal-local wall time; default now)."""
-    check_timezone(timezone)
+    timezone = portal_timezone(timezone)
     settings = settings or Settings()
     moment = as_of or datetime.now(ZoneInfo(timezone)).replace(tzinfo=None)
     started = time.perf_counter()
     with transaction(warehouse) as con:
+        con.execute("CREATE SCHEMA IF NOT EXISTS intermediate")
         con.execute("CREATE SCHEMA IF NOT EXISTS marts")
-        con.execute(f"CREATE OR REPLACE VIEW staging.settings AS {_settings_sql(settings, moment)}")
-        con.execute(f"CREATE OR REPLACE VIEW staging.deal_lost_reasons AS {_lost_reasons_sql(con, settings)}")
-        con.execute(f"CREATE OR REPLACE VIEW staging.contact_points AS {_contact_points_sql(con)}")
-        con.execute(f"CREATE OR REPLACE VIEW staging.policy_gaps AS {_policy_gaps_sql(con, settings)}")
+        con.execute(f"CREATE OR REPLACE VIEW intermediate.settings AS {_settings_sql(settings, moment)}")
+        con.execute(f"CREATE OR REPLACE VIEW intermediate.deal_lost_reasons AS {_lost_reasons_sql(con, settings)}")
+        con.execute(f"CREATE OR REPLACE VIEW intermediate.contact_points AS {_contact_points_sql(con)}")
+        con.execute(f"CREATE OR REPLACE VIEW intermediate.policy_gaps AS {_policy_gaps_sql(con, settings)}")
         for name in MACROS:
             body = (MODELS_DIR / "macros" / f"{name}.sql").read_text("utf-8")
-            con.execute(f"CREATE OR REPLACE MACRO staging.{name}(raw) AS ({body}\n)")
+            con.execute(f"CREATE OR REPLACE MACRO intermediate.{name}(raw) AS ({body}\n)")
         load_plans(con, settings.plans_file)
         for model in MARTS:
-            kind = "VIEW" if model.layer == "staging" else "TABLE"
+            kind = "VIEW" if model.layer == "intermediate" else "TABLE"
             execute(con, model, f"CREATE OR REPLACE {kind} {model.relation} AS {model.sql(timezone)}")
             if model.layer == "marts":
-                _comment(con, model)
+                comment(con, model)
         counts = {name: int(con.execute(f"SELECT count(*) FROM marts.{name}").fetchone()[0])  # type: ignore[index]
                   for name in MART_TABLES}
         con.execute("CREATE TABLE IF NOT EXISTS meta.mart_builds (finished_at TIMESTAMPTZ, as_of TIMESTAMP)")
@@ -141,12 +127,3 @@ def _policy_gaps_sql(con: duckdb.DuckDBPyConnection, settings: Settings) -> str:
     union = " UNION ALL ".join(parts) or ("SELECT CAST(NULL AS VARCHAR) AS entity_type, CAST(NULL AS BIGINT) AS "
                                           "entity_id, '' AS fields")
     return f"SELECT * FROM ({union}) WHERE fields <> ''"
-
-
-def _comment(con: duckdb.DuckDBPyConnection, model: Model) -> None:
-    table, columns = model.docs()
-    quote = (lambda text: "'" + text.replace("'", "''") + "'")  # noqa: E731
-    con.execute(f"COMMENT ON TABLE {model.relation} IS {quote(table)}")
-    for column in _columns(con, model.layer, model.name):
-        if column in columns:
-            con.execute(f"COMMENT ON COLUMN {model.relation}.{column} IS {quote(columns[column])}")

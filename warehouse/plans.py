@@ -103,7 +103,7 @@ def read_plans(path: Path, managers: set[int] | None = None, departments: set[in
 
 
 def load_plans(con: duckdb.DuckDBPyConnection, path: Path | None) -> int:
-    """Replaces `staging.plans` with the file's plans (checked against the warehouse's managers and
+    """Replaces `intermediate.plans` with the file's plans (checked against the warehouse's managers and
     departments); an empty table when no file is configured. Returns the number of plans."""
     plans: list[Plan] = []
     if path is not None:
@@ -113,9 +113,9 @@ def load_plans(con: duckdb.DuckDBPyConnection, path: Path | None) -> int:
         first, last = con.execute("SELECT strftime(min(date), '%Y-%m'), strftime(max(date), '%Y-%m') "
                                   "FROM core.dim_date").fetchone()  # type: ignore[misc]
         plans = read_plans(path, managers, departments, (first, last))
-    con.execute("CREATE OR REPLACE TABLE staging.plans (scope VARCHAR, scope_id BIGINT, period_month DATE, "
+    con.execute("CREATE OR REPLACE TABLE intermediate.plans (scope VARCHAR, scope_id BIGINT, period_month DATE, "
                 "metric VARCHAR, plan DECIMAL(18, 2))")
     if plans:
-        con.executemany("INSERT INTO staging.plans VALUES (?, ?, ?, ?, ?)",
+        con.executemany("INSERT INTO intermediate.plans VALUES (?, ?, ?, ?, ?)",
                         [(p.scope, p.scope_id, p.month, p.metric, p.plan) for p in plans])
     return len(plans)

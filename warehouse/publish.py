@@ -31,9 +31,8 @@ from pathlib import Path
 import duckdb
 import sqlalchemy as sa
 
-from warehouse.build import CORE_TABLES, WarehouseError
-from warehouse.checks import PRIMARY_KEYS
-from warehouse.marts import MART_TABLES
+from warehouse.build import WarehouseError
+from warehouse.catalogue import CORE_TABLES, MART_TABLES, PRIMARY_KEYS
 from warehouse.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -43,7 +42,7 @@ STABLE_NAME = "warehouse.duckdb"
 PUBLISH_URL_ENV = "B24WH_PUBLISH_URL"
 
 # Columns of the published tables worth an index in a SQL database (joins and filters); primary keys
-# come from warehouse.checks.PRIMARY_KEYS.
+# come from the models' `Key` lines (warehouse.catalogue.PRIMARY_KEYS).
 INDEXES: dict[str, tuple[str, ...]] = {
     "dim_date": ("date",),
     "dim_stage": ("pipeline_id",),
@@ -185,7 +184,7 @@ def publish_duckdb(con: duckdb.DuckDBPyConnection, directory: Path, version: str
                     con.execute(f"COMMENT ON COLUMN snapshot.{schema}.{table}.{column} IS {_quote(text)}")
             con.execute("CREATE TABLE snapshot.meta.publication AS SELECT ? AS version, now() AS published_at, "
                         "(SELECT max(finished_at) FROM meta.builds) AS built_at, "
-                        "(SELECT as_of FROM staging.settings) AS as_of", [version])
+                        "(SELECT as_of FROM intermediate.settings) AS as_of", [version])
         finally:
             con.execute("DETACH snapshot")
         with open(partial, "rb+") as handle:

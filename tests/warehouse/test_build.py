@@ -14,7 +14,8 @@ from b24wh_simulator.client import SimulatorProcess
 from pipelines.bitrix24.pipeline import load
 from tests.conftest import Rest, portal_options
 from warehouse import build as build_module
-from warehouse.build import CORE_TABLES, Built, WarehouseError, build
+from warehouse.build import Built, WarehouseError, build
+from warehouse.catalogue import CORE_TABLES
 
 
 def rows(warehouse: Path, sql: str) -> list[tuple[Any, ...]]:

@@ -17,7 +17,8 @@ from b24wh_simulator.client import SimulatorProcess
 from pipelines.bitrix24.pipeline import load
 from tests.conftest import portal_options
 from warehouse.build import build
-from warehouse.marts import MART_TABLES, MARTS, build_marts
+from warehouse.catalogue import CORE_TABLES, MART_TABLES, MARTS
+from warehouse.marts import build_marts
 
 TZ = ZoneInfo("Europe/Moscow")
 
@@ -144,6 +145,13 @@ def test_every_mart_and_column_is_described_for_bi_tools(marts: Any) -> None:
     assert undocumented == [] and set(tables) == set(MART_TABLES)
     assert all(text.startswith("Grain: one row per") for text in tables.values())
     assert {m.name for m in MARTS if m.layer == "marts"} == set(MART_TABLES)
+
+
+def test_every_core_table_carries_its_description_for_bi_tools(marts: Any) -> None:
+    warehouse, _, _ = marts
+    tables = dict(rows(warehouse, "SELECT table_name, comment FROM duckdb_tables() WHERE schema_name = 'core'"))
+    assert set(tables) == set(CORE_TABLES)
+    assert all(text and text.startswith("Grain: one row per") for text in tables.values()), tables
 
 
 def test_data_quality_finds_every_planted_defect_and_duplicate_and_nothing_else(marts: Any) -> None:

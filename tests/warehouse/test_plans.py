@@ -67,5 +67,5 @@ def test_a_bad_plans_file_leaves_the_previous_marts_as_they_were(tmp_path: Path)
         build_marts(warehouse, settings=Settings(plans_file=bad))
     with duckdb.connect(str(warehouse), read_only=True) as con:
         assert con.execute("SELECT count(*), sum(plan) FROM marts.plan_fact").fetchall() == before
-        assert con.execute("SELECT count(*) FROM staging.plans").fetchone() == (1,)
+        assert con.execute("SELECT count(*) FROM intermediate.plans").fetchone() == (1,)
     assert build(warehouse).mode == "incremental"

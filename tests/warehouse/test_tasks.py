@@ -51,6 +51,6 @@ def test_a_webhook_without_the_task_scope_warns_once_and_counts_task_activities(
     build(warehouse)
     build_marts(warehouse)
     expected = rows(warehouse, "SELECT count(*) FROM core.fact_activity WHERE activity_type IN ('task', 'todo') "
-                               "AND created_at <= (SELECT as_of FROM staging.settings)")[0][0]
+                               "AND created_at <= (SELECT as_of FROM intermediate.settings)")[0][0]
     created = rows(warehouse, "SELECT sum(tasks_created) FROM marts.manager_activity WHERE period_grain = 'day'")
     assert created[0][0] == expected > 0

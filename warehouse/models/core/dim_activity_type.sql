@@ -1,3 +1,4 @@
+-- Reference: rebuilt every time; when its rows change, the build is full
 -- Grain: one row per activity type and direction as the facts use them.
 SELECT *
 FROM (VALUES

@@ -1,3 +1,5 @@
+-- Key: company_id
+-- Changes: companies
 -- Grain: one row per company (deleted ones flagged); the manager is the current responsible user.
 SELECT
     c.company_id,

@@ -1,3 +1,5 @@
+-- Key: contact_id
+-- Changes: contacts
 -- Grain: one row per contact (deleted ones flagged); the manager is the current responsible user.
 SELECT
     c.contact_id,

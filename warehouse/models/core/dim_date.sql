@@ -1,3 +1,4 @@
+-- Key: date_key
 -- Grain: one row per calendar day, from the first day with CRM data to a year after the last.
 WITH bounds AS (
     SELECT

@@ -1,3 +1,5 @@
+-- Key: deal_id
+-- Changes: deals
 -- Grain: one row per deal: its descriptive attributes (title, type, source, client), for slicing facts.
 SELECT
     d.deal_id,

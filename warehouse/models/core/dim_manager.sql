@@ -1,3 +1,5 @@
+-- Key: manager_key
+-- Reference: rebuilt every time; when its rows change, the build is full
 -- Grain: one row per version of a user: SCD type 2 on department and position (other attributes are
 -- type 1, from the latest observation). The first version of each user starts in 1900 so that facts
 -- older than the first load find it; key -1 is the unknown manager.

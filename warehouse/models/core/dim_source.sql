@@ -1,3 +1,5 @@
+-- Key: source_key
+-- Reference: rebuilt every time; when its rows change, the build is full
 -- Grain: one row per deal/contact source (Bitrix24's SOURCE directory), plus sources that records name
 -- but the directory no longer lists; key -1 is "no source".
 WITH named AS (

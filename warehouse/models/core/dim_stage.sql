@@ -1,3 +1,5 @@
+-- Key: stage_key
+-- Reference: rebuilt every time; when its rows change, the build is full
 -- Grain: one row per deal-pipeline stage, in the pipeline's order; stages deleted in Bitrix24 are kept
 -- and flagged, and stages that history names but the portal never listed appear as unknown.
 WITH listed AS (

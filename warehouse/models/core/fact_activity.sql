@@ -1,3 +1,5 @@
+-- Key: activity_id
+-- Changes: activities
 -- Grain: one row per activity that still exists: type, direction, owner, times, completion, call length.
 -- The manager is the responsible user's version valid when the activity was created.
 SELECT

@@ -1,3 +1,5 @@
+-- Key: call_id
+-- Changes: calls
 -- Grain: one row per telephony call: who, when, direction, length, outcome, the CRM record it is bound to.
 SELECT
     c.call_id,

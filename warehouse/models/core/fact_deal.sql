@@ -1,3 +1,5 @@
+-- Key: deal_id
+-- Changes: deals
 -- Grain: one row per deal (accumulating snapshot): its current stage and status, milestones and lags.
 -- Deals deleted in Bitrix24 are kept with is_deleted.
 WITH history AS (

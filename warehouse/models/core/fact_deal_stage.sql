@@ -1,3 +1,5 @@
+-- Key: history_id
+-- Changes: deals
 -- Grain: one row per deal per stage visit (every entry into a stage, from stage history), for deals that
 -- still exist. Stage names come from the stage of the visit, never the deal's current one; the manager
 -- is the deal's responsible user in the version valid when the visit began.

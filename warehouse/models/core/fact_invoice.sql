@@ -1,3 +1,5 @@
+-- Key: invoice_id
+-- Changes: invoices
 -- Grain: one row per smart invoice: amount, deal, manager, when issued and when paid (its last move to a
 -- success stage), status issued/paid/declined.
 WITH final_moves AS (

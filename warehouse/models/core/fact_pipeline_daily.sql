@@ -1,3 +1,6 @@
+-- Changes: deals
+-- Additive: date_key, pipeline_id, stage_key, manager_key
+-- Days: SELECT min(entered_at)::DATE, max(coalesce(exited_at, entered_at))::DATE FROM core.fact_deal_stage
 -- Grain: one row per day × pipeline × stage × manager: deals open in that stage at the end of the day
 -- (a periodic snapshot rebuilt from stage history), and their amount (a deal without one counts as 0).
 -- The runner fills {first_day} and {last_day} (the days stage history spans, from its first entry to its

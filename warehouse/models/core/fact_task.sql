@@ -1,3 +1,5 @@
+-- Key: task_id
+-- Changes: tasks
 -- Grain: one row per task of the portal's Tasks module that still exists (CRM-bound or not): its
 -- responsible manager, when it was created, is due and was closed, and the deal it is bound to.
 -- The manager is the responsible user's version valid when the task was created.

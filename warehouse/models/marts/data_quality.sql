@@ -1,3 +1,4 @@
+-- Key: entity_type, entity_id, rule
 -- Grain: one row per record × broken rule: contacts and companies that still exist, and open deals. The
 -- rules: phone_in_comment (a phone number written in the comments while the phone field is empty),
 -- lowercase_name (a contact's first or last name, or a company's name, starting with a lower-case
@@ -23,14 +24,14 @@ WITH records AS (
 ),
 points AS (
     SELECT p.entity_type, p.entity_id, p.kind, p.value,
-           CASE p.kind WHEN 'PHONE' THEN staging.normalise_phone(p.value) ELSE lower(trim(p.value)) END AS normalised
-    FROM staging.contact_points AS p
+           CASE p.kind WHEN 'PHONE' THEN intermediate.normalise_phone(p.value) ELSE lower(trim(p.value)) END AS normalised
+    FROM intermediate.contact_points AS p
     JOIN records AS r USING (entity_type, entity_id)
 ),
 comment_phones AS (
     SELECT r.entity_type, r.entity_id, trim(c.candidate) AS candidate
     FROM records AS r, unnest(regexp_extract_all(r.comments, '\+?\d[\d ()-]{7,}\d')) AS c(candidate)
-    WHERE staging.normalise_phone(c.candidate) IS NOT NULL
+    WHERE intermediate.normalise_phone(c.candidate) IS NOT NULL
 ),
 shared AS (
     SELECT entity_type, kind, normalised FROM points WHERE normalised IS NOT NULL
@@ -61,7 +62,7 @@ broken AS (
     FROM points AS p JOIN shared AS s USING (entity_type, kind, normalised)
     GROUP BY ALL
     UNION ALL
-    SELECT entity_type, entity_id, 'empty_policy_field', fields FROM staging.policy_gaps
+    SELECT entity_type, entity_id, 'empty_policy_field', fields FROM intermediate.policy_gaps
     UNION ALL
     SELECT 'deal', deal_id, 'no_planned_activity', 'open deal with nothing planned (no open activity or task)'
     FROM marts.deals_without_activities

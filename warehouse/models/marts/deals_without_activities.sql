@@ -1,6 +1,7 @@
+-- Key: deal_id
 -- Grain: one row per open deal (in-progress stage, not deleted) with nothing planned: no open activity and
 -- no open task bound to it, so nobody is selling to that client ("forgotten deals"). Open means not
--- completed, with a deadline not yet passed (or none), as of staging.settings.as_of.
+-- completed, with a deadline not yet passed (or none), as of intermediate.settings.as_of.
 -- deal_id: the Bitrix24 deal ID
 -- title: the deal's title
 -- manager_key: the deal's current responsible manager (core.dim_manager)
@@ -17,13 +18,13 @@
 -- has_overdue_activity: the deal has an activity or a task not completed whose deadline passed
 -- overdue_activities: how many such activities and tasks
 WITH now AS (
-    SELECT as_of FROM staging.settings
+    SELECT as_of FROM intermediate.settings
 ),
 planned AS (   -- grain: one row per activity or task bound to a deal (a CRM task activity and its task once)
     SELECT deal_id, start_at, completed, deadline_at FROM core.fact_activity
     WHERE deal_id IS NOT NULL AND activity_type NOT IN ('task', 'todo')
     UNION ALL
-    SELECT deal_id, NULL, completed, deadline_at FROM staging.work_items WHERE deal_id IS NOT NULL
+    SELECT deal_id, NULL, completed, deadline_at FROM intermediate.work_items WHERE deal_id IS NOT NULL
     UNION ALL   -- a CRM task activity's start still shows when the deal was last worked on
     SELECT deal_id, start_at, true, NULL FROM core.fact_activity
     WHERE deal_id IS NOT NULL AND activity_type IN ('task', 'todo')

@@ -1,3 +1,4 @@
+-- Key: manager_key
 -- Grain: one row per manager with open deals: how many of them have nothing planned, for the head of
 -- sales' daily check (the deals themselves are in marts.deals_without_activities).
 -- manager_key: the manager (core.dim_manager, current version)

@@ -20,5 +20,5 @@
 -- top_lost_reasons: the most frequent reasons deals were lost at this step, with counts
 -- gap_lost_reasons: on a gap, the top reasons deals were lost at the step before it
 SELECT * EXCLUDE (level, manager_key)
-FROM staging.funnel_steps
+FROM intermediate.funnel_steps
 WHERE level = 'team'

@@ -31,7 +31,7 @@ counted AS (
     FROM lost AS l
     JOIN core.dim_stage AS r ON r.stage_key = l.reason_stage_key
     LEFT JOIN core.dim_stage AS s ON s.stage_key = l.lost_from_stage_key
-    LEFT JOIN staging.deal_lost_reasons AS v USING (deal_id)
+    LEFT JOIN intermediate.deal_lost_reasons AS v USING (deal_id)
     GROUP BY ALL
 )
 SELECT *, deals_lost / sum(deals_lost) OVER (PARTITION BY pipeline_id, cohort_month) AS share_of_lost

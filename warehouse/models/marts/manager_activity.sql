@@ -1,12 +1,13 @@
+-- Key: user_id, period_grain, period_start
 -- Grain: one row per manager × period grain (day, week, month) × period: what each manager did. A
 -- manager has a row for every working day from their first CRM record to today (to their last record
 -- if they left), zeros included, so idleness shows; days off appear only when something happened.
 -- Weeks and months add up their days. Activities count by their start (calls, e-mails, meetings:
 -- completed ones; missed calls: incoming calls of zero length), tasks and to-dos by creation and, when
--- completed, by closing (staging.work_items: each task once, whether CRM-bound or not); deals by
+-- completed, by closing (intermediate.work_items: each task once, whether CRM-bound or not); deals by
 -- creation, forward moves, and the day they were won or lost.
 -- Deals and their moves count for the deal's current responsible manager. Nothing after
--- staging.settings.as_of counts.
+-- intermediate.settings.as_of counts.
 -- user_id: the manager's Bitrix24 user ID
 -- manager_key: the manager's version (core.dim_manager) in effect at the end of the period
 -- period_grain: day, week or month
@@ -26,7 +27,7 @@
 -- deals_won: deals won (the day of their final move to a won stage)
 -- deals_lost: deals lost (the day of their final move to a failure stage)
 WITH now AS (
-    SELECT as_of FROM staging.settings
+    SELECT as_of FROM intermediate.settings
 ),
 calls AS (
     SELECT user_id, CAST(start_at AS DATE) AS day,
@@ -53,11 +54,11 @@ events AS (   -- grain: one row per counted event: user, day, measure, and call 
     WHERE activity_type IN ('email', 'meeting') AND completed AND start_at <= now.as_of
     UNION ALL
     SELECT user_id, CAST(created_at AS DATE), 'tasks_created', 0
-    FROM staging.work_items, now
+    FROM intermediate.work_items, now
     WHERE created_at <= now.as_of
     UNION ALL
     SELECT user_id, CAST(closed_at AS DATE), 'tasks_closed', 0
-    FROM staging.work_items, now
+    FROM intermediate.work_items, now
     WHERE completed AND closed_at <= now.as_of
     UNION ALL
     SELECT user_id, CAST(created_at AS DATE), 'deals_created', 0

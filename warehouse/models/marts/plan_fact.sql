@@ -1,6 +1,7 @@
+-- Key: scope, scope_id, period_month, metric
 -- Grain: one row per scope (a manager or a department) × month × metric: the plan users keep in the plans
--- file (staging.plans), the fact so far (the month's days in marts.plan_fact_daily, counted as
--- staging.kpi_daily says; a manager's facts count for the department they belong to at the end of
+-- file (intermediate.plans), the fact so far (the month's days in marts.plan_fact_daily, counted as
+-- intermediate.kpi_daily says; a manager's facts count for the department they belong to at the end of
 -- the month, or now), and the pace. Expected by today is the plan times the share of
 -- the month's working days gone by, today included; the forecast carries today's pace to the month's
 -- end. Rows exist for every plan, and for every scope and month with a fact.
@@ -19,13 +20,13 @@
 -- working_days: working days in the month
 -- working_days_elapsed: of them, the days gone by, today included
 WITH now AS (
-    SELECT as_of, CAST(as_of AS DATE) AS today FROM staging.settings
+    SELECT as_of, CAST(as_of AS DATE) AS today FROM intermediate.settings
 ),
 combined AS (   -- grain: scope × month × metric, from the daily figures
     SELECT d.scope, d.scope_id, CAST(date_trunc('month', d.day) AS DATE) AS period_month, d.metric,
            any_value(p.plan) AS plan, sum(d.fact) AS fact
     FROM marts.plan_fact_daily AS d
-    LEFT JOIN staging.plans AS p
+    LEFT JOIN intermediate.plans AS p
         ON p.scope = d.scope AND p.scope_id = d.scope_id AND p.metric = d.metric
         AND p.period_month = date_trunc('month', d.day)
     GROUP BY ALL

@@ -2,7 +2,7 @@
 -- tasks they added and closed, which deals they created, moved, won or lost, which invoices they issued
 -- and saw paid, which contacts and companies they created. Activities count for their responsible user,
 -- deals and their moves for the deal's current responsible. Deleted records and anything after
--- staging.settings.as_of are left out.
+-- intermediate.settings.as_of are left out.
 -- user_id: the user's Bitrix24 user ID
 -- manager_key: the user's version (core.dim_manager) in effect at the event
 -- event_at: when it happened (portal time)
@@ -14,7 +14,7 @@
 -- entity_title: its title or name, where the warehouse has it
 -- description: the event in words, such as: moved deal 'Acme' from Proposal to Negotiation
 WITH now AS (
-    SELECT as_of FROM staging.settings
+    SELECT as_of FROM intermediate.settings
 ),
 titles AS (
     SELECT 'deal' AS entity_type, deal_id AS entity_id, title FROM core.fact_deal
@@ -33,11 +33,11 @@ activities AS (
     UNION ALL   -- tasks (of the Tasks module or CRM task activities, each once) and to-dos
     SELECT user_id, CASE WHEN owner_id IS NULL THEN NULL ELSE owner_type END, owner_id, subject, NULL, created_at,
            'task_created'
-    FROM staging.work_items
+    FROM intermediate.work_items
     UNION ALL
     SELECT user_id, CASE WHEN owner_id IS NULL THEN NULL ELSE owner_type END, owner_id, subject, NULL, closed_at,
            'task_closed'
-    FROM staging.work_items
+    FROM intermediate.work_items
     WHERE completed
 ),
 moves AS (

@@ -1,3 +1,4 @@
+-- Reference: rebuilt every time; when its rows change, the build is full
 -- Grain: one row per entry of a Bitrix24 directory (sources, deal types, ...), its latest attributes.
 SELECT
     s.entity_id AS directory,

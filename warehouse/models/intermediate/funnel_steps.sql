@@ -4,7 +4,7 @@
 -- A deal reached a step if its stage history in that pipeline shows it there or at a later in-progress
 -- stage (deals skip stages), or it was won there; deleted deals are left out. Lost at a step: deals
 -- now lost whose last in-progress stage in their current pipeline is that step. Gaps follow the rule in
--- docs/marts.md, with thresholds from staging.settings.
+-- docs/marts.md, with thresholds from intermediate.settings.
 WITH steps AS (
     SELECT
         stage_key, pipeline_id, pipeline_name, stage_id, stage_name, semantics,
@@ -118,7 +118,7 @@ judged AS (
             CASE WHEN c.conversion_from_previous < (1 - cfg.gap_drop) * c.previous_month_conversion
                  THEN printf('down from %.0f%% the month before', 100 * c.previous_month_conversion) END)
         END AS gap_rule
-    FROM compared AS c, staging.settings AS cfg
+    FROM compared AS c, intermediate.settings AS cfg
 ),
 reasons AS (   -- per group and step: the reasons deals were lost at that step, most frequent first
     SELECT level, pipeline_id, cohort_month, manager_key, step,
@@ -130,10 +130,10 @@ reasons AS (   -- per group and step: the reasons deals were lost at that step, 
         FROM lost_from AS l
         JOIN deals AS d USING (deal_id)
         JOIN steps AS s USING (stage_key)
-        JOIN staging.deal_lost_reasons AS r USING (deal_id)
+        JOIN intermediate.deal_lost_reasons AS r USING (deal_id)
         GROUP BY d.level, l.pipeline_id, d.cohort_month, d.manager_key, s.step, r.reason
     )
-    WHERE rank <= (SELECT top_reasons FROM staging.settings)
+    WHERE rank <= (SELECT top_reasons FROM intermediate.settings)
     GROUP BY ALL
 )
 SELECT

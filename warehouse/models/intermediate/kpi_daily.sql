@@ -1,9 +1,9 @@
 -- Grain: one row per user × day × plan-versus-fact metric that day has a fact for: calls (completed,
 -- incoming and outgoing, missed ones not), emails (sent), new_deals, won_deals (as in
 -- marts.manager_activity), won_amount (deals won that day), invoices_issued and invoices_paid with their
--- amounts (by the day issued and paid). Nothing after staging.settings.as_of.
+-- amounts (by the day issued and paid). Nothing after intermediate.settings.as_of.
 WITH now AS (
-    SELECT as_of FROM staging.settings
+    SELECT as_of FROM intermediate.settings
 ),
 activity AS (
     SELECT user_id, period_start AS day, calls_incoming + calls_outgoing AS calls, emails_outgoing AS emails,

@@ -1,0 +1,162 @@
+"""The model catalogue, read from the models folder: the single source of truth for what the warehouse builds.
+
+Every relation is one file, `models/<layer>/<name>.sql`, holding a SELECT. Its leading comment block states
+its grain first and may declare:
+
+    -- Key: deal_id                         the columns that identify a row: checked unique, and the primary
+                                            key where the table is published to a SQL database
+    -- Changes: deals                       core: patched for the keys of this change set (models/changes/)
+    -- Additive: date_key, pipeline_id      core: a snapshot patched by sums over this grain ...
+    -- Days: SELECT min(...), max(...) ...  ... over the days this query spans
+    -- Reference: ...                       core: rebuilt every time; when its rows change, the build is full
+    -- Grain: one row per ...               the description (with the lines after it, up to the columns)
+    -- <column>: <description>              column documentation, which reaches BI tools as comments
+
+Layers: `staging` (views over the raw tables) and `core` (tables) make the model build (`warehouse.build`);
+`intermediate` (views the marts share) and `marts` (tables) make the marts build (`warehouse.marts`). The
+build order is derived from the relations each file reads, the keys checked and published from `Key`,
+and Dagster's dependencies from the raw tables the staging views read.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from functools import cached_property
+from pathlib import Path
+
+MODELS_DIR = Path(__file__).resolve().parent / "models"
+LAYERS = ("staging", "core", "intermediate", "marts")
+DIRECTIVES = ("Key", "Changes", "Additive", "Days", "Reference")
+_REFERENCE = re.compile(r"\b(raw|staging|core|intermediate|marts)\.([a-z_][a-z0-9_]*)\b")
+_COMMENT = re.compile(r"--[^\n]*")
+
+
+class CatalogueError(ValueError):
+    """The models folder contradicts itself (a cycle, an unknown change set)."""
+
+
+@dataclass(frozen=True)
+class Model:
+    layer: str
+    name: str
+
+    @property
+    def relation(self) -> str:
+        return f"{self.layer}.{self.name}"
+
+    @property
+    def path(self) -> Path:
+        return MODELS_DIR / self.layer / f"{self.name}.sql"
+
+    def text(self) -> str:
+        return self.path.read_text("utf-8")
+
+    @cached_property
+    def header(self) -> list[tuple[str, str]]:
+        """The leading comment block as (name, text) lines; name is '' for a line that continues the previous."""
+        lines = []
+        for line in self.text().splitlines():
+            if not line.startswith("--"):
+                break
+            text = line[2:].strip()
+            name, _, rest = text.partition(": ")
+            lines.append((name, rest) if rest and name.isidentifier() else ("", text))
+        return lines
+
+    def directive(self, name: str) -> str | None:
+        return next((text for key, text in self.header if key == name), None)
+
+    @property
+    def key(self) -> tuple[str, ...]:
+        return tuple(c.strip() for c in (self.directive("Key") or "").split(",") if c.strip())
+
+    @property
+    def changes(self) -> str | None:
+        return self.directive("Changes")
+
+    @property
+    def grain(self) -> tuple[str, ...]:
+        """An additive model's grain; the other columns are sums over the change set's keys."""
+        return tuple(c.strip() for c in (self.directive("Additive") or "").split(",") if c.strip())
+
+    @property
+    def days(self) -> str | None:
+        return self.directive("Days")
+
+    @property
+    def reference(self) -> bool:
+        return self.directive("Reference") is not None
+
+    @property
+    def additive(self) -> bool:
+        return bool(self.grain)
+
+    def docs(self) -> tuple[str, dict[str, str]]:
+        """The description (the Grain line and what follows it up to the first column) and the columns' texts."""
+        table: list[str] = []
+        columns: dict[str, str] = {}
+        for name, text in self.header:
+            if name in DIRECTIVES:
+                continue
+            if name and name != "Grain":
+                columns[name] = text
+            elif not columns:
+                table.append(f"{name}: {text}" if name else text)
+        return " ".join(table), columns
+
+    def reads(self) -> set[str]:
+        """The relations the SELECT reads (`layer.name`), comments left out."""
+        return {f"{layer}.{name}" for layer, name in _REFERENCE.findall(_COMMENT.sub("", self.text()))}
+
+    def sql(self, timezone: str, **fills: str) -> str:
+        text = self.text().replace("{portal_tz}", timezone)
+        for name, value in fills.items():
+            text = text.replace("{" + name + "}", value)
+        return text
+
+
+def _rank(model: Model) -> tuple[int, int, int, str]:
+    """Among models whose inputs are ready: layers in order; in core, what is rebuilt every time before what
+    is patched (the build decides between incremental and full once those are built), snapshots last."""
+    return LAYERS.index(model.layer), model.changes is not None, model.additive, model.name
+
+
+def ordered(layers: tuple[str, ...]) -> tuple[Model, ...]:
+    """Every model of the layers, each after the models it reads (relations made elsewhere are inputs)."""
+    models = {m.relation: m for layer in layers for m in (Model(layer, p.stem)
+                                                          for p in sorted((MODELS_DIR / layer).glob("*.sql")))}
+    waiting = {relation: model.reads() & set(models) - {relation} for relation, model in models.items()}
+    done: list[Model] = []
+    while waiting:
+        ready = [models[r] for r, inputs in waiting.items() if not inputs]
+        if not ready:
+            raise CatalogueError(f"the models read each other in a cycle: {', '.join(sorted(waiting))}")
+        first = min(ready, key=_rank)
+        done.append(first)
+        del waiting[first.relation]
+        for inputs in waiting.values():
+            inputs.discard(first.relation)
+    return tuple(done)
+
+
+MODELS = ordered(("staging", "core"))           # the model build, in order
+MARTS = ordered(("intermediate", "marts"))      # the marts build, in order
+CORE_TABLES = tuple(m.name for m in MODELS if m.layer == "core")
+MART_TABLES = tuple(m.name for m in MARTS if m.layer == "marts")
+# The columns that identify one row of a table: checked unique, and its primary key where published to SQL.
+PRIMARY_KEYS: dict[str, tuple[str, ...]] = {m.relation: m.key for m in (*MODELS, *MARTS) if m.key}
+# The raw tables the model reads (the extract step's assets the core tables depend on).
+RAW_INPUTS = tuple(sorted({r.split(".", 1)[1] for m in MODELS for r in m.reads() if r.startswith("raw.")}))
+
+
+def _key_column(change_set: Path) -> str:
+    """`-- Keys: deal_id of every deal whose ...` -> deal_id."""
+    return change_set.read_text("utf-8").split("\n", 1)[0].removeprefix("-- Keys: ").split()[0]
+
+
+# Change sets (models/changes/<name>.sql) and the key column their keys match in the models using them.
+CHANGE_SETS: dict[str, str] = {p.stem: _key_column(p) for p in sorted((MODELS_DIR / "changes").glob("*.sql"))}
+_unknown = {m.changes for m in MODELS if m.changes} - set(CHANGE_SETS)
+if _unknown:
+    raise CatalogueError(f"models name change sets without a file in models/changes/: {sorted(_unknown)}")
