@@ -81,6 +81,10 @@ class SimulatorControl:
     def reset_stats(self) -> None:
         self._call("POST", "/stats/reset", {})
 
+    def reset(self) -> None:
+        """Back to the portal as it started: rows, clock, limits, costs, faults, tokens, counters."""
+        self._call("POST", "/reset", {})
+
 
 class SimulatorProcess:
     """Runs `python -m b24wh_simulator` with the given options until the context exits.

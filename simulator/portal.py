@@ -12,6 +12,7 @@ import sqlite3
 import time
 from collections import Counter
 from dataclasses import asdict, fields, replace
+from pathlib import Path
 from random import Random
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -25,6 +26,7 @@ from b24wh_simulator.query import ApiError
 
 class Portal:
     def __init__(self, store_path: str, config: ServerConfig) -> None:
+        self.store_path = store_path
         self.config = config.with_defaults()
         self.db = sqlite3.connect(store_path, check_same_thread=False)
         self.db.execute("PRAGMA journal_mode = WAL")
@@ -157,6 +159,17 @@ class Portal:
     def set_costs(self, **changes: Any) -> CostModel:
         self.costs = _updated(self.costs, changes)
         return self.costs
+
+    def reset(self) -> None:
+        """Back to the generated portal as the server started it: its rows, clock, limits, costs, faults, OAuth
+        tokens and request counters. Tests share one server process and reset it instead of starting another."""
+        from b24wh_simulator.store import working_copy
+
+        self.db.close()
+        for suffix in ("-wal", "-shm"):
+            Path(self.store_path + suffix).unlink(missing_ok=True)
+        working_copy(self.data, Path(self.store_path))
+        self.__init__(self.store_path, self.config)  # type: ignore[misc]
 
     # --- data ----------------------------------------------------------------------------------------
 

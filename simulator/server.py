@@ -246,6 +246,14 @@ def _truth(portal: Portal, body: dict[str, Any], request: web.Request) -> dict[s
     return truth.compute(portal.db, portal.tz, portal.now())
 
 
+def _reset(portal: Portal, body: dict[str, Any], request: web.Request) -> dict[str, Any]:
+    task = request.app[LIVE_KEY].pop("task", None)
+    if task is not None:
+        task.cancel()
+    portal.reset()
+    return {"now": portal.now(), "rows": portal.status()["rows"]}
+
+
 def _stats_reset(portal: Portal, body: dict[str, Any], request: web.Request) -> dict[str, Any]:
     portal.stats.clear()
     return {"requests": {}}
@@ -267,4 +275,5 @@ def build_app(portal: Portal) -> web.Application:
     app.router.add_post("/_sim/oauth/authorize", control(_authorize))
     app.router.add_get("/_sim/truth", control(_truth))
     app.router.add_post("/_sim/stats/reset", control(_stats_reset))
+    app.router.add_post("/_sim/reset", control(_reset))
     return app

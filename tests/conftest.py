@@ -79,11 +79,18 @@ def portal() -> Iterator[SimulatorProcess]:
         yield sim
 
 
-@pytest.fixture
-def fresh_portal() -> Iterator[SimulatorProcess]:
-    """A private portal for tests that change data, limits or faults."""
+@pytest.fixture(scope="module")
+def _changeable_portal() -> Iterator[SimulatorProcess]:
     with SimulatorProcess(**portal_options(deals=150, seed=5)) as sim:
         yield sim
+
+
+@pytest.fixture
+def fresh_portal(_changeable_portal: SimulatorProcess) -> SimulatorProcess:
+    """A portal as generated, for tests that change data, limits or faults: one process per test file, reset
+    before each test to its generated rows, clock, limits, costs, faults and counters."""
+    _changeable_portal.control.reset()
+    return _changeable_portal
 
 
 class Rest:

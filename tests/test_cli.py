@@ -164,39 +164,3 @@ def test_refresh_every_repeats_until_stopped(portal: Any, tmp_path: Path) -> Non
     assert all("published" in line for line in lines)
     versions = {line.rsplit(" ", 1)[1].strip() for line in lines}
     assert len(versions) == 3, "each turn publishes a new version"
-
-
-def test_status_reports_rows_cursors_builds_publication_and_the_last_error(
-        portal: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
-    import json
-
-    warehouse = tmp_path / "warehouse.duckdb"
-    assert main(["status", "--warehouse", str(warehouse)]) == 1
-    assert capsys.readouterr().err.strip() == f"b24wh status: no warehouse at {warehouse}: run b24wh refresh " \
-                                              "(or point --warehouse at one)"
-    monkeypatch.setenv("BITRIX24_WEBHOOK_URL", portal.webhook_url)
-    assert main(["refresh", "--warehouse", str(warehouse)]) == 0
-    capsys.readouterr()
-    assert main(["status", "--warehouse", str(warehouse), "--json"]) == 0
-    report = json.loads(capsys.readouterr().out)
-    truth = portal.control.truth()["rows"]
-    rows = {e["entity"]: e["rows"] for e in report["entities"]}
-    assert rows["deals"] == truth["deals"] and rows["activities"] == truth["activities"]
-    assert rows["tasks"] == truth["tasks"]
-    cursors = {e["entity"]: e["cursor"] for e in report["entities"]}
-    assert cursors["deals"].startswith("20") and int(cursors["calls"]) > 0, "a modification time, a last id"
-    assert report["last_sweep_at"] and report["model_build"].startswith("full: ") and report["marts_built_at"]
-    assert report["published_version"] and 0 <= report["published_age_seconds"] < 600
-    assert report["last_error"] is None and report["warnings"] == []
-    monkeypatch.setenv("BITRIX24_WEBHOOK_URL", portal.webhook_url.replace("/rest/1/", "/rest/777/"))
-    assert main(["refresh", "--warehouse", str(warehouse)]) == 1
-    failure = capsys.readouterr().err.strip().removeprefix("b24wh refresh: ")
-    assert main(["status", "--warehouse", str(warehouse)]) == 0
-    text = capsys.readouterr().out
-    assert "WARNING the last refresh failed at " in text and failure in text
-    assert "Last sweep (every id read): 20" in text
-    monkeypatch.setenv("BITRIX24_WEBHOOK_URL", portal.webhook_url)
-    assert main(["refresh", "--warehouse", str(warehouse)]) == 0
-    capsys.readouterr()
-    assert main(["status", "--warehouse", str(warehouse), "--json"]) == 0
-    assert json.loads(capsys.readouterr().out)["last_error"] is None, "a success clears the last error"

@@ -109,3 +109,19 @@ def test_unknown_change_kinds_are_refused(fresh_portal: Any) -> None:
 
     with pytest.raises(SimulatorError, match="unknown change kinds"):
         fresh_portal.control.apply_changes(explode=1)
+
+
+def test_a_reset_portal_is_the_generated_one_again(fresh_portal: Any) -> None:
+    before = fresh_portal.control.status()
+    truth = fresh_portal.control.truth()
+    fresh_portal.control.apply_changes(advance=3600, new_deals=4, deletions=2, stage_moves=3)
+    fresh_portal.control.set_limits(operating_limit=1.0, blocked="payment")
+    fresh_portal.control.set_faults(rate_503=0.5)
+    fresh_portal.control.live(1, new_activities=1)
+    fresh_portal.control.reset()
+    after = fresh_portal.control.status()
+    assert after["rows"] == before["rows"] and after["now"] == before["now"]
+    assert after["limits"] == before["limits"] and after["faults"] == before["faults"]
+    assert after["requests"] == {} and fresh_portal.control.truth() == truth
+    deals = Rest(fresh_portal.webhook_url).call("crm.deal.list", {"select": ["ID"], "start": -1})
+    assert "result" in deals, "answers again, unblocked and without faults"
