@@ -1,6 +1,17 @@
 -- Key: contact_id
 -- Changes: contacts
 -- Grain: one row per contact (deleted ones flagged); the manager is the current responsible user.
+-- contact_id: Bitrix24 contact ID
+-- full_name: name and last name
+-- position: job title as recorded
+-- type_id: Bitrix24 contact type (TYPE_ID)
+-- company_id: the contact's company (core.dim_company)
+-- source_key: where the contact came from (core.dim_source)
+-- manager_key: the responsible user's current version (core.dim_manager); -1 when unknown
+-- created_at: when the contact was created (portal time)
+-- has_phone: whether it has a phone number
+-- has_email: whether it has an e-mail address
+-- is_deleted: deleted in Bitrix24 (kept so that history stays whole)
 SELECT
     c.contact_id,
     c.full_name,

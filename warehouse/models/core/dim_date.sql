@@ -1,5 +1,16 @@
 -- Key: date_key
 -- Grain: one row per calendar day, from the first day with CRM data to a year after the last.
+-- date_key: the day as yyyymmdd, the key facts use
+-- date: the calendar day
+-- year: calendar year
+-- quarter: calendar quarter 1-4
+-- month: calendar month 1-12
+-- iso_year: ISO week-numbering year
+-- iso_week: ISO week 1-53
+-- week_start: the Monday of the day's week
+-- month_start: the first day of the month
+-- iso_day_of_week: 1 Monday to 7 Sunday
+-- is_working_day: not a weekend day nor a holiday of the configured calendar ([calendar] in b24wh.toml)
 WITH bounds AS (
     SELECT
         least(   -- every fact's day: deals, activities, calls, invoices and tasks may each come first

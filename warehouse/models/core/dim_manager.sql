@@ -3,6 +3,16 @@
 -- Grain: one row per version of a user: SCD type 2 on department and position (other attributes are
 -- type 1, from the latest observation). The first version of each user starts in 1900 so that facts
 -- older than the first load find it; key -1 is the unknown manager.
+-- manager_key: one version of a user; -1 is the unknown manager
+-- user_id: Bitrix24 user ID
+-- full_name: name and last name (current)
+-- department_id: the department in this version
+-- department_name: the department's name
+-- position: job title in this version
+-- is_active: the user is active and not deleted (current)
+-- valid_from: when this version starts (portal time)
+-- valid_to: when the next version starts (9999-12-31 for the current one)
+-- is_current: the user's current version
 WITH flagged AS (
     SELECT
         *,

@@ -2,6 +2,9 @@
 -- Reference: rebuilt every time; when its rows change, the build is full
 -- Grain: one row per deal/contact source (Bitrix24's SOURCE directory), plus sources that records name
 -- but the directory no longer lists; key -1 is "no source".
+-- source_key: the source's key; -1 is no source
+-- source_id: Bitrix24 source ID (SOURCE directory)
+-- source_name: the source's name
 WITH named AS (
     SELECT code AS source_id, name AS source_name FROM staging.directory WHERE directory = 'SOURCE'
 ),

@@ -2,6 +2,14 @@
 -- Reference: rebuilt every time; when its rows change, the build is full
 -- Grain: one row per deal-pipeline stage, in the pipeline's order; stages deleted in Bitrix24 are kept
 -- and flagged, and stages that history names but the portal never listed appear as unknown.
+-- stage_key: the stage's key, the one facts use
+-- pipeline_id: Bitrix24 deal pipeline (category) ID
+-- pipeline_name: the pipeline's name
+-- stage_id: Bitrix24 stage ID (STATUS_ID)
+-- stage_name: the stage's name
+-- stage_order: 1.. within the pipeline, in Bitrix24's order
+-- semantics: process, success or failure
+-- is_deleted: deleted in Bitrix24, or named by history but never listed
 WITH listed AS (
     SELECT s.stage_id, s.pipeline_id, s.stage_name, s.sort, s.semantics, s.is_deleted
     FROM staging.deal_stages AS s

@@ -2,6 +2,28 @@
 -- Changes: deals
 -- Grain: one row per deal (accumulating snapshot): its current stage and status, milestones and lags.
 -- Deals deleted in Bitrix24 are kept with is_deleted.
+-- deal_id: Bitrix24 deal ID
+-- title: the deal's title
+-- pipeline_id: its current pipeline (category)
+-- stage_key: its current stage (core.dim_stage)
+-- manager_key: the responsible user's current version (core.dim_manager)
+-- user_id: the responsible Bitrix24 user
+-- created_at: when it was created (portal time)
+-- created_date_key: the day it was created, yyyymmdd
+-- closed_at: its last move to a won or lost stage
+-- closed_date_key: the day it closed, yyyymmdd, for won and lost deals
+-- days_to_close: days from creation to closing
+-- amount: the deal's amount (OPPORTUNITY)
+-- currency_id: its currency
+-- status: open, won or lost
+-- stage_id: its current Bitrix24 stage ID
+-- last_process_stage_id: the last in-progress stage it was in
+-- stage_changes: how many times it changed stage
+-- company_id: the client company
+-- contact_id: the client contact
+-- lead_id: the lead it was converted from, if any
+-- source_id: where it came from (Bitrix24 source ID)
+-- is_deleted: deleted in Bitrix24 (kept with its history; the reports leave it out)
 WITH history AS (
     SELECT
         h.deal_id,

@@ -3,6 +3,20 @@
 -- Grain: one row per deal per stage visit (every entry into a stage, from stage history), for deals that
 -- still exist. Stage names come from the stage of the visit, never the deal's current one; the manager
 -- is the deal's responsible user in the version valid when the visit began.
+-- history_id: the Bitrix24 stage-history entry of the visit
+-- deal_id: the deal
+-- stage_key: the stage visited (core.dim_stage)
+-- manager_key: the responsible user's version (core.dim_manager) when it entered; -1 when unknown
+-- pipeline_id: the pipeline of the visit
+-- stage_id: the Bitrix24 stage ID
+-- visit_number: 1 for the first visit of this stage, 2 for a return, ...
+-- entered_at: when the deal entered the stage (portal time)
+-- exited_at: when it left; NULL while it is there
+-- hours_in_stage: hours between entering and leaving
+-- is_current: the deal is in this stage now
+-- next_stage_id: the stage it moved to next
+-- date_key: the day it entered, yyyymmdd
+-- amount: the deal's current amount
 WITH visits AS (
     SELECT
         h.history_id,

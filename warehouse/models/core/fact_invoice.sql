@@ -2,6 +2,20 @@
 -- Changes: invoices
 -- Grain: one row per smart invoice: amount, deal, manager, when issued and when paid (its last move to a
 -- success stage), status issued/paid/declined.
+-- invoice_id: Bitrix24 smart-invoice ID
+-- deal_id: the deal it bills
+-- manager_key: the responsible user's version when issued
+-- user_id: the responsible Bitrix24 user
+-- account_number: the invoice number
+-- stage_id: its current Bitrix24 stage
+-- status: issued, paid or declined
+-- amount: the invoice's amount
+-- currency_id: its currency
+-- issued_at: when it was created (portal time)
+-- issued_date_key: the day it was issued, yyyymmdd
+-- paid_at: its last move to the paid stage
+-- paid_date_key: the day it was paid, yyyymmdd
+-- is_deleted: deleted in Bitrix24
 WITH final_moves AS (
     SELECT invoice_id, max(changed_at) FILTER (WHERE stage_semantic_id = 'S') AS paid_at,
            max(changed_at) FILTER (WHERE stage_semantic_id = 'F') AS declined_at

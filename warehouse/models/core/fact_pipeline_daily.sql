@@ -6,6 +6,12 @@
 -- The runner fills {first_day} and {last_day} (the days stage history spans, from its first entry to its
 -- last move) and {keys}, which deals count: all of them in a full build; in an incremental one the changed
 -- deals (their old rows out, their new rows in), or the unchanged ones over the days history grew by.
+-- date_key: the day, yyyymmdd (at its end)
+-- pipeline_id: the pipeline
+-- stage_key: the in-progress stage
+-- manager_key: the deals' responsible user's version
+-- open_deals: deals in that stage at the end of the day
+-- open_amount: their amount (a deal without one counts as 0)
 WITH days AS (
     SELECT date, date_key FROM core.dim_date
     WHERE date BETWEEN {first_day} AND {last_day}
