@@ -26,7 +26,7 @@ from pathlib import Path
 
 import duckdb
 
-from warehouse.catalogue import CHANGE_SETS, CORE_TABLES, MODELS, MODELS_DIR, Model
+from warehouse.catalogue import CHANGE_SETS, CORE_TABLES, MODELS, MODELS_DIR, Model, macros
 from warehouse.settings import Settings, portal_timezone
 
 
@@ -112,6 +112,8 @@ class _Build:
         self.con.execute("CREATE TABLE IF NOT EXISTS meta.built_loads (load_id VARCHAR)")
         self.con.execute("CREATE TABLE IF NOT EXISTS meta.fingerprints (relation VARCHAR, fingerprint VARCHAR)")
         self.con.execute(f"CREATE OR REPLACE VIEW staging.deletions AS {_deletions_sql(self.con)}")
+        for statement in macros():
+            self.con.execute(statement)
         self.con.execute(f"CREATE OR REPLACE VIEW staging.holidays AS {_holidays_sql(self.settings.holidays)}")
         weekend = ", ".join(f"({d})" for d in self.settings.weekend) or "(NULL)"
         self.con.execute(f"CREATE OR REPLACE VIEW staging.weekend AS SELECT CAST(d AS INTEGER) AS iso_day_of_week "
@@ -279,6 +281,7 @@ def _version(timezone: str, settings: Settings) -> str:
     digest = hashlib.sha256(f"{timezone}|{sorted(settings.holidays)}|{sorted(settings.weekend)}".encode())
     paths = [MODELS_DIR / m.layer / f"{m.name}.sql" for m in MODELS]
     paths += [MODELS_DIR / "changes" / f"{name}.sql" for name in CHANGE_SETS]
+    paths += sorted((MODELS_DIR / "macros").glob("*.sql"))
     for path in paths:
         digest.update(path.relative_to(MODELS_DIR).as_posix().encode() + b"\0" + path.read_bytes())
     return digest.hexdigest()

@@ -12,6 +12,9 @@ its grain first and may declare:
     -- Grain: one row per ...               the description (with the lines after it, up to the columns)
     -- <column>: <description>              column documentation, which reaches BI tools as comments
 
+Shared idioms (a date key, a surrogate key, the deletion filter, a phone number's digits) are macros, one per
+file in `models/macros/`, created in the staging schema before any model is built.
+
 Layers: `staging` (views over the raw tables) and `core` (tables) make the model build (`warehouse.build`);
 `intermediate` (views the marts share) and `marts` (tables) make the marts build (`warehouse.marts`). The
 build order is derived from the relations each file reads, the keys checked and published from `Key`,
@@ -153,6 +156,23 @@ RAW_INPUTS = tuple(sorted({r.split(".", 1)[1] for m in MODELS for r in m.reads()
 def _key_column(change_set: Path) -> str:
     """`-- Keys: deal_id of every deal whose ...` -> deal_id."""
     return change_set.read_text("utf-8").split("\n", 1)[0].removeprefix("-- Keys: ").split()[0]
+
+
+_SIGNATURE = re.compile(r"^-- (\w+)\(([\w, ]*)\):")
+
+
+def macros() -> list[str]:
+    """The shared SQL idioms (models/macros/<name>.sql: a first line `-- name(parameters): what it gives`, then
+    the expression) as statements that create them in the staging schema, where every model can call them."""
+    statements = []
+    for path in sorted((MODELS_DIR / "macros").glob("*.sql")):
+        text = path.read_text("utf-8")
+        signature = _SIGNATURE.match(text)
+        if signature is None or signature.group(1) != path.stem:
+            raise CatalogueError(f"{path} must start with `-- {path.stem}(parameters): ...`")
+        body = "\n".join(line for line in text.splitlines() if not line.startswith("--"))
+        statements.append(f"CREATE OR REPLACE MACRO staging.{path.stem}({signature.group(2)}) AS ({body}\n)")
+    return statements
 
 
 # Change sets (models/changes/<name>.sql) and the key column their keys match in the models using them.

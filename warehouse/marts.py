@@ -18,14 +18,12 @@ from zoneinfo import ZoneInfo
 import duckdb
 
 from warehouse.build import WarehouseError, comment, execute, transaction
-from warehouse.catalogue import MART_TABLES, MARTS, MODELS_DIR
+from warehouse.catalogue import MART_TABLES, MARTS, macros
 from warehouse.plans import load_plans
 from warehouse.settings import Settings, portal_timezone
 
 # The raw tables the views generated here read (lost reasons' field labels, contact points, policy gaps).
 RAW_READS = ("deals", "userfields", "contacts", "companies")
-# Scalar SQL macros the marts call (models/macros/<name>.sql holds the body, over its one argument `raw`).
-MACROS = ("normalise_phone",)
 
 
 @dataclass(frozen=True)
@@ -49,9 +47,8 @@ def build_marts(warehouse: Path | str, *, timezone: str | None = None, settings:
         con.execute(f"CREATE OR REPLACE VIEW intermediate.deal_lost_reasons AS {_lost_reasons_sql(con, settings)}")
         con.execute(f"CREATE OR REPLACE VIEW intermediate.contact_points AS {_contact_points_sql(con)}")
         con.execute(f"CREATE OR REPLACE VIEW intermediate.policy_gaps AS {_policy_gaps_sql(con, settings)}")
-        for name in MACROS:
-            body = (MODELS_DIR / "macros" / f"{name}.sql").read_text("utf-8")
-            con.execute(f"CREATE OR REPLACE MACRO intermediate.{name}(raw) AS ({body}\n)")
+        for statement in macros():    # as the model build made them (a warehouse built before a macro existed)
+            con.execute(statement)
         load_plans(con, settings.plans_file)
         for model in MARTS:
             kind = "VIEW" if model.layer == "intermediate" else "TABLE"

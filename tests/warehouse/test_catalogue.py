@@ -83,3 +83,23 @@ def test_models_that_read_each_other_in_a_cycle_are_refused(tmp_path: Path, monk
         ordered(("core",))
     (tmp_path / "core" / "a.sql").write_text("-- Grain: one row per a.\nSELECT * FROM core.c\n", "utf-8")
     assert [m.name for m in ordered(("core",))] == ["c", "a", "b"]
+
+
+def test_shared_idioms_are_written_once_as_macros() -> None:
+    statements = catalogue.macros()
+    assert {s.split("MACRO staging.", 1)[1].split("(", 1)[0] for s in statements} == {
+        "date_key", "surrogate_key", "deleted_in_portal", "normalise_phone"}
+    for model in (*MODELS, *MARTS):
+        text = model.text()
+        for idiom in ("'%Y%m%d'", "9007199254740991", "FROM staging.deletions WHERE"):
+            assert idiom not in text, f"{model.relation} spells out {idiom!r}: call the macro"
+
+
+def test_a_macro_file_must_state_its_signature(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    (tmp_path / "macros").mkdir()
+    (tmp_path / "macros" / "twice.sql").write_text("-- doubles a number\nx * 2\n", "utf-8")
+    monkeypatch.setattr(catalogue, "MODELS_DIR", tmp_path)
+    with pytest.raises(CatalogueError, match=r"must start with `-- twice\(parameters\)"):
+        catalogue.macros()
+    (tmp_path / "macros" / "twice.sql").write_text("-- twice(x): doubles a number\nx * 2\n", "utf-8")
+    assert catalogue.macros() == ["CREATE OR REPLACE MACRO staging.twice(x) AS (x * 2\n)"]

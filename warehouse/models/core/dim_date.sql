@@ -31,7 +31,7 @@ days AS (
     FROM bounds, generate_series(coalesce(first_day, current_date), last_day, INTERVAL 1 DAY) AS t(day)
 )
 SELECT
-    CAST(strftime(date, '%Y%m%d') AS INTEGER) AS date_key,
+    staging.date_key(date) AS date_key,
     date,
     year(date) AS year,
     quarter(date) AS quarter,

@@ -39,7 +39,7 @@ latest AS (
     QUALIFY row_number() OVER (PARTITION BY user_id ORDER BY observed_at DESC) = 1
 )
 SELECT
-    CAST(hash(v.user_id, v.version_number) % 9007199254740991 AS BIGINT) AS manager_key,
+    staging.surrogate_key((v.user_id, v.version_number)) AS manager_key,
     v.user_id,
     l.full_name,
     v.department_id,

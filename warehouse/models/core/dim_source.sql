@@ -13,7 +13,7 @@ unlisted AS (
     FROM (SELECT source_id FROM staging.deals UNION SELECT source_id FROM staging.contacts)
     WHERE source_id IS NOT NULL AND source_id NOT IN (SELECT source_id FROM named)
 )
-SELECT CAST(hash(source_id) % 9007199254740991 AS BIGINT) AS source_key, source_id, source_name
+SELECT staging.surrogate_key(source_id) AS source_key, source_id, source_name
 FROM (SELECT * FROM named UNION ALL SELECT * FROM unlisted)
 UNION ALL
 SELECT -1, NULL, 'No source'

@@ -27,7 +27,7 @@ stages AS (
     SELECT * FROM unlisted
 )
 SELECT
-    CAST(hash(s.stage_id) % 9007199254740991 AS BIGINT) AS stage_key,
+    staging.surrogate_key(s.stage_id) AS stage_key,
     s.pipeline_id,
     p.pipeline_name,
     s.stage_id,

@@ -25,7 +25,7 @@ SELECT
     a.activity_id,
     coalesce(m.manager_key, -1) AS manager_key,
     a.user_id,
-    CAST(strftime(coalesce(a.start_at, a.created_at), '%Y%m%d') AS INTEGER) AS date_key,
+    staging.date_key(coalesce(a.start_at, a.created_at)) AS date_key,
     a.activity_type,
     a.direction,
     a.owner_type,

@@ -18,7 +18,7 @@ SELECT
     c.call_id,
     coalesce(m.manager_key, -1) AS manager_key,
     c.user_id,
-    CAST(strftime(c.started_at, '%Y%m%d') AS INTEGER) AS date_key,
+    staging.date_key(c.started_at) AS date_key,
     c.started_at,
     c.direction,
     c.duration_seconds,

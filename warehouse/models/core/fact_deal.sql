@@ -41,10 +41,10 @@ SELECT
     coalesce(m.manager_key, -1) AS manager_key,
     d.user_id,
     d.created_at,
-    CAST(strftime(d.created_at, '%Y%m%d') AS INTEGER) AS created_date_key,
+    staging.date_key(d.created_at) AS created_date_key,
     CASE WHEN d.stage_semantic_id IN ('S', 'F') THEN h.last_closed_at END AS closed_at,
     CASE WHEN d.stage_semantic_id IN ('S', 'F')
-         THEN CAST(strftime(h.last_closed_at, '%Y%m%d') AS INTEGER) END AS closed_date_key,
+         THEN staging.date_key(h.last_closed_at) END AS closed_date_key,
     CASE WHEN d.stage_semantic_id IN ('S', 'F')
          THEN epoch(h.last_closed_at - d.created_at) / 86400.0 END AS days_to_close,
     d.amount,

@@ -43,7 +43,7 @@ SELECT
     epoch(v.exited_at - v.entered_at) / 3600.0 AS hours_in_stage,
     v.exited_at IS NULL AS is_current,
     v.next_stage_id,
-    CAST(strftime(v.entered_at, '%Y%m%d') AS INTEGER) AS date_key,
+    staging.date_key(v.entered_at) AS date_key,
     d.amount
 FROM visits AS v
 JOIN staging.deals AS d ON d.deal_id = v.deal_id AND NOT d.is_deleted

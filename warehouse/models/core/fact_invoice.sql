@@ -36,9 +36,9 @@ SELECT
     i.amount,
     i.currency_id,
     i.created_at AS issued_at,
-    CAST(strftime(i.created_at, '%Y%m%d') AS INTEGER) AS issued_date_key,
+    staging.date_key(i.created_at) AS issued_date_key,
     CASE WHEN st.semantics = 'S' THEN f.paid_at END AS paid_at,
-    CASE WHEN st.semantics = 'S' THEN CAST(strftime(f.paid_at, '%Y%m%d') AS INTEGER) END AS paid_date_key,
+    CASE WHEN st.semantics = 'S' THEN staging.date_key(f.paid_at) END AS paid_date_key,
     i.is_deleted
 FROM staging.invoices AS i
 LEFT JOIN final_moves AS f USING (invoice_id)

@@ -18,7 +18,7 @@ SELECT
     t.task_id,
     coalesce(m.manager_key, -1) AS manager_key,
     t.user_id,
-    CAST(strftime(t.created_at, '%Y%m%d') AS INTEGER) AS date_key,
+    staging.date_key(t.created_at) AS date_key,
     t.title,
     t.status,
     t.completed,

@@ -24,14 +24,14 @@ WITH records AS (
 ),
 points AS (
     SELECT p.entity_type, p.entity_id, p.kind, p.value,
-           CASE p.kind WHEN 'PHONE' THEN intermediate.normalise_phone(p.value) ELSE lower(trim(p.value)) END AS normalised
+           CASE p.kind WHEN 'PHONE' THEN staging.normalise_phone(p.value) ELSE lower(trim(p.value)) END AS normalised
     FROM intermediate.contact_points AS p
     JOIN records AS r USING (entity_type, entity_id)
 ),
 comment_phones AS (
     SELECT r.entity_type, r.entity_id, trim(c.candidate) AS candidate
     FROM records AS r, unnest(regexp_extract_all(r.comments, '\+?\d[\d ()-]{7,}\d')) AS c(candidate)
-    WHERE intermediate.normalise_phone(c.candidate) IS NOT NULL
+    WHERE staging.normalise_phone(c.candidate) IS NOT NULL
 ),
 shared AS (
     SELECT entity_type, kind, normalised FROM points WHERE normalised IS NOT NULL

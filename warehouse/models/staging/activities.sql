@@ -20,4 +20,4 @@ SELECT
     a.type_id = 2 AND a.direction = 1 AND a.end_time = a.start_time AS is_missed_call,
     CASE WHEN a.type_id = 3 AND a.associated_entity_id > 0 THEN a.associated_entity_id END AS task_id
 FROM raw.activities AS a
-WHERE a.id NOT IN (SELECT id FROM staging.deletions WHERE entity = 'activities' AND is_deleted)
+WHERE NOT staging.deleted_in_portal('activities', a.id)

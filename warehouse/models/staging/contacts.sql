@@ -13,5 +13,5 @@ SELECT
     timezone('{portal_tz}', c.date_create) AS created_at,
     coalesce(c.has_phone, false) AS has_phone,
     coalesce(c.has_email, false) AS has_email,
-    c.id IN (SELECT id FROM staging.deletions WHERE entity = 'contacts' AND is_deleted) AS is_deleted
+    staging.deleted_in_portal('contacts', c.id) AS is_deleted
 FROM raw.contacts AS c

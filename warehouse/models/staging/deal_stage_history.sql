@@ -8,4 +8,4 @@ SELECT
     h.stage_id,
     h.stage_semantic_id
 FROM raw.deal_stage_history AS h
-WHERE h.id NOT IN (SELECT id FROM staging.deletions WHERE entity = 'deal_stage_history' AND is_deleted)
+WHERE NOT staging.deleted_in_portal('deal_stage_history', h.id)

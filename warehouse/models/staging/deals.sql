@@ -18,5 +18,5 @@ SELECT
     d.begindate AS begin_date,
     d.closedate AS close_date,
     coalesce(d.closed, false) AS is_closed,
-    d.id IN (SELECT id FROM staging.deletions WHERE entity = 'deals' AND is_deleted) AS is_deleted
+    staging.deleted_in_portal('deals', d.id) AS is_deleted
 FROM raw.deals AS d

@@ -7,4 +7,4 @@ SELECT
     h.stage_id,
     h.stage_semantic_id
 FROM raw.invoice_stage_history AS h
-WHERE h.id NOT IN (SELECT id FROM staging.deletions WHERE entity = 'invoice_stage_history' AND is_deleted)
+WHERE NOT staging.deleted_in_portal('invoice_stage_history', h.id)

@@ -14,5 +14,5 @@ SELECT
     timezone('{portal_tz}', i.moved_time) AS moved_at,
     i.begindate AS issue_date,
     i.closedate AS due_date,
-    i.id IN (SELECT id FROM staging.deletions WHERE entity = 'invoices' AND is_deleted) AS is_deleted
+    staging.deleted_in_portal('invoices', i.id) AS is_deleted
 FROM raw.invoices AS i

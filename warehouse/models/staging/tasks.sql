@@ -14,4 +14,4 @@ SELECT
     TRY_CAST(substr(list_filter(from_json(coalesce(t.uf_crm_task, '[]'), '["VARCHAR"]'),
                                 lambda b: b LIKE 'D\_%' ESCAPE '\')[1], 3) AS BIGINT) AS deal_id
 FROM raw.tasks AS t
-WHERE t.id NOT IN (SELECT id FROM staging.deletions WHERE entity = 'tasks' AND is_deleted)
+WHERE NOT staging.deleted_in_portal('tasks', t.id)

@@ -1,0 +1,3 @@
+-- deleted_in_portal(entity_name, record_id): whether the deletion sweep found the record gone from the portal
+-- (and no later sweep found it restored). entity_name is the catalogue's name: 'deals', 'activities', ...
+record_id IN (SELECT id FROM staging.deletions WHERE entity = entity_name AND is_deleted)
