@@ -93,6 +93,10 @@ def test_shared_idioms_are_written_once_as_macros() -> None:
         text = model.text()
         for idiom in ("'%Y%m%d'", "9007199254740991", "FROM staging.deletions WHERE"):
             assert idiom not in text, f"{model.relation} spells out {idiom!r}: call the macro"
+    # "The last in-progress stage" has one definition; the funnel and the lost reasons read it.
+    assert [m.relation for m in (*MODELS, *MARTS) if "arg_max(v.stage_key" in m.text()] == ["core.fact_deal"]
+    assert all("last_process_stage_key" in m.text() for m in (*MODELS, *MARTS)
+               if m.name in ("funnel_steps", "lost_reasons"))
 
 
 def test_a_macro_file_must_state_its_signature(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

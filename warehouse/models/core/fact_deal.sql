@@ -17,7 +17,8 @@
 -- currency_id: its currency
 -- status: open, won or lost
 -- stage_id: its current Bitrix24 stage ID
--- last_process_stage_id: the last in-progress stage it was in
+-- last_process_stage_key: the last in-progress stage it was in, in its current pipeline (core.dim_stage)
+-- last_process_stage_id: that stage's Bitrix24 ID
 -- stage_changes: how many times it changed stage
 -- company_id: the client company
 -- contact_id: the client contact
@@ -28,10 +29,17 @@ WITH history AS (
     SELECT
         h.deal_id,
         max(h.changed_at) FILTER (WHERE h.stage_semantic_id IN ('S', 'F')) AS last_closed_at,
-        arg_max(h.stage_id, h.changed_at) FILTER (WHERE h.stage_semantic_id = 'P') AS last_process_stage_id,
         count(*) FILTER (WHERE h.type_id <> 1) AS stage_changes
     FROM staging.deal_stage_history AS h
     GROUP BY h.deal_id
+),
+last_process AS (   -- grain: deal; its last in-progress stage visit in its current pipeline (the one definition)
+    SELECT v.deal_id, arg_max(v.stage_key, (v.entered_at, v.history_id)) AS stage_key
+    FROM core.fact_deal_stage AS v
+    JOIN core.dim_stage AS s USING (stage_key)
+    JOIN staging.deals AS d ON d.deal_id = v.deal_id AND d.pipeline_id = v.pipeline_id
+    WHERE s.semantics = 'process'
+    GROUP BY v.deal_id
 )
 SELECT
     d.deal_id,
@@ -51,7 +59,8 @@ SELECT
     d.currency_id,
     CASE d.stage_semantic_id WHEN 'S' THEN 'won' WHEN 'F' THEN 'lost' ELSE 'open' END AS status,
     d.stage_id,
-    h.last_process_stage_id,
+    lp.stage_key AS last_process_stage_key,
+    ls.stage_id AS last_process_stage_id,
     coalesce(h.stage_changes, 0) AS stage_changes,
     d.company_id,
     d.contact_id,
@@ -61,4 +70,6 @@ SELECT
 FROM staging.deals AS d
 LEFT JOIN history AS h USING (deal_id)
 LEFT JOIN core.dim_stage AS s ON s.stage_id = d.stage_id
+LEFT JOIN last_process AS lp USING (deal_id)
+LEFT JOIN core.dim_stage AS ls ON ls.stage_key = lp.stage_key
 LEFT JOIN core.dim_manager AS m ON m.user_id = d.user_id AND m.is_current

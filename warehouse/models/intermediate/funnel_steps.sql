@@ -15,7 +15,7 @@ WITH steps AS (
 ),
 deals AS (   -- each live deal twice: once for its manager's group, once for the team's
     SELECT
-        f.deal_id, f.pipeline_id AS current_pipeline_id, f.status, f.amount, g.level,
+        f.deal_id, f.pipeline_id AS current_pipeline_id, f.status, f.amount, f.last_process_stage_key, g.level,
         CAST(date_trunc('month', f.created_at) AS DATE) AS cohort_month,
         CASE WHEN g.level = 'manager' THEN f.manager_key END AS manager_key
     FROM core.fact_deal AS f, (VALUES ('manager'), ('team')) AS g(level)
@@ -34,12 +34,10 @@ progress AS (   -- grain: deal × pipeline it visited
     FROM visits
     GROUP BY deal_id, pipeline_id
 ),
-lost_from AS (   -- grain: lost deal; its last in-progress stage in its current pipeline
-    SELECT d.deal_id, d.current_pipeline_id AS pipeline_id, d.amount,
-           (SELECT arg_max(v.stage_key, (v.entered_at, v.history_id)) FROM visits AS v
-            WHERE v.deal_id = d.deal_id AND v.pipeline_id = d.current_pipeline_id AND v.semantics = 'process')
-               AS stage_key
-    FROM (SELECT DISTINCT deal_id, current_pipeline_id, amount FROM deals WHERE status = 'lost') AS d
+lost_from AS (   -- grain: lost deal; its last in-progress stage in its current pipeline (core.fact_deal)
+    SELECT DISTINCT deal_id, current_pipeline_id AS pipeline_id, amount, last_process_stage_key AS stage_key
+    FROM deals
+    WHERE status = 'lost'
 ),
 reached AS (
     SELECT d.level, p.pipeline_id, d.cohort_month, d.manager_key, s.step, count(*) AS deals_reached

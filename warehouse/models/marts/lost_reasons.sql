@@ -16,10 +16,7 @@ WITH lost AS (
     SELECT
         f.deal_id, f.pipeline_id, f.manager_key, f.amount, f.stage_key AS reason_stage_key,
         CAST(date_trunc('month', f.created_at) AS DATE) AS cohort_month,
-        (SELECT arg_max(v.stage_key, (v.entered_at, v.history_id))
-         FROM core.fact_deal_stage AS v JOIN core.dim_stage AS s USING (stage_key)
-         WHERE v.deal_id = f.deal_id AND v.pipeline_id = f.pipeline_id AND s.semantics = 'process')
-            AS lost_from_stage_key
+        f.last_process_stage_key AS lost_from_stage_key
     FROM core.fact_deal AS f
     WHERE f.status = 'lost' AND NOT f.is_deleted
 ),
