@@ -12,7 +12,6 @@ Every step that writes the warehouse runs in the `duckdb_writer` pool (limit 1 i
 # No `from __future__ import annotations` here: Dagster reads parameter annotations (configs, resources).
 
 
-import os
 from typing import Any
 
 import dagster as dg
@@ -20,10 +19,11 @@ import dagster as dg
 from assets.ingestion import ExtractConfig, bitrix24_raw
 from assets.model import warehouse_core, warehouse_marts, warehouse_published
 from dagster_project.resources import Bitrix24Resource, WarehouseResource
-from warehouse.settings import SettingsError, portal_timezone
+from warehouse.settings import SettingsError, orchestration, portal_timezone
 
 try:
     TIMEZONE = portal_timezone()
+    SCHEDULES = orchestration()
 except SettingsError as bad:   # the code location stops with the one line that names the setting
     raise SettingsError(str(bad)) from None
 ALL_ASSETS = dg.AssetSelection.assets(bitrix24_raw, warehouse_core, warehouse_marts, warehouse_published)
@@ -34,8 +34,7 @@ reconcile_job = dg.define_asset_job(
     "reconcile", selection=ALL_ASSETS, description="Refresh with the deletion sweep forced (late edits, deletions).",
     config={"ops": {"bitrix24_raw": {"config": ExtractConfig(force_sweep=True).model_dump()}}})
 
-monthly = dg.MonthlyPartitionsDefinition(start_date=os.environ.get("B24WH_BACKFILL_START", "2020-01-01"),
-                                         timezone=TIMEZONE)
+monthly = dg.MonthlyPartitionsDefinition(start_date=SCHEDULES.backfill_start, timezone=TIMEZONE)
 
 
 def backfill_config(partition_key: str) -> dict[str, Any]:
@@ -51,9 +50,9 @@ backfill_job = dg.define_asset_job(
     config=dg.PartitionedConfig(partitions_def=monthly, run_config_for_partition_key_fn=backfill_config))
 
 schedules = [
-    dg.ScheduleDefinition(job=refresh_job, cron_schedule=os.environ.get("B24WH_REFRESH_CRON", "*/5 * * * *"),
+    dg.ScheduleDefinition(job=refresh_job, cron_schedule=SCHEDULES.refresh_cron,
                           execution_timezone=TIMEZONE, default_status=dg.DefaultScheduleStatus.RUNNING),
-    dg.ScheduleDefinition(job=reconcile_job, cron_schedule=os.environ.get("B24WH_RECONCILE_CRON", "15 2 * * *"),
+    dg.ScheduleDefinition(job=reconcile_job, cron_schedule=SCHEDULES.reconcile_cron,
                           execution_timezone=TIMEZONE, default_status=dg.DefaultScheduleStatus.RUNNING),
 ]
 
@@ -63,6 +62,6 @@ defs = dg.Definitions(
     schedules=schedules,
     resources={
         "bitrix24": Bitrix24Resource(),
-        "warehouse": WarehouseResource(timezone=TIMEZONE, settings_file=os.environ.get("B24WH_CONFIG")),
+        "warehouse": WarehouseResource(timezone=TIMEZONE),
     },
 )

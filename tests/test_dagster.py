@@ -152,3 +152,23 @@ def test_a_bad_setting_fails_the_first_step_in_one_line_before_any_request(porta
     description = failure.step_failure_data.user_failure_data.description
     assert description == f"{tmp_path / 'plans.csv'} line 2: plan '1e400' is too large (at most 9999999999999999.99)"
     assert sum(portal.control.requests_served().values()) == 0
+
+
+@pytest.mark.parametrize(("variable", "value", "says"), [
+    ("B24WH_TIMEZONE", "Mars/Base", "unknown portal time zone 'Mars/Base'"),
+    ("B24WH_REFRESH_CRON", "every minute", "B24WH_REFRESH_CRON = 'every minute' is not a cron schedule"),
+    ("B24WH_RECONCILE_CRON", "61 2 * * *", "B24WH_RECONCILE_CRON = '61 2 * * *' is not a cron schedule"),
+    ("B24WH_BACKFILL_START", "01.01.2020", "B24WH_BACKFILL_START = '01.01.2020' is not a date"),
+])
+def test_a_bad_orchestration_setting_stops_the_code_location_in_one_line(variable: str, value: str,
+                                                                          says: str) -> None:
+    import os
+    import subprocess
+    import sys
+
+    root = Path(__file__).resolve().parents[1]
+    done = subprocess.run([sys.executable, "-c", "import dagster_project.definitions"], cwd=root, text=True,
+                          capture_output=True, timeout=120, env={**os.environ, variable: value})
+    assert done.returncode != 0
+    last = done.stderr.strip().splitlines()[-1]
+    assert last.startswith("warehouse.settings.SettingsError: ") and says in last, done.stderr[-1500:]

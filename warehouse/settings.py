@@ -90,6 +90,36 @@ def check_timezone(name: str) -> None:
                             "Europe/Moscow, Asia/Vladivostok or America/New_York")
 
 
+@dataclass(frozen=True)
+class Orchestration:
+    """Dagster's schedules and the first month its backfill offers: B24WH_REFRESH_CRON (every five minutes by
+    default), B24WH_RECONCILE_CRON (02:15 nightly) and B24WH_BACKFILL_START (2020-01-01), in the portal's zone."""
+
+    refresh_cron: str = "*/5 * * * *"
+    reconcile_cron: str = "15 2 * * *"
+    backfill_start: str = "2020-01-01"
+
+
+def orchestration() -> Orchestration:
+    """The schedules from the environment, checked: a bad value stops the code location in one line."""
+    from dagster._utils.schedules import is_valid_cron_string  # Dagster's own rule (pinned to 1.13)
+
+    defaults = Orchestration()
+    values = {"refresh_cron": os.environ.get("B24WH_REFRESH_CRON") or defaults.refresh_cron,
+              "reconcile_cron": os.environ.get("B24WH_RECONCILE_CRON") or defaults.reconcile_cron,
+              "backfill_start": os.environ.get("B24WH_BACKFILL_START") or defaults.backfill_start}
+    for name in ("refresh_cron", "reconcile_cron"):
+        if not is_valid_cron_string(values[name]):
+            raise SettingsError(f"B24WH_{name.upper()} = {values[name]!r} is not a cron schedule: use five fields "
+                                "such as \"*/5 * * * *\"")
+    try:
+        date.fromisoformat(values["backfill_start"])
+    except ValueError:
+        raise SettingsError(f"B24WH_BACKFILL_START = {values['backfill_start']!r} is not a date: use YYYY-MM-DD, "
+                            "such as 2020-01-01") from None
+    return Orchestration(**values)
+
+
 def check_plans_file(settings: Settings) -> None:
     """The plans file parses, line by line, before any request (its IDs are checked against the warehouse when
     the marts are built)."""
