@@ -70,9 +70,13 @@ class Model:
     def directive(self, name: str) -> str | None:
         return next((text for key, text in self.header if key == name), None)
 
+    def columns(self, name: str) -> tuple[str, ...]:
+        """A directive listing columns (`Key: a, b`), as a tuple; empty when the file has none."""
+        return tuple(c.strip() for c in (self.directive(name) or "").split(",") if c.strip())
+
     @property
     def key(self) -> tuple[str, ...]:
-        return tuple(c.strip() for c in (self.directive("Key") or "").split(",") if c.strip())
+        return self.columns("Key")
 
     @property
     def changes(self) -> str | None:
@@ -81,7 +85,7 @@ class Model:
     @property
     def grain(self) -> tuple[str, ...]:
         """An additive model's grain; the other columns are sums over the change set's keys."""
-        return tuple(c.strip() for c in (self.directive("Additive") or "").split(",") if c.strip())
+        return self.columns("Additive")
 
     @property
     def days(self) -> str | None:

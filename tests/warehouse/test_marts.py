@@ -137,23 +137,15 @@ def test_idle_working_days_get_zero_rows_and_weeks_add_up_their_days(marts: Any)
     assert {k: +v for k, v in weeks.items()} == {k: +v for k, v in sums.items()}
 
 
-def test_every_mart_and_column_is_described_for_bi_tools(marts: Any) -> None:
+@pytest.mark.parametrize(("schema", "tables"), [("marts", MART_TABLES), ("core", CORE_TABLES)])
+def test_every_table_and_column_is_described_for_bi_tools(marts: Any, schema: str, tables: tuple[str, ...]) -> None:
     warehouse, _, _ = marts
-    undocumented = rows(warehouse, "SELECT table_name, column_name FROM duckdb_columns() WHERE schema_name = 'marts' "
-                                   "AND (comment IS NULL OR comment = '')")
-    tables = dict(rows(warehouse, "SELECT table_name, comment FROM duckdb_tables() WHERE schema_name = 'marts'"))
-    assert undocumented == [] and set(tables) == set(MART_TABLES)
-    assert all(text.startswith("Grain: one row per") for text in tables.values())
+    undocumented = rows(warehouse, f"SELECT table_name, column_name FROM duckdb_columns() WHERE schema_name = "
+                                   f"'{schema}' AND (comment IS NULL OR comment = '')")
+    described = dict(rows(warehouse, f"SELECT table_name, comment FROM duckdb_tables() WHERE schema_name = '{schema}'"))
+    assert undocumented == [] and set(described) == set(tables)
+    assert all(text and text.startswith("Grain: one row per") for text in described.values()), described
     assert {m.name for m in MARTS if m.layer == "marts"} == set(MART_TABLES)
-
-
-def test_every_core_table_and_column_is_described_for_bi_tools(marts: Any) -> None:
-    warehouse, _, _ = marts
-    undocumented = rows(warehouse, "SELECT table_name, column_name FROM duckdb_columns() WHERE schema_name = 'core' "
-                                   "AND (comment IS NULL OR comment = '')")
-    tables = dict(rows(warehouse, "SELECT table_name, comment FROM duckdb_tables() WHERE schema_name = 'core'"))
-    assert undocumented == [] and set(tables) == set(CORE_TABLES)
-    assert all(text and text.startswith("Grain: one row per") for text in tables.values()), tables
 
 
 def test_data_quality_finds_every_planted_defect_and_duplicate_and_nothing_else(marts: Any) -> None:
