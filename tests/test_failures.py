@@ -246,9 +246,9 @@ def test_a_copied_or_moved_project_loads_into_its_own_warehouse(
     moved = tmp_path / "moved" / "team"
     moved.parent.mkdir()
     shutil.move(original, moved)
-    _refresh(moved, portal)
-    assert fingerprint(moved)[0][1] == deals
+    portal.control.apply_changes(advance=600, new_deals=2)
     sub = moved / "reports" / "2026"
     sub.mkdir(parents=True)
-    done = _refresh(sub, portal)
+    done = _refresh(sub, portal)     # from a folder inside the moved project
+    assert fingerprint(moved)[0][1] == portal.control.truth()["rows"]["deals"], "the moved project loads"
     assert str(moved / WAREHOUSE) in done.stdout and not (sub / "data").exists(), "no stray warehouse"
