@@ -41,37 +41,26 @@ def test_refresh_builds_the_warehouse_and_says_so(portal: Any, tmp_path: Path, m
     assert core_count(warehouse, "fact_deal") == portal.control.truth()["rows"]["deals"]
 
 
-@pytest.mark.parametrize("problem", ["wrong_secret", "unreachable", "locked"])
-def test_bad_input_gives_one_line_and_a_nonzero_exit_leaving_the_warehouse(
-        problem: str, portal: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-        capsys: pytest.CaptureFixture[str]) -> None:
+def test_a_warehouse_another_process_holds_open_fails_in_one_line_and_is_left_as_it_was(
+        portal: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    """DuckDB's own file lock (a BI tool or a stray script with the file open for writing), not the writer lock;
+    the other bad inputs are the matrix of tests/test_failures.py."""
     warehouse = tmp_path / "warehouse.duckdb"
     monkeypatch.setenv("BITRIX24_WEBHOOK_URL", portal.webhook_url)
     assert main(["refresh", "--warehouse", str(warehouse)]) == 0
     before = core_count(warehouse, "fact_deal")
     capsys.readouterr()
-    secret = portal.webhook_url.rstrip("/").rsplit("/", 1)[1]
-    holder = None
-    if problem == "wrong_secret":
-        monkeypatch.setenv("BITRIX24_WEBHOOK_URL", portal.webhook_url.replace(secret, "f" * len(secret)))
-    elif problem == "unreachable":
-        monkeypatch.setenv("BITRIX24_WEBHOOK_URL", "http://127.0.0.1:9/rest/1/abc/")
-        monkeypatch.setenv("SOURCES__BITRIX24__MAX_ATTEMPTS", "2")
-    else:   # another process holds the warehouse file open for writing
-        holder = subprocess.Popen([sys.executable, "-c", "import duckdb, sys, time; c = duckdb.connect(sys.argv[1]); "
-                                   "print('held', flush=True); time.sleep(60)", str(warehouse)],
-                                  stdout=subprocess.PIPE, text=True)
-        assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
+    holder = subprocess.Popen([sys.executable, "-c", "import duckdb, sys, time; c = duckdb.connect(sys.argv[1]); "
+                               "print('held', flush=True); time.sleep(60)", str(warehouse)],
+                              stdout=subprocess.PIPE, text=True)
     try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
         assert main(["refresh", "--warehouse", str(warehouse)]) == 1
     finally:
-        if holder is not None:
-            holder.kill()
-            holder.wait()
+        holder.kill()
+        holder.wait()
     err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 1 and err[0].startswith("b24wh refresh: ") and secret not in err[0]
-    expected = {"wrong_secret": "user id and secret", "unreachable": "unreachable", "locked": "lock"}[problem]
-    assert expected in err[0].lower()
+    assert len(err) == 1 and err[0].startswith("b24wh refresh: ") and "lock" in err[0].lower()
     assert core_count(warehouse, "fact_deal") == before
 
 
