@@ -363,12 +363,16 @@ USERFIELDS: tuple[tuple[str, str, str, str, str], ...] = (
     ("CRM_COMPANY", "UF_CRM_INN", "string", "Tax ID (INN)", "ИНН"),
 )
 
-USERFIELD_ENUMS: dict[str, tuple[tuple[str, str], ...]] = {
-    # field_name -> (xml_id, value) options, in SORT order
-    "UF_CRM_LOSS_REASON": (("PRICE", "Too expensive"), ("COMPETITOR", "Chose a competitor"),
-                           ("BUDGET", "No budget"), ("NO_RESPONSE", "Stopped responding"),
-                           ("NOT_TARGET", "Not a target client")),
-    "UF_CRM_CLIENT_SEGMENT": (("RETAIL", "Retail"), ("SMB", "Small business"), ("ENTERPRISE", "Enterprise")),
+USERFIELD_ENUMS: dict[str, tuple[tuple[str, str, str], ...]] = {
+    # field_name -> (xml_id, value_en, value_ru) options, in SORT order; a portal holds them in its language,
+    # as its administrator typed them
+    "UF_CRM_LOSS_REASON": (("PRICE", "Too expensive", "Дорого"),
+                           ("COMPETITOR", "Chose a competitor", "Выбрали конкурента"),
+                           ("BUDGET", "No budget", "Нет бюджета"),
+                           ("NO_RESPONSE", "Stopped responding", "Перестал отвечать"),
+                           ("NOT_TARGET", "Not a target client", "Нецелевой клиент")),
+    "UF_CRM_CLIENT_SEGMENT": (("RETAIL", "Retail", "Розница"), ("SMB", "Small business", "Малый бизнес"),
+                              ("ENTERPRISE", "Enterprise", "Крупный бизнес")),
 }
 
 

@@ -337,9 +337,9 @@ class Generator:
                              json.dumps(settings), en, ru))
             options = USERFIELD_ENUMS.get(name, ())
             self.enum_ids[name] = {}
-            for j, (xml_id, value) in enumerate(options):
+            for j, (xml_id, value_en, value_ru) in enumerate(options):
                 self.db.execute("INSERT INTO userfield_enums VALUES (?,?,?,?,?,?)",
-                                (enum_id, field_id, 10 * (j + 1), value, "N", xml_id))
+                                (enum_id, field_id, 10 * (j + 1), self.label(value_ru, value_en), "N", xml_id))
                 self.enum_ids[name][xml_id] = enum_id
                 enum_id += 2
 

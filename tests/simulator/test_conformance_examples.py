@@ -137,7 +137,7 @@ def test_deal_fields_describe_every_field(rest: Rest) -> None:
         assert_same_shape(descriptor, ours[name], name)
     uf = ours["UF_CRM_LOSS_REASON"]
     assert uf["isDynamic"] is True and uf["type"] == "enumeration"
-    assert [i["VALUE"] for i in uf["items"]][:2] == ["Too expensive", "Chose a competitor"]
+    assert [i["VALUE"] for i in uf["items"]][:2] == ["Дорого", "Выбрали конкурента"], "in the portal's language"
 
 
 def test_start_minus_one_counts_nothing(rest: Rest) -> None:
