@@ -31,7 +31,7 @@ def run_as_asset(step: Step, warehouse: WarehouseResource, bitrix24: Bitrix24Res
     Dagster's blocking asset checks (`check_results`), so that Dagster records each one."""
     try:
         request = prepare(warehouse.file, settings=warehouse.settings(), timezone=warehouse.timezone,
-                          source=bitrix24.source_options() if bitrix24 else {}, progress="log", **options)
+                          source=bitrix24.source_options() if bitrix24 else {}, **options)
         return run_step(step, request)
     except dg.Failure:
         raise

@@ -1,13 +1,16 @@
 """`b24wh`: the project's command line.
 
-- `b24wh refresh [--warehouse PATH] [--rebuild] [--every SECONDS]`: incremental extract of every entity, the
+- `b24wh refresh [--warehouse PATH] [--rebuild] [--every SECONDS] [--verbose]`: incremental extract of every entity, the
   model build (only what the load touched; `--rebuild` rebuilds every table), the marts and publishing;
   `--every` repeats it for as long as it runs (the wall's minute-fresh loop)
 - `b24wh backfill --start YYYY-MM-DD --end YYYY-MM-DD`: reload a historical window, cursors untouched
 - `b24wh publish [--warehouse PATH]`: publish the built warehouse for BI tools again (refresh does it)
 - `b24wh status [--warehouse PATH] [--json]`: what the warehouse holds and how fresh it is, the last error
 - `b24wh wall [--host H] [--port P] [--token T]`: serve the sales-floor page from the published warehouse
-- `b24wh demo`: start the simulator, refresh a warehouse from it, print where it is and headline figures
+- `b24wh demo`: start the simulator, load a warehouse from it with plans for its team, print where it is, the
+  headline figures and what to do next
+
+A refresh prints one line per phase (`dagster_project.progress`); `--verbose` adds dlt's progress per table.
 - `b24wh simulator ...`: run the local Bitrix24 portal alone (its own program; see --help)
 
 Exit code 0 only when the warehouse is complete and consistent; otherwise one line on stderr saying
@@ -27,6 +30,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from dagster_project.progress import Progress
     from dagster_project.steps import Refreshed
     from warehouse.publish import Published
     from warehouse.settings import Settings
@@ -36,19 +40,23 @@ WAREHOUSE_HELP = ("the warehouse file (default: B24WH_WAREHOUSE, else data/wareh
                   "the nearest folder up from here holding b24wh.toml or data/warehouse.duckdb)")
 
 
-def refresh(warehouse: Path, *, credentials: str | dict[str, Any] | None = None, sweep: bool | None = None,
+def refresh(warehouse: Path, *, credentials: str | dict[str, Any] | None = None, plan: str | None = None,
+            sweep: bool | None = None,
             backfill: dict[str, Any] | None = None, timezone: str | None = None, rebuild: bool = False,
-            settings: Settings | None = None, as_of: datetime | None = None) -> Refreshed:
+            settings: Settings | None = None, as_of: datetime | None = None,
+            progress: Progress | None = None) -> Refreshed:
     """The refresh graph (`dagster_project.steps`): extract (incremental, or a backfill window), the model (in
     full when `rebuild`) and its checks, the marts (as of `as_of`, portal time; default now) and their checks,
     and publishing for BI tools. Every setting is checked before any request; no other refresh may hold the
-    warehouse. `credentials` (a webhook URL or OAuth fields) overrides the configured ones
-    (`pipelines.bitrix24.credentials`)."""
-    from dagster_project.steps import prepare, run_steps
+    warehouse. `credentials` (a webhook URL or OAuth fields) and `plan` (the portal's Bitrix24 plan) override
+    the configured ones (`pipelines.bitrix24.credentials`, `sources.bitrix24.plan`). `progress` prints a
+    line per phase (`dagster_project.progress`)."""
+    from dagster_project.steps import Refreshed, prepare, run_steps
 
-    source: dict[str, Any] = {"credentials": credentials} if credentials else {}
-    return run_steps(prepare(warehouse, settings=settings, timezone=timezone, source=source, sweep=sweep,
-                             backfill=backfill, rebuild=rebuild, as_of=as_of))
+    source = {name: value for name, value in (("credentials", credentials), ("plan", plan)) if value}
+    return Refreshed.of(run_steps(prepare(warehouse, settings=settings, timezone=timezone, source=source,
+                                          sweep=sweep, backfill=backfill, rebuild=rebuild, as_of=as_of,
+                                          progress=progress)))
 
 
 def headline(warehouse: Path) -> str:
@@ -74,22 +82,50 @@ def headline(warehouse: Path) -> str:
     return "\n".join(lines)
 
 
-def demo(deals: int | None, scale: str) -> int:
+def demo(deals: int | None, scale: str, verbose: bool) -> int:
+    """The simulator's team in a warehouse of its own: a first load, plans for the team (110 % of each
+    manager's last three months, written beside the warehouse), the marts with them, the publication."""
+    from dataclasses import replace
+
+    import duckdb
+
     from b24wh_simulator.client import SimulatorProcess
+    from dagster_project.progress import Progress
+    from dagster_project.steps import STEPS, Refreshed, prepare, run_steps
     from warehouse.files import resolve
+    from warehouse.plans import suggest_plans, write_plans
 
     print("Starting the Bitrix24 simulator (a local portal with a year of a sales team's CRM)...", flush=True)
     options: dict[str, Any] = {"deals": deals} if deals else {"scale": scale}
     warehouse = resolve(DEMO_WAREHOUSE)
-    with SimulatorProcess(**options) as portal:
+    plans_file = warehouse.parent / "plans.csv"
+    progress = Progress(sys.stdout, verbose=verbose)
+    with SimulatorProcess(**options, rate=5, burst=250) as portal:
         if warehouse.parent.exists():
             shutil.rmtree(warehouse.parent)
-        print(f"Portal: {portal.webhook_url}\nLoading it into the warehouse...", flush=True)
-        done = refresh(warehouse, credentials=portal.webhook_url, timezone=portal.timezone)
+        print(f"Portal: {portal.webhook_url} (answering at the Enterprise plan's limits: 5 requests/s, "
+              "a burst of 250)\nLoading it into the warehouse...", flush=True)
+        request = prepare(warehouse, timezone=portal.timezone, progress=progress,
+                          source={"credentials": portal.webhook_url, "plan": "enterprise"})
+        results = run_steps(request, STEPS[:3])
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        plans = suggest_plans(con)
+    write_plans(plans_file, plans, "The demo team's plans: 110 % of each manager's mean of the three months "
+                                   "before, per metric (b24wh demo)")
+    print(f"plans    {len(plans):,} plans for {len({p.scope_id for p in plans})} managers: {plans_file}", flush=True)
+    with_plans = replace(request, settings=replace(request.settings, plans_file=plans_file))
+    done = Refreshed.of({**results, **run_steps(with_plans, STEPS[2:])})
     print(f"\nWarehouse: {warehouse}")
     print(published_lines(done.published))
     print(headline(warehouse))
-    print(f"\nThe sales-floor page: b24wh wall --published {warehouse.parent / 'published'}")
+    published = warehouse.parent / "published"
+    print(f"""
+What next:
+  - the sales-floor wall, plan against fact: b24wh wall --published {published}  (then open http://127.0.0.1:8050)
+  - Power BI: open powerbi/parquet/b24wh.pbip and point its folder parameter at {published / 'parquet'}
+    (docs/power-bi.md)
+  - your own portal: set BITRIX24_WEBHOOK_URL to an inbound webhook (crm, user, department; task optional),
+    then b24wh refresh (docs/operations.md)""")
     return 0
 
 
@@ -125,6 +161,8 @@ def main(argv: list[str] | None = None) -> int:
     show = commands.add_parser("demo", help="build a warehouse from the local simulator and print headline figures")
     show.add_argument("--scale", default="demo", help="simulator scale (tiny, small, demo, large, huge)")
     show.add_argument("--deals", type=int, help="portal size in deals (overrides --scale)")
+    for command in (run, back, show):
+        command.add_argument("--verbose", action="store_true", help="dlt's progress per table as well")
     commands.add_parser("simulator", help="run a local Bitrix24 portal (see `b24wh simulator --help`)",
                         add_help=False)
     args, rest = parser.parse_known_args(argv)
@@ -179,6 +217,7 @@ def backfill_window(start: str, end: str, by: str) -> dict[str, Any]:
 
 
 def _run(args: argparse.Namespace) -> int:
+    from dagster_project.progress import Progress
     from warehouse.files import default_warehouse
     from warehouse.status import clear_error, record_error
 
@@ -190,7 +229,7 @@ def _run(args: argparse.Namespace) -> int:
         return 2
     try:
         if args.command == "demo":
-            return demo(args.deals, args.scale)
+            return demo(args.deals, args.scale, args.verbose)
         if args.command == "status":
             return status(warehouse, args.json)
         if args.command == "publish":
@@ -202,7 +241,7 @@ def _run(args: argparse.Namespace) -> int:
         if getattr(args, "every", None):
             return repeat(args, warehouse)
         done = refresh(warehouse, sweep=getattr(args, "sweep", None), backfill=window,
-                       rebuild=getattr(args, "rebuild", False))
+                       rebuild=getattr(args, "rebuild", False), progress=Progress(sys.stdout, verbose=args.verbose))
     except Exception as exc:   # one line, the cause kept
         line = one_line(exc, warehouse)
         print(f"b24wh {args.command}: {line}", file=sys.stderr)
@@ -230,13 +269,14 @@ def repeat(args: argparse.Namespace, warehouse: Path) -> int:
 
     from dlt.common.runtime import signals
 
+    from dagster_project.progress import Progress
     from warehouse.status import clear_error, record_error
 
     with signals.intercepted_signals():
         while not signals.was_signal_received():
             started = time.monotonic()
             try:
-                done = refresh(warehouse, sweep=args.sweep, rebuild=args.rebuild)
+                done = refresh(warehouse, sweep=args.sweep, rebuild=args.rebuild, progress=Progress(None))
                 print(f"{datetime.now():%H:%M:%S} refreshed in {time.monotonic() - started:.1f} s "
                       f"({done.model.reason}); published {done.published.version}", flush=True)
             except Exception as exc:  # reported, then retried at the next turn

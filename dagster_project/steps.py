@@ -19,6 +19,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from dagster_project.progress import Progress
 from pipelines.bitrix24.pipeline import load
 from warehouse.build import Built, build
 from warehouse.checks import CORE_CHECKS, MART_CHECKS, Check, require
@@ -42,7 +43,7 @@ class Request:
     backfill: dict[str, Any] | None = None
     rebuild: bool = False
     as_of: datetime | None = None                           # portal time; None: now
-    progress: str | None = None                             # dlt's progress display; None: by terminal
+    progress: Progress | None = None                        # the command line's display; None: dlt's log
 
 
 def prepare(warehouse: Path | str, *, settings: Settings | None = None, timezone: str | None = None,
@@ -60,7 +61,8 @@ def prepare(warehouse: Path | str, *, settings: Settings | None = None, timezone
 
 def extract(request: Request) -> Any:
     return load(request.warehouse, entities=request.entities, sweep=request.sweep, backfill=request.backfill,
-                timezone=request.timezone, progress=request.progress, **request.source)
+                timezone=request.timezone, progress=request.progress.collector() if request.progress else None,
+                **request.source)
 
 
 def model(request: Request) -> Built:
@@ -99,6 +101,10 @@ class Refreshed:
     marts: MartsBuilt
     published: Published
 
+    @classmethod
+    def of(cls, results: dict[str, Any]) -> Refreshed:
+        return cls(results["core"], results["marts"], results["publish"])
+
 
 def run_step(step: Step, request: Request) -> Any:
     """One step alone (as a Dagster asset runs it), under the writer lock."""
@@ -106,13 +112,16 @@ def run_step(step: Step, request: Request) -> Any:
         return step.run(request)
 
 
-def run_steps(request: Request) -> Refreshed:
-    """Every step in order, each step's checks passing before the next, the warehouse locked from the first
-    step to the last (no other refresh in between)."""
+def run_steps(request: Request, steps: Sequence[Step] = STEPS) -> dict[str, Any]:
+    """The steps in order (by default all: a refresh), each step's checks passing before the next, the
+    warehouse locked from the first step to the last (no other refresh in between). Returns each step's
+    result by its name."""
     results: dict[str, Any] = {}
     with writer_lock(request.warehouse):
-        for step in STEPS:
+        for step in steps:
             results[step.name] = step.run(request)
             if step.checks:
                 require(str(request.warehouse), step.checks, step.if_checks_fail)
-    return Refreshed(results["core"], results["marts"], results["publish"])
+            if request.progress:
+                request.progress.finished(step.name, results[step.name])
+    return results

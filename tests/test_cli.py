@@ -7,6 +7,7 @@ import subprocess
 import sys
 from collections import Counter
 from datetime import datetime
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -17,6 +18,7 @@ import pytest
 from b24wh_simulator.client import SimulatorProcess
 from dagster_project.cli import headline, main, refresh
 from tests.conftest import portal_options
+from wall.snapshot import read_snapshot
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -37,8 +39,18 @@ def test_refresh_builds_the_warehouse_and_says_so(portal: Any, tmp_path: Path, m
     monkeypatch.setenv("BITRIX24_WEBHOOK_URL", portal.webhook_url)
     warehouse = tmp_path / "warehouse.duckdb"
     assert main(["refresh", "--warehouse", str(warehouse)]) == 0
-    assert f"Warehouse {warehouse.resolve()} refreshed" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert f"Warehouse {warehouse.resolve()} refreshed" in out
     assert core_count(warehouse, "fact_deal") == portal.control.truth()["rows"]["deals"]
+    # One line per phase; a first load reads each row once, so the rows counted are the rows loaded.
+    extract = next(line for line in out.splitlines() if line.startswith("extract  "))
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        loaded = sum(con.execute(f"SELECT count(*) FROM raw.{t}").fetchone()[0] for (t,) in con.execute(
+            "SELECT table_name FROM information_schema.tables WHERE table_schema = 'raw' AND table_name NOT LIKE "
+            "'%\\_\\_%' ESCAPE '\\' AND table_name NOT LIKE '\\_dlt%' ESCAPE '\\' "
+            "AND table_name NOT IN ('userfields', 'deletions')").fetchall())
+    assert extract.startswith(f"extract  {loaded:,} rows from the portal in "), (extract, loaded)
+    assert [line.split()[0] for line in out.splitlines()[:5]] == ["extract", "load", "model", "marts", "publish"]
 
 
 def test_a_warehouse_another_process_holds_open_fails_in_one_line_and_is_left_as_it_was(
@@ -100,8 +112,44 @@ def test_the_demo_builds_a_warehouse_and_prints_its_figures(tmp_path: Path) -> N
     done = subprocess.run([sys.executable, "-m", "dagster_project", "demo", "--deals", "300"], cwd=tmp_path, env=env,
                           capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr[-2000:]
-    assert f"Warehouse: {tmp_path / 'data' / 'demo' / 'warehouse.duckdb'}" in done.stdout
+    folder = tmp_path / "data" / "demo"
+    assert f"Warehouse: {folder / 'warehouse.duckdb'}" in done.stdout
     assert "Deals: " in done.stdout and "Funnel" in done.stdout
+    assert "Enterprise plan's limits" in done.stdout and "What next:" in done.stdout
+    phases = [line.split()[0] for line in done.stdout.splitlines()
+              if line.split() and line.split()[0] in ("extract", "load", "model", "marts", "plans", "publish")]
+    assert phases == ["extract", "load", "model", "marts", "plans", "marts", "publish"], done.stdout
+    assert len(done.stdout.splitlines()) < 60, "quiet: no per-table progress tables"
+
+    # The team's plans: 110 % of each manager's mean fact over the three months before (a month without a fact
+    # counts 0), recomputed here from the published facts, which the plans do not change.
+    published = str(folder / "published" / "warehouse.duckdb")
+    with duckdb.connect(published, read_only=True) as con:
+        facts = {(m, month.strftime("%Y-%m"), metric): fact for m, month, metric, fact in con.execute(
+            "SELECT scope_id, period_month, metric, fact FROM marts.plan_fact WHERE scope = 'manager'").fetchall()}
+        planned = con.execute("SELECT scope_id, strftime(period_month, '%Y-%m'), metric, plan FROM marts.plan_fact "
+                              "WHERE scope = 'manager' AND plan IS NOT NULL").fetchall()
+        current = con.execute("SELECT strftime(as_of, '%Y-%m') FROM meta.publication").fetchone()[0]
+    lines = (folder / "plans.csv").read_text(encoding="utf-8").splitlines()
+    assert lines[0].startswith("# ") and lines[1] == "scope,id,month,metric,plan" and len(lines) > 50
+    in_file = {(int(i), month, metric): Decimal(plan) for _, i, month, metric, plan in
+               (line.split(",") for line in lines[2:])}
+    assert {(m, month, metric): plan for m, month, metric, plan in planned} == in_file, "the marts use the file"
+    assert current in {month for _, month, _ in in_file}, "the current month has plans, so the wall shows them"
+
+    def months_before(month: str) -> list[str]:
+        year, number = map(int, month.split("-"))
+        return [f"{year - (number - k <= 0)}-{(number - k - 1) % 12 + 1:02d}" for k in (1, 2, 3)]
+
+    for (manager, month, metric), plan in in_file.items():
+        mean = sum(facts.get((manager, m, metric), 0) for m in months_before(month)) / 3
+        unit = 1000 if metric.endswith("_amount") else 1
+        assert abs(plan - Decimal("1.1") * mean) <= unit / 2, (manager, month, metric)
+
+    wall = read_snapshot(Path(published))
+    month_plans = {kpi: wall["team"]["kpis"][kpi]["month"]["plan"] for kpi in wall["kpis"]}
+    assert all(plan for plan in month_plans.values()), f"the wall shows plan against fact: {month_plans}"
+    assert any(m["kpis"]["calls"]["month"]["plan"] for m in wall["managers"])
 
 
 def test_a_full_disk_during_the_load_fails_in_one_line_and_a_rerun_completes(

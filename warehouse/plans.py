@@ -119,3 +119,45 @@ def load_plans(con: duckdb.DuckDBPyConnection, path: Path | None) -> int:
         con.executemany("INSERT INTO intermediate.plans VALUES (?, ?, ?, ?, ?)",
                         [(p.scope, p.scope_id, p.month, p.metric, p.plan) for p in plans])
     return len(plans)
+
+
+def suggest_plans(con: duckdb.DuckDBPyConnection, uplift: Decimal = Decimal("1.1"), months: int = 3) -> list[Plan]:
+    """Plans a sales team could start from: for each manager, metric and month of the marts' history (from
+    the `months`-th month on, up to the marts' current month), `uplift` times the manager's mean fact over the
+    `months` months before it (a month without a fact counts as 0). Counts are rounded to whole numbers and
+    amounts to thousands; a mean of 0 gets no plan. Reads `marts.plan_fact`, so the marts must be built."""
+    rows = con.execute(f"""
+        WITH facts AS (   -- grain: manager × month × metric
+            SELECT scope_id AS manager_id, period_month, metric, fact
+            FROM marts.plan_fact WHERE scope = 'manager'
+        ),
+        months AS (       -- grain: month, from the {months}th of the history up to now
+            SELECT DISTINCT period_month FROM facts
+            WHERE period_month >= (SELECT min(period_month) FROM facts) + INTERVAL {months} MONTH
+              AND period_month <= (SELECT date_trunc('month', as_of) FROM intermediate.settings)
+        )
+        SELECT f.manager_id, m.period_month, f.metric, sum(f.fact) / {months} AS recent
+        FROM months AS m
+        JOIN facts AS f
+            ON f.period_month >= m.period_month - INTERVAL {months} MONTH AND f.period_month < m.period_month
+        GROUP BY ALL
+        HAVING sum(f.fact) > 0
+        ORDER BY ALL""").fetchall()
+    plans = []
+    for manager_id, month, metric, recent in rows:
+        step = Decimal(1000) if metric.endswith("_amount") else Decimal(1)
+        plan = (Decimal(recent) * uplift / step).quantize(Decimal(1)) * step
+        if plan > 0:
+            plans.append(Plan("manager", manager_id, month.isoformat(), metric, plan))
+    return plans
+
+
+def write_plans(path: Path, plans: list[Plan], comment: str) -> None:
+    """A plans file in the format `read_plans` reads, with `comment` on top, written whole or not at all."""
+    partial = path.with_name(path.name + ".partial")
+    with partial.open("w", encoding="utf-8", newline="") as out:
+        out.write(f"# {comment}\n")
+        writer = csv.writer(out, lineterminator="\n")
+        writer.writerow(COLUMNS)
+        writer.writerows((p.scope, p.scope_id, p.month[:7], p.metric, p.plan) for p in plans)
+    partial.replace(path)

@@ -1,4 +1,9 @@
-"""Typing rows: Bitrix24's strings become ids, decimals, timestamps, dates and booleans."""
+"""Typing rows: Bitrix24's strings become ids, decimals, timestamps, dates and booleans.
+
+A page of a flat entity (no nested lists) becomes one Arrow table (`typed_table`), which dlt writes to Parquet
+as it is: no row-by-row normalisation, the costliest part of a large load. Entities with nested lists (phone
+and e-mail multifields, user-field options) stay rows (`typed_row`), which dlt splits into child tables.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +12,9 @@ from collections.abc import Callable
 from datetime import UTC, date, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
+
+import pyarrow as pa
+from dlt.common.normalizers.naming.snake_case import NamingConvention
 
 
 def _empty(value: Any) -> bool:
@@ -96,3 +104,26 @@ CONVERTERS: dict[str, Callable[[Any], Any]] = {
 def typed_row(row: dict[str, Any], types: dict[str, str]) -> dict[str, Any]:
     """Converts the fields named in `types`; other fields (multifields, nested lists) pass through."""
     return {key: CONVERTERS[types[key]](value) if key in types else value for key, value in row.items()}
+
+
+# The Arrow type of each kind, as dlt types the same column from rows (COLUMN_TYPES in the catalogue).
+ARROW_TYPES: dict[str, pa.DataType] = {
+    "id": pa.int64(), "int": pa.int64(), "money": pa.decimal128(18, 2), "float": pa.float64(),
+    "datetime": pa.timestamp("us", tz="UTC"), "date": pa.date32(), "yn": pa.bool_(), "bool": pa.bool_(),
+    "str": pa.string(), "json": pa.string(),
+}
+_NAMING = NamingConvention()
+
+
+def arrow_schema(types: dict[str, str], key: str) -> pa.Schema:
+    """The table schema of an entity's typed fields, named as dlt names columns (snake_case); the primary
+    `key` is never NULL."""
+    return pa.schema([pa.field(_NAMING.normalize_identifier(name), ARROW_TYPES[kind], nullable=name != key)
+                      for name, kind in types.items()])
+
+
+def typed_table(rows: list[dict[str, Any]], types: dict[str, str], schema: pa.Schema) -> pa.Table:
+    """A page as one Arrow table of the fields named in `types` (a field a row lacks is NULL)."""
+    return pa.Table.from_arrays(
+        [pa.array([CONVERTERS[kind](row.get(key)) for row in rows], type=ARROW_TYPES[kind])
+         for key, kind in types.items()], schema=schema)

@@ -80,6 +80,10 @@ class Walker(ABC):
     def wants(self) -> int:
         """How many commands this walker could use in the next batch."""
 
+    def rows_left(self) -> int:
+        """About how many rows this walker has still to read (0 when it cannot tell yet), for progress."""
+        return 0
+
     @abstractmethod
     def commands(self, budget: int) -> list[Command]:
         """The next page commands, at most `budget` of them."""
@@ -162,6 +166,12 @@ class KeysetWalker(Walker):
         # a modification window are sparse, so the estimate runs low there: ramp up as well.
         return max(1, min(settings.MAX_BATCH, max(math.ceil(remaining * 1.1) + 1, self.ramp)))
 
+    def rows_left(self) -> int:
+        density = self.density()
+        if self.done or self.max_id is None or density is None:
+            return 0
+        return int(max(0, self.max_id - self.last_id) * density)
+
     def density(self) -> float | None:
         """Rows per id in this walker's range so far (or as the walker it split from saw them)."""
         if self.first_id is None or self.rows_seen == 0:
@@ -243,6 +253,9 @@ class OffsetWalker(Walker):
         self.pending: list[int] = [0]
         self.total: int | None = None
         self.received: set[int] = set()
+
+    def rows_left(self) -> int:
+        return 0 if self.done or self.total is None else max(0, self.total - settings.PAGE_SIZE * len(self.received))
 
     def wants(self) -> int:
         return len(self.pending)
@@ -337,6 +350,10 @@ class Scheduler:
     def register(self, walker: Walker) -> Walker:
         self.walkers.append(walker)
         return walker
+
+    def rows_left(self) -> int:
+        """About how many rows the walkers have still to read: what the progress display's estimate rests on."""
+        return sum(w.rows_left() for w in self.walkers)
 
     def pump(self) -> None:
         """Launches batches for walkers that need data, then takes in at least one answer."""

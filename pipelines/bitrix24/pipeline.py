@@ -16,6 +16,7 @@ from typing import Any
 
 import dlt
 from dlt.common.pipeline import LoadInfo
+from dlt.common.runtime.collector import Collector
 from dlt.destinations.impl.duckdb.configuration import DuckDbCredentials
 
 from pipelines.bitrix24 import settings
@@ -29,13 +30,20 @@ SWEEP_STATE_KEY = "last_sweep_at"
 DUCKDB_MEMORY_LIMIT = "512MB"
 
 os.environ.setdefault("RUNTIME__DLTHUB_TELEMETRY", "false")   # no phoning home from locked-down servers
+# dlt's intermediate files live for one run beside the warehouse: gzip costs a tenth of a first load's time.
+os.environ.setdefault("DATA_WRITER__DISABLE_COMPRESSION", "true")
+# Pages of flat entities arrive as Arrow tables (pipelines/bitrix24/convert.py); their rows get the same
+# `_dlt_load_id` (what the model's incremental build follows) and `_dlt_id` as rows normalised by dlt.
+os.environ.setdefault("NORMALIZE__PARQUET_NORMALIZER__ADD_DLT_LOAD_ID", "true")
+os.environ.setdefault("NORMALIZE__PARQUET_NORMALIZER__ADD_DLT_ID", "true")
 
 
-def make_pipeline(warehouse: Path, progress: str | None = None) -> dlt.Pipeline:
+def make_pipeline(warehouse: Path, progress: Collector | str | None = None) -> dlt.Pipeline:
     """The warehouse's dlt pipeline; its working directory sits beside the warehouse file, one per file (two
     warehouses in one folder must never share pending load packages). The path is made absolute first: dlt
     resolves a relative DuckDB path against the folder of the pipeline's first run and remembers it, so a
-    copied or moved project would load into the original folder's warehouse."""
+    copied or moved project would load into the original folder's warehouse. `progress` is a dlt collector,
+    or the name of one of dlt's (`tqdm`, `log`; None: `tqdm` in a terminal, else `log`)."""
     warehouse = Path(warehouse).resolve()
     warehouse.parent.mkdir(parents=True, exist_ok=True)
     if progress is None:
@@ -91,7 +99,7 @@ def last_sweep(pipeline: dlt.Pipeline) -> float | None:
 
 def load(warehouse: Path, *, entities: Sequence[str] | None = None, backfill: dict[str, Any] | None = None,
          sweep: bool | None = None, sweep_every_hours: float = settings.SWEEP_EVERY_HOURS,
-         progress: str | None = None, **source_options: Any) -> LoadInfo:
+         progress: Collector | str | None = None, **source_options: Any) -> LoadInfo:
     """One load: incremental by default; a backfill window; the deletion sweep when due (or forced).
 
     `sweep=None` sweeps when the last sweep is older than `sweep_every_hours`; True/False force it.
@@ -116,5 +124,6 @@ def load(warehouse: Path, *, entities: Sequence[str] | None = None, backfill: di
         source_options["credentials"] = explicit(source_options["credentials"])
     source = bitrix24_source(entities=list(entities) if entities else None, backfill=backfill, sweep=do_sweep,
                              known_ids=known_ids(pipeline) if do_sweep else None,
-                             sweep_state_key=SWEEP_STATE_KEY if every_id else None, **source_options)
+                             sweep_state_key=SWEEP_STATE_KEY if every_id else None, progress=pipeline.collector,
+                             **source_options)
     return pipeline.run(source)

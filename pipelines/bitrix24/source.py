@@ -25,6 +25,7 @@ from typing import Any, Optional
 from zoneinfo import ZoneInfo, available_timezones
 
 import dlt
+from dlt.common.runtime.collector import Collector
 from dlt.sources import DltResource
 
 from pipelines.bitrix24 import settings
@@ -37,7 +38,7 @@ from pipelines.bitrix24.catalogue import (
     Entity,
 )
 from pipelines.bitrix24.client import Bitrix24Client
-from pipelines.bitrix24.convert import to_datetime, typed_row
+from pipelines.bitrix24.convert import arrow_schema, to_datetime, typed_row, typed_table
 from pipelines.bitrix24.credentials import Bitrix24Credentials, credentials_or_fallback
 from pipelines.bitrix24.errors import AuthError, Bitrix24Error, ConfigurationError, PortalUnavailable
 from pipelines.bitrix24.paging import (
@@ -50,6 +51,8 @@ from pipelines.bitrix24.paging import (
 )
 
 log = logging.getLogger(__name__)
+
+ROWS_PER_ITEM = 5_000   # rows handed to dlt at once: dlt's cost per item is high, per row of a table low
 
 # known_ids(entity name) -> (ids the warehouse holds as live, ids it holds as deleted)
 KnownIds = Callable[[str], tuple[set[int], set[int]]]
@@ -65,7 +68,8 @@ class Run:
 
     def __init__(self, client: Bitrix24Client, entities: list[Entity], *, overlap: int, language: str,
                  backfill: dict[str, Any] | None, sweep: bool, known_ids: KnownIds | None,
-                 timezone: str | None = None, sweep_state_key: str | None = None) -> None:
+                 timezone: str | None = None, sweep_state_key: str | None = None,
+                 progress: Collector | None = None) -> None:
         self.client = client
         self.scheduler = Scheduler(client)
         self.entities = entities
@@ -77,6 +81,9 @@ class Run:
         self.started = datetime.now().astimezone()
         self.userfields: dict[str, list[dict[str, Any]]] = {}
         self.skipped: set[str] = set()     # optional entities whose scope the webhook lacks
+        self.progress = progress
+        self.rows_read = 0
+        self.rows_expected: int | None = None
         self.preflight(language, timezone)
 
     # --- preflight ---------------------------------------------------------------------------------
@@ -172,15 +179,21 @@ class Run:
         last_id = int(state.get("last_id", 0))
         if ids_walker is not None:
             walkers.append(ids_walker)
+        ready: list[dict[str, Any]] = []   # pages go to dlt in tables of about ROWS_PER_ITEM rows
         for page in self.drain(walkers):
-            if not page:
+            if page:
+                if entity.incremental:
+                    cursor = max_iso(cursor, (r.get(entity.row_key(entity.cursor)) for r in page))
+                if entity.append_only:
+                    last_id = max(last_id, max(int(r[entity.id_key]) for r in page))
+                ready += page
+            if ready and (not page or len(ready) >= ROWS_PER_ITEM):   # full, or nothing more arrived yet
+                yield typed_page(entity, ready, types)
+                ready = []
+            elif not page:
                 yield None
-                continue
-            if entity.incremental:
-                cursor = max_iso(cursor, (r.get(entity.row_key(entity.cursor)) for r in page))
-            if entity.append_only:
-                last_id = max(last_id, max(int(r[entity.id_key]) for r in page))
-            yield [typed_row(r, types) for r in page]
+        if ready:
+            yield typed_page(entity, ready, types)
         if ids_walker is not None:
             yield from self.reconcile(entity, types, ids_walker.ids)
         if self.backfill is None:
@@ -226,12 +239,27 @@ class Run:
             for walker in walkers:
                 while walker.pages:
                     produced = True
-                    yield walker.pages.popleft()
+                    page = walker.pages.popleft()
+                    self.count(len(page))
+                    yield page
             if all(w.done and not w.pages for w in walkers):
                 return
             self.scheduler.pump()
             if not produced and not any(w.pages for w in walkers):
                 yield []
+
+    def count(self, rows: int) -> None:
+        """The progress display's `Rows` counter: rows read from the portal, of about how many in all (what is
+        read so far and what the walkers still expect: an estimate that firms up as the id ranges are probed)."""
+        self.rows_read += rows
+        if self.progress is None:
+            return
+        expected = self.rows_read + self.scheduler.rows_left()
+        if self.rows_expected is None:
+            self.progress.update("Rows", inc=rows, total=expected)
+        else:
+            self.progress.update("Rows", inc=rows, inc_total=expected - self.rows_expected)
+        self.rows_expected = expected
 
     def reconcile(self, entity: Entity, types: dict[str, str], live: set[int]) -> Iterator[Any]:
         """After an id sweep: mark vanished rows deleted, un-mark restored ones, re-read what is missing."""
@@ -247,7 +275,7 @@ class Run:
             select = entity.select(tuple(self.custom_fields(entity)))
             by_id = self.scheduler.register(ByIdWalker(entity, select, missing))
             for page in self.drain([by_id]):
-                yield [typed_row(r, types) for r in page] if page else None
+                yield typed_page(entity, page, types) if page else None
         marks = [{"entity": entity.name, "id": i, "is_deleted": True, "detected_at": self.started}
                  for i in sorted(vanished)]
         marks += [{"entity": entity.name, "id": i, "is_deleted": False, "detected_at": self.started}
@@ -294,6 +322,13 @@ def _offset(delta: timedelta | None) -> str:
     minutes = int((delta or timedelta()).total_seconds() // 60)
     sign = "+" if minutes >= 0 else "-"
     return f"{sign}{abs(minutes) // 60:02d}:{abs(minutes) % 60:02d}"
+
+
+def typed_page(entity: Entity, page: list[dict[str, Any]], types: dict[str, str]) -> Any:
+    """Rows as dlt takes them: an Arrow table for a flat entity, typed rows where multifields nest."""
+    if entity.multifields:
+        return [typed_row(r, types) for r in page]
+    return typed_table(page, types, arrow_schema(types, key=entity.id_key))
 
 
 def max_iso(current: str | None, values: Iterator[Any]) -> str | None:
@@ -350,6 +385,7 @@ def bitrix24_source(
     known_ids: Any = None,
     timezone: str | None = None,
     sweep_state_key: str | None = None,
+    progress: Any = None,
 ) -> list[DltResource]:
     """Bitrix24 CRM entities, incrementally, at the portal's rate limit.
 
@@ -367,6 +403,7 @@ def bitrix24_source(
         known_ids: callable(entity) -> (live ids, deleted ids) held by the warehouse (for the sweep).
         timezone: the warehouse's IANA time zone; the preflight refuses it when the portal's offset differs.
         sweep_state_key: source-state key that records when this run read every id (a sweep or a first load).
+        progress: the pipeline's progress collector, given a `Rows` counter with the expected total.
     """
     if plan not in settings.PLAN_LIMITS:
         raise ConfigurationError(f"unknown Bitrix24 plan {plan!r} (sources.bitrix24.plan): use one of "
@@ -382,7 +419,7 @@ def bitrix24_source(
                             operating_limit=operating_limit, max_attempts=max_attempts)
     try:
         run = Run(client, chosen, overlap=overlap_seconds, language=language, backfill=backfill, sweep=sweep,
-                  known_ids=known_ids, timezone=timezone, sweep_state_key=sweep_state_key)
+                  known_ids=known_ids, timezone=timezone, sweep_state_key=sweep_state_key, progress=progress)
     except Bitrix24Error as exc:
         raise type(exc)(auth.redact(str(exc))) from None
     return [make_resource(run, e) for e in chosen]

@@ -14,7 +14,7 @@ import requests
 from pipelines.bitrix24.auth import WebhookAuth
 from pipelines.bitrix24.catalogue import BY_NAME
 from pipelines.bitrix24.client import Bitrix24Client
-from pipelines.bitrix24.convert import to_date, typed_row
+from pipelines.bitrix24.convert import arrow_schema, to_date, typed_row, typed_table
 from pipelines.bitrix24.errors import ConfigurationError
 from pipelines.bitrix24.paging import rows_of
 from pipelines.bitrix24.source import check_portal_timezone
@@ -87,6 +87,34 @@ def test_stage_history_recorded_with_string_ids_types_as_numbers() -> None:
                      "CREATED_TIME": datetime.fromisoformat("2022-01-25T10:18:00+03:00"), "CATEGORY_ID": 0,
                      "STAGE_SEMANTIC_ID": "P", "STAGE_ID": "UC_KW9988"}
     assert all(isinstance(r["ID"], int) and isinstance(r["OWNER_ID"], int) for r in rows)
+
+
+def test_a_flat_entitys_pages_become_one_arrow_table_typed_like_its_rows() -> None:
+    first_page, chained = recorded("stagehistory.json")
+    entity = BY_NAME["deal_stage_history"]
+    page = [r for result in (first_page["result"], *chained["result"]["result"].values())
+            for r in rows_of(entity, result)]
+    table = typed_table(page, entity.types, arrow_schema(entity.types, key=entity.id_key))
+    assert table.num_rows == 490
+    assert table.column_names == ["id", "type_id", "owner_id", "created_time", "category_id", "stage_semantic_id",
+                                  "stage_id", "status_id", "status_semantic_id"], "named as dlt names row columns"
+    assert set(table.column("status_id").to_pylist()) == {None}, "deal history has stages, not statuses"
+    assert not table.schema.field("id").nullable and table.schema.field("owner_id").nullable
+    assert str(table.schema.field("created_time").type) == "timestamp[us, tz=UTC]"
+    first = table.slice(0, 1).to_pylist()[0]
+    assert first["id"] == 7365 and first["owner_id"] == 523 and first["stage_id"] == "UC_KW9988"
+    assert first["created_time"] == datetime.fromisoformat("2022-01-25T10:18:00+03:00"), "the same instant, in UTC"
+    typed = [typed_row(r, entity.types) for r in page]
+    assert table.column("owner_id").to_pylist() == [r["OWNER_ID"] for r in typed]
+
+
+def test_a_field_a_row_lacks_is_null_in_the_arrow_table() -> None:
+    types = {"ID": "id", "OPPORTUNITY": "money", "CLOSED": "yn", "BEGINDATE": "date"}
+    table = typed_table([{"ID": "7", "OPPORTUNITY": "10.5", "CLOSED": "Y", "BEGINDATE": "2026-03-19T19:00:00-05:00"},
+                         {"ID": "8", "OPPORTUNITY": ""}], types, arrow_schema(types, key="ID"))
+    assert table.to_pylist() == [
+        {"id": 7, "opportunity": Decimal("10.50"), "closed": True, "begindate": to_date("2026-03-20")},
+        {"id": 8, "opportunity": None, "closed": None, "begindate": None}]
 
 
 def test_stage_history_chained_in_a_batch_comes_back_with_string_ids() -> None:

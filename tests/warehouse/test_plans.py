@@ -11,7 +11,7 @@ import pytest
 from tests.handmade import handmade_warehouse
 from warehouse.build import build
 from warehouse.marts import build_marts
-from warehouse.plans import Plan, PlansError, read_plans
+from warehouse.plans import Plan, PlansError, read_plans, suggest_plans, write_plans
 from warehouse.settings import Settings
 
 HEADER = "scope,id,month,metric,plan\n"
@@ -69,3 +69,36 @@ def test_a_bad_plans_file_leaves_the_previous_marts_as_they_were(tmp_path: Path)
         assert con.execute("SELECT count(*), sum(plan) FROM marts.plan_fact").fetchall() == before
         assert con.execute("SELECT count(*) FROM intermediate.plans").fetchone() == (1,)
     assert build(warehouse).mode == "incremental"
+
+
+def test_suggested_plans_are_110_percent_of_each_managers_three_months_before(tmp_path: Path) -> None:
+    con = duckdb.connect()
+    con.execute("CREATE SCHEMA marts; CREATE SCHEMA intermediate")
+    con.execute("CREATE TABLE intermediate.settings AS SELECT TIMESTAMP '2026-05-10 12:00' AS as_of")
+    con.execute("CREATE TABLE marts.plan_fact (scope VARCHAR, scope_id BIGINT, period_month DATE, metric VARCHAR, "
+                "fact DECIMAL(18, 2))")
+    facts = [  # manager 7: calls 30, 60, 90 in Jan-Mar, then 100 in April; won amounts; manager 8 starts in March
+        ("manager", 7, "2026-01-01", "calls", 30), ("manager", 7, "2026-02-01", "calls", 60),
+        ("manager", 7, "2026-03-01", "calls", 90), ("manager", 7, "2026-04-01", "calls", 100),
+        ("manager", 7, "2026-05-01", "calls", 5),
+        ("manager", 7, "2026-02-01", "won_amount", 1_000_000), ("manager", 7, "2026-03-01", "won_amount", 500_000),
+        ("manager", 8, "2026-03-01", "calls", 10),
+        ("department", 3, "2026-03-01", "calls", 100),     # departments get no suggested plan
+        ("manager", 7, "2026-06-01", "calls", 1),          # after the marts' moment: not planned
+    ]
+    con.executemany("INSERT INTO marts.plan_fact VALUES (?, ?, ?, ?, ?)", facts)
+    plans = suggest_plans(con)
+    assert plans == [
+        # calls: April 1.1 x (30 + 60 + 90) / 3 = 66; May 1.1 x (60 + 90 + 100) / 3 = 91.67 -> 92
+        # won amount: 1.1 x 1,500,000 / 3 = 550,000 in April and in May (amounts to the thousand)
+        Plan("manager", 7, "2026-04-01", "calls", Decimal(66)),
+        Plan("manager", 7, "2026-04-01", "won_amount", Decimal(550_000)),
+        Plan("manager", 7, "2026-05-01", "calls", Decimal(92)),
+        Plan("manager", 7, "2026-05-01", "won_amount", Decimal(550_000)),
+        # manager 8: 1.1 x 10 / 3 = 3.67 -> 4 in April and in May
+        Plan("manager", 8, "2026-04-01", "calls", Decimal(4)),
+        Plan("manager", 8, "2026-05-01", "calls", Decimal(4)),
+    ]
+    path = tmp_path / "plans.csv"
+    write_plans(path, plans, "suggested")
+    assert read_plans(path, {7, 8}, set()) == plans, "the written file reads back as the same plans"
