@@ -296,13 +296,13 @@ def status(warehouse: Path, as_json: bool) -> int:
     """`b24wh status`: the report, or one line and exit 1 when there is no warehouse to report on."""
     from pipelines.bitrix24 import settings as source_settings
     from warehouse.files import LocalFileError
-    from warehouse.settings import load_settings
+    from warehouse.settings import load_settings, portal_timezone
     from warehouse.status import as_json as to_json
     from warehouse.status import read_status, render
 
     if not warehouse.is_file():
         raise LocalFileError(f"no warehouse at {warehouse}: run b24wh refresh (or point --warehouse at one)")
-    report = read_status(warehouse, load_settings(), source_settings.SWEEP_EVERY_HOURS)
+    report = read_status(warehouse, load_settings(), source_settings.SWEEP_EVERY_HOURS, portal_timezone(None))
     print(to_json(report) if as_json else render(report))
     return 0
 

@@ -4,6 +4,7 @@ failure shown until a success clears it."""
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +13,7 @@ import pytest
 from b24wh_simulator.client import SimulatorProcess
 from dagster_project.cli import main
 from tests.conftest import portal_options
+from warehouse import status as status_module
 
 
 @pytest.fixture(scope="module")
@@ -51,4 +53,23 @@ def test_status_reports_rows_cursors_builds_publication_and_the_last_error(
     assert main(["refresh", "--warehouse", str(warehouse)]) == 0
     capsys.readouterr()
     assert main(["status", "--warehouse", str(warehouse), "--json"]) == 0
-    assert json.loads(capsys.readouterr().out)["last_error"] is None, "a success clears the last error"
+    report = json.loads(capsys.readouterr().out)
+    assert report["last_error"] is None, "a success clears the last error"
+    assert report["model_timezone"] == report["configured_timezone"] == "Europe/Moscow" and report["warnings"] == []
+
+    # The portal's time zone set to another than the warehouse's dates are in: said before the next refresh.
+    monkeypatch.setenv("B24WH_TIMEZONE", "Asia/Vladivostok")
+    assert main(["status", "--warehouse", str(warehouse)]) == 0
+    text = capsys.readouterr().out
+    assert ", dates in Europe/Moscow" in text
+    assert ("WARNING the warehouse's dates are in Europe/Moscow but the portal's time zone is set to "
+            "Asia/Vladivostok (B24WH_TIMEZONE)") in text
+
+    # Data older than the wall's limit.
+    monkeypatch.delenv("B24WH_TIMEZONE")
+    settings = tmp_path / "b24wh.toml"
+    settings.write_text("[wall]\nstale_after_seconds = 60\n", encoding="utf-8")
+    monkeypatch.setenv("B24WH_CONFIG", str(settings))
+    monkeypatch.setattr(status_module, "_now", lambda: datetime.now(UTC) + timedelta(minutes=5))
+    assert main(["status", "--warehouse", str(warehouse)]) == 0
+    assert "min old, older than the wall's limit of 1 min" in capsys.readouterr().out

@@ -77,8 +77,8 @@ def browser() -> Iterator[Browser]:
         launched.close()
 
 
-def open_page(browser: Browser, url: str, locale: str = "en-GB") -> Page:
-    page = browser.new_page(viewport={"width": 1920, "height": 1080}, locale=locale)
+def open_page(browser: Browser, url: str, locale: str = "en-GB", size: tuple[int, int] = (1920, 1080)) -> Page:
+    page = browser.new_page(viewport={"width": size[0], "height": size[1]}, locale=locale)
     errors: list[str] = []
     page.on("pageerror", lambda e: errors.append(str(e)))
     page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
@@ -216,17 +216,24 @@ def test_a_publication_that_cannot_be_read_leaves_the_last_good_data(browser: Br
         wall.stop()
 
 
+# Long names as a Russian sales floor has them, 30 characters the longest.
+LONG_NAMES = ("Александра Константинопольская", "Владислав Преображенский-Орлов", "Екатерина Шереметьева-Голицына",
+              "Маргарита Варфоломеева", "Константин Новоархангельский", "Анастасия Всеволодовна Ли")
+
+
 def widen(source: Path, target: Path, managers: int, pipelines: int) -> None:
-    """A published file with `managers` managers and `pipelines` pipelines, copied from a real one."""
+    """A published file with `managers` managers (the added ones with long names) and `pipelines` pipelines,
+    copied from a real one."""
     shutil.copyfile(source, target)
     with duckdb.connect(str(target)) as con:
         existing = [r[0] for r in con.execute("SELECT user_id FROM core.dim_manager WHERE is_current AND is_active "
                                               "AND user_id IS NOT NULL ORDER BY user_id").fetchall()]
         for n in range(managers - len(existing)):
             model, new = existing[n % len(existing)], 1000 + n
+            name = LONG_NAMES[n % len(LONG_NAMES)] if n < 2 * len(LONG_NAMES) else f"Менеджер по продажам {n}"
             con.execute(f"INSERT INTO core.dim_manager SELECT * REPLACE ({new} AS user_id, manager_key + {new} AS "
-                        f"manager_key, full_name || ' {n}' AS full_name) FROM core.dim_manager WHERE user_id = {model} "
-                        "AND is_current")
+                        f"manager_key, ? AS full_name) FROM core.dim_manager WHERE user_id = {model} AND is_current",
+                        [name])
             for table in ("marts.plan_fact", "marts.plan_fact_daily"):
                 con.execute(f"INSERT INTO {table} SELECT * REPLACE ({new} AS scope_id) FROM {table} "
                             f"WHERE scope = 'manager' AND scope_id = {model}")
@@ -239,28 +246,38 @@ def widen(source: Path, target: Path, managers: int, pipelines: int) -> None:
         con.execute("UPDATE meta.publication SET version = version || '-wide'")
 
 
-def test_fifty_managers_and_five_pipelines_all_appear_page_by_page(browser: Browser, tmp_path: Path,
-                                                                   floor: dict[str, Any]) -> None:
+# Elements whose text would be cut, or run into the next column, when it does not fit.
+CUT = """() => [...document.querySelectorAll('th, td.name, .figure, .cell small, ol.leaders span, .forgotten span')]
+    .filter(n => n.scrollWidth > n.clientWidth + 1).map(n => n.textContent)"""
+
+
+@pytest.mark.parametrize("size", [(1920, 1080), (1366, 768)], ids=["1920x1080", "1366x768"])
+def test_fifty_managers_and_five_pipelines_all_appear_page_by_page_and_fit(
+        browser: Browser, tmp_path: Path, floor: dict[str, Any], size: tuple[int, int]) -> None:
     wide = tmp_path / "published"
     wide.mkdir()
     widen(newest_file(floor["published"]), wide / "warehouse.duckdb", managers=50, pipelines=5)  # type: ignore[arg-type]
     wall = Wall(wide)
     try:
-        page = open_page(browser, wall.url())
+        page = open_page(browser, wall.url(), locale="ru-RU", size=size)
         wait_rendered(page)
         timings = page.evaluate("""() => { const t0 = performance.now(); window.wallRender();
                                            return performance.now() - t0; }""")
-        print(f"render of 50 managers and 5 pipelines: {timings:.0f} ms")
-        managers, pipelines = set(), set()
+        print(f"render of 50 managers and 5 pipelines at {size}: {timings:.0f} ms")
+        managers, pipelines, names = set(), set(), set()
         for step in range(12):
             page.evaluate(f"() => {{ window.wallState.page = {step}; window.wallRender(); }}")
             managers |= set(shown(page, "tbody tr[data-user]:not(.team)", "data-user"))
             pipelines |= set(shown(page, ".pipeline", "data-pipeline"))
+            names |= set(page.eval_on_selector_all("td.name", "nodes => nodes.map(n => n.textContent)"))
             overflow = page.evaluate("""() => [...document.querySelectorAll('main section, aside section')]
                 .some(s => s.scrollHeight > s.clientHeight + 2)""")
+            if step == 0:
+                page.screenshot(path=ARTIFACTS / f"wall-50-managers-{size[0]}x{size[1]}.png")
             assert not overflow, f"page {step} does not fit the screen"
+            assert page.evaluate(CUT) == [], f"page {step}: names or figures cut short"
         assert len(managers) == 50 and len(pipelines) == 5
-        page.screenshot(path=ARTIFACTS / "wall-50-managers.png")
+        assert set(LONG_NAMES) <= names, "every long name was shown whole"
         assert page.errors == []  # type: ignore[attr-defined]
     finally:
         wall.stop()

@@ -109,6 +109,8 @@ class _Build:
             self.con.execute(f"CREATE SCHEMA IF NOT EXISTS {schema}")
         self.con.execute("CREATE TABLE IF NOT EXISTS meta.builds (finished_at TIMESTAMPTZ, mode VARCHAR, "
                          "reason VARCHAR, version VARCHAR)")
+        # The time zone the build used (for `b24wh status`); warehouses built before it was recorded lack it.
+        self.con.execute("ALTER TABLE meta.builds ADD COLUMN IF NOT EXISTS timezone VARCHAR")
         self.con.execute("CREATE TABLE IF NOT EXISTS meta.built_loads (load_id VARCHAR)")
         self.con.execute("CREATE TABLE IF NOT EXISTS meta.fingerprints (relation VARCHAR, fingerprint VARCHAR)")
         self.con.execute(f"CREATE OR REPLACE VIEW staging.deletions AS {_deletions_sql(self.con)}")
@@ -252,7 +254,8 @@ class _Build:
         self.con.execute("DELETE FROM meta.built_loads")
         if _exists(self.con, "raw", "_dlt_loads"):
             self.con.execute("INSERT INTO meta.built_loads SELECT load_id FROM raw._dlt_loads WHERE status = 0")
-        self.con.execute("INSERT INTO meta.builds VALUES (now(), ?, ?, ?)", [self.mode, self.reason, self.version])
+        self.con.execute("INSERT INTO meta.builds (finished_at, mode, reason, version, timezone) VALUES "
+                         "(now(), ?, ?, ?, ?)", [self.mode, self.reason, self.version, self.timezone])
 
 
 def _deletions_sql(con: duckdb.DuckDBPyConnection) -> str:

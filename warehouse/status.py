@@ -38,6 +38,8 @@ class Status:
     last_sweep_at: str | None = None
     model_built_at: str | None = None
     model_build: str | None = None
+    model_timezone: str | None = None
+    configured_timezone: str | None = None
     marts_built_at: str | None = None
     marts_as_of: str | None = None
     published_version: str | None = None
@@ -64,8 +66,9 @@ def clear_error(warehouse: Path) -> None:
         error_file(warehouse).unlink(missing_ok=True)
 
 
-def read_status(warehouse: Path, settings: Settings, sweep_every_hours: float) -> Status:
-    status = Status(str(warehouse))
+def read_status(warehouse: Path, settings: Settings, sweep_every_hours: float, timezone: str | None = None) -> Status:
+    """The report; `timezone` is the portal time zone configured now (B24WH_TIMEZONE or the default)."""
+    status = Status(str(warehouse), configured_timezone=timezone)
     with duckdb.connect(str(warehouse), read_only=True) as con:
         tables = {(s, t) for s, t in con.execute("SELECT schema_name, table_name FROM duckdb_tables()").fetchall()}
         cursors = _cursors(con) if ("raw", "_dlt_pipeline_state") in tables else {}
@@ -82,10 +85,13 @@ def read_status(warehouse: Path, settings: Settings, sweep_every_hours: float) -
         sweep = cursors.get(SWEEP_STATE_KEY)
         status.last_sweep_at = _iso(datetime.fromtimestamp(float(sweep), UTC)) if sweep else None
         if ("meta", "builds") in tables:
-            built = con.execute("SELECT finished_at, mode || ': ' || reason FROM meta.builds "
-                                "ORDER BY finished_at DESC LIMIT 1").fetchone()
-            if built:
-                status.model_built_at, status.model_build = _iso(built[0]), built[1]
+            cursor = con.execute("SELECT * FROM meta.builds ORDER BY finished_at DESC LIMIT 1")
+            found = cursor.fetchone()
+            if found:   # a warehouse built before the time zone was recorded has no `timezone` column
+                built = dict(zip([c[0] for c in cursor.description], found, strict=True))
+                status.model_built_at = _iso(built["finished_at"])
+                status.model_build = f"{built['mode']}: {built['reason']}"
+                status.model_timezone = built.get("timezone")
         if ("meta", "mart_builds") in tables:
             marts = con.execute("SELECT finished_at, as_of FROM meta.mart_builds ORDER BY finished_at DESC "
                                 "LIMIT 1").fetchone()
@@ -139,6 +145,10 @@ def _warn(status: Status, settings: Settings, sweep_every_hours: float) -> None:
     elif status.published_age_seconds > settings.stale_after_seconds:
         status.warnings.append(f"the publication is {status.published_age_seconds // 60} min old, older than the "
                                f"wall's limit of {settings.stale_after_seconds // 60} min: is the refresh running?")
+    if status.model_timezone and status.configured_timezone and status.model_timezone != status.configured_timezone:
+        status.warnings.append(f"the warehouse's dates are in {status.model_timezone} but the portal's time zone is "
+                               f"set to {status.configured_timezone} (B24WH_TIMEZONE): the next refresh rebuilds "
+                               "every table in it, and refuses it if the portal disagrees")
     if status.entities and status.last_sweep_at is None:
         status.warnings.append("no full read of every id is on record: deletions are unknown (b24wh refresh --sweep)")
     elif status.last_sweep_at is not None:
@@ -153,7 +163,8 @@ def render(status: Status) -> str:
         lines.append(f"{e.entity:<24}{e.rows:>12,}{e.deleted:>9,}  {e.last_loaded_at or '-':<26}{e.cursor or '-'}")
     lines += [f"Last sweep (every id read): {status.last_sweep_at or 'never'}",
               f"Model built: {status.model_built_at or 'never'}" + (f" ({status.model_build})" if status.model_build
-                                                                    else ""),
+                                                                    else "")
+              + (f", dates in {status.model_timezone}" if status.model_timezone else ""),
               f"Marts built: {status.marts_built_at or 'never'}" + (f", as of {status.marts_as_of}"
                                                                      if status.marts_as_of else ""),
               f"Published: {status.published_version or 'nothing'}" + (

@@ -74,32 +74,44 @@ function kpiCell(kpis, kpi, currency) {
   const month = (kpis[kpi] || {}).month || {};
   const today = (kpis[kpi] || {}).today || {};
   const figure = el("div", { class: "figure", "data-kpi": kpi, "data-fact": month.fact ?? "" },
-    number(month.fact, kpi, currency), el("small", {}, month.plan ? ` / ${number(month.plan, kpi, currency)}` : ""));
+    number(month.fact, kpi, currency), " ", el("small", {}, month.plan ? `/ ${number(month.plan, kpi, currency)}` : ""));
   const todayFigure = el("small", { "data-today": today.fact ?? "" },
-    `${L.today}: ${number(today.fact, kpi, currency)}` + (today.plan ? ` / ${number(today.plan, kpi, currency)}` : ""));
+    number(today.fact, kpi, currency), " ", el("span", {}, today.plan ? `/ ${number(today.plan, kpi, currency)}` : ""));
   return el("td", {}, el("div", { class: "cell" }, figure, bar(month, "month"), bar(today, "today"), todayFigure));
 }
 
-function rowsPerPage() {
+function rowsPerPage() {   // an upper bound: renderPlans lowers it until every page fits
   const available = document.getElementById("plans").clientHeight;
-  return Math.max(4, Math.floor(available / (window.innerHeight * 0.085)) - 2);
+  return Math.max(1, Math.floor(available / (window.innerHeight * 0.05)));
 }
 
-function renderPlans(s) {
-  const section = document.getElementById("plans");
-  const pageSize = rowsPerPage();
+function drawPlans(s, section, pageSize, page) {
   const pages = Math.max(1, Math.ceil(s.managers.length / pageSize));
-  state.page = state.page % pages;
-  const shown = s.managers.slice(state.page * pageSize, (state.page + 1) * pageSize);
-  const head = el("tr", {}, el("th", { style: "width:19%" }, `${L.month} / ${L.today}`),
+  const shown = s.managers.slice(page * pageSize, (page + 1) * pageSize);
+  const head = el("tr", {}, el("th", { style: "width:23%" }, `${L.month} / ${L.today}`),
     ...s.kpis.map((k) => el("th", {}, L.kpis[k])));
   const team = el("tr", { class: "team", "data-user": "team" }, el("td", { class: "name" }, L.team),
     ...s.kpis.map((k) => kpiCell(s.team.kpis, k, s.currency)));
   const rows = shown.map((m) => el("tr", { "data-user": String(m.user_id) },
     el("td", { class: "name", title: m.department || "" }, m.name), ...s.kpis.map((k) => kpiCell(m.kpis, k, s.currency))));
   const table = el("table", {}, el("thead", {}, head), el("tbody", {}, team, ...rows));
-  const pager = el("div", { class: "pager" }, pages > 1 ? L.page(state.page + 1, pages) : "");
+  const pager = el("div", { class: "pager" }, pages > 1 ? L.page(page + 1, pages) : "");
   section.replaceChildren(table, pager);
+  return section.scrollHeight <= section.clientHeight + 2;
+}
+
+function renderPlans(s) {
+  // As many managers a page as fit on every page: rows grow with two-line names and figures.
+  const section = document.getElementById("plans");
+  let pageSize = rowsPerPage();
+  const fitsEverywhere = (size) => {
+    for (let page = 0; page * size < s.managers.length; page++) if (!drawPlans(s, section, size, page)) return false;
+    return true;
+  };
+  while (pageSize > 1 && !fitsEverywhere(pageSize)) pageSize -= 1;
+  const pages = Math.max(1, Math.ceil(s.managers.length / pageSize));
+  state.page = state.page % pages;
+  drawPlans(s, section, pageSize, state.page);
 }
 
 function renderLeaders(s) {
