@@ -26,7 +26,7 @@ SELECT
     r.entity_type,
     count(*) AS records_created,
     count(p.entity_id) AS records_with_problems,
-    coalesce(sum(p.problems), 0) AS problems,
+    CAST(coalesce(sum(p.problems), 0) AS BIGINT) AS problems,
     (count(*) - count(p.entity_id)) / count(*) AS share_clean
 FROM records AS r
 LEFT JOIN problems AS p USING (entity_type, entity_id)

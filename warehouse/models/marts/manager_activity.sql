@@ -125,11 +125,14 @@ SELECT
     (SELECT count(*) FROM core.dim_date AS c WHERE c.is_working_day AND c.date >= p.period_start AND c.date <
         p.period_start + CASE p.period_grain WHEN 'day' THEN INTERVAL 1 DAY WHEN 'week' THEN INTERVAL 7 DAY
                                              ELSE INTERVAL 1 MONTH END) AS working_days,
-    sum(calls_incoming) AS calls_incoming, sum(calls_outgoing) AS calls_outgoing, sum(calls_missed) AS calls_missed,
-    sum(call_minutes) AS call_minutes, sum(emails_incoming) AS emails_incoming,
-    sum(emails_outgoing) AS emails_outgoing, sum(meetings) AS meetings, sum(tasks_created) AS tasks_created,
-    sum(tasks_closed) AS tasks_closed, sum(deals_created) AS deals_created, sum(deals_moved) AS deals_moved,
-    sum(deals_won) AS deals_won, sum(deals_lost) AS deals_lost
+    -- counts stay BIGINT (a sum of counts is HUGEINT in DuckDB, which BI tools read as floating point)
+    CAST(sum(calls_incoming) AS BIGINT) AS calls_incoming, CAST(sum(calls_outgoing) AS BIGINT) AS calls_outgoing,
+    CAST(sum(calls_missed) AS BIGINT) AS calls_missed, sum(call_minutes) AS call_minutes,
+    CAST(sum(emails_incoming) AS BIGINT) AS emails_incoming, CAST(sum(emails_outgoing) AS BIGINT) AS emails_outgoing,
+    CAST(sum(meetings) AS BIGINT) AS meetings, CAST(sum(tasks_created) AS BIGINT) AS tasks_created,
+    CAST(sum(tasks_closed) AS BIGINT) AS tasks_closed, CAST(sum(deals_created) AS BIGINT) AS deals_created,
+    CAST(sum(deals_moved) AS BIGINT) AS deals_moved, CAST(sum(deals_won) AS BIGINT) AS deals_won,
+    CAST(sum(deals_lost) AS BIGINT) AS deals_lost
 FROM periods AS p
 LEFT JOIN core.dim_manager AS m
     ON m.user_id = p.user_id AND m.valid_from < p.day + INTERVAL 1 DAY AND m.valid_to >= p.day + INTERVAL 1 DAY
