@@ -33,7 +33,7 @@ const L = LABELS[language];
 document.documentElement.lang = language;
 document.documentElement.dataset.theme = params.get("theme") || settings.theme || "dark";
 
-const state = { snapshot: null, version: null, page: 0, serverOffset: 0, publishedAt: null, renders: 0 };
+const state = { snapshot: null, version: null, page: 0, serverOffset: 0, publishedAt: null, renders: 0, fit: null };
 window.wallState = state;   // for the tests: the page is never reloaded, so this object survives updates
 
 function el(tag, attrs = {}, ...children) {
@@ -102,13 +102,19 @@ function drawPlans(s, section, pageSize, page) {
 
 function renderPlans(s) {
   // As many managers a page as fit on every page: rows grow with two-line names and figures.
+  // Measured once per publication and screen size, then kept.
   const section = document.getElementById("plans");
-  let pageSize = rowsPerPage();
-  const fitsEverywhere = (size) => {
-    for (let page = 0; page * size < s.managers.length; page++) if (!drawPlans(s, section, size, page)) return false;
-    return true;
-  };
-  while (pageSize > 1 && !fitsEverywhere(pageSize)) pageSize -= 1;
+  const key = `${s.version}|${window.innerWidth}x${window.innerHeight}`;
+  if (!state.fit || state.fit.key !== key) {
+    let size = rowsPerPage();
+    const fitsEverywhere = (n) => {
+      for (let page = 0; page * n < s.managers.length; page++) if (!drawPlans(s, section, n, page)) return false;
+      return true;
+    };
+    while (size > 1 && !fitsEverywhere(size)) size -= 1;
+    state.fit = { key, size };
+  }
+  const pageSize = state.fit.size;
   const pages = Math.max(1, Math.ceil(s.managers.length / pageSize));
   state.page = state.page % pages;
   drawPlans(s, section, pageSize, state.page);
