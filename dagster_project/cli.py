@@ -1,7 +1,7 @@
 """`b24wh`: the project's command line.
 
-- `b24wh refresh [--warehouse PATH] [--rebuild] [--every SECONDS] [--verbose]`: incremental extract of every entity, the
-  model build (only what the load touched; `--rebuild` rebuilds every table), the marts and publishing;
+- `b24wh refresh [--warehouse PATH] [--rebuild] [--every SECONDS] [--verbose]`: incremental extract of every
+  entity, the model build (only what the load touched; `--rebuild` rebuilds every table), the marts and publishing;
   `--every` repeats it for as long as it runs (the wall's minute-fresh loop)
 - `b24wh backfill --start YYYY-MM-DD --end YYYY-MM-DD`: reload a historical window, cursors untouched
 - `b24wh publish [--warehouse PATH]`: publish the built warehouse for BI tools again (refresh does it)
@@ -9,9 +9,10 @@
 - `b24wh wall [--host H] [--port P] [--token T]`: serve the sales-floor page from the published warehouse
 - `b24wh demo`: start the simulator, load a warehouse from it with plans for its team, print where it is, the
   headline figures and what to do next
-
-A refresh prints one line per phase (`dagster_project.progress`); `--verbose` adds dlt's progress per table.
 - `b24wh simulator ...`: run the local Bitrix24 portal alone (its own program; see --help)
+
+A refresh, backfill or demo prints one line per phase (`dagster_project.progress`); `--verbose` adds dlt's
+progress per table.
 
 Exit code 0 only when the warehouse is complete and consistent; otherwise one line on stderr saying
 what went wrong and what to do, and the previous warehouse is left as it was.
