@@ -122,8 +122,11 @@ def load(warehouse: Path, *, entities: Sequence[str] | None = None, backfill: di
     every_id = do_sweep or (previous is None and backfill is None)
     if source_options.get("credentials") is not None:
         source_options["credentials"] = explicit(source_options["credentials"])
+    # The warehouse's ids: what the sweep compares every id with, and what a plain refresh counts deletions
+    # against (not on a first load, which reads every id, nor in a backfill).
+    counted = do_sweep or (previous is not None and backfill is None)
     source = bitrix24_source(entities=list(entities) if entities else None, backfill=backfill, sweep=do_sweep,
-                             known_ids=known_ids(pipeline) if do_sweep else None,
+                             known_ids=known_ids(pipeline) if counted else None,
                              sweep_state_key=SWEEP_STATE_KEY if every_id else None, progress=pipeline.collector,
                              **source_options)
     return pipeline.run(source)

@@ -43,6 +43,7 @@ from pipelines.bitrix24.credentials import Bitrix24Credentials, credentials_or_f
 from pipelines.bitrix24.errors import AuthError, Bitrix24Error, ConfigurationError, PortalUnavailable
 from pipelines.bitrix24.paging import (
     ByIdWalker,
+    DeletionWalker,
     IdsWalker,
     KeysetWalker,
     OffsetWalker,
@@ -174,11 +175,11 @@ class Run:
             if isinstance(walker, KeysetWalker):
                 walker.spawn = lambda sibling: walkers.append(self.scheduler.register(sibling))
         ids_walker = self.scheduler.register(IdsWalker(entity)) if self.sweep and entity.sweep else None
+        deletions = self.deletion_walker(entity)
         yield None   # every selected resource registers before the first batch goes out
         cursor = state.get("cursor")
         last_id = int(state.get("last_id", 0))
-        if ids_walker is not None:
-            walkers.append(ids_walker)
+        walkers += [w for w in (ids_walker, deletions) if w is not None]
         ready: list[dict[str, Any]] = []   # pages go to dlt in tables of about ROWS_PER_ITEM rows
         for page in self.drain(walkers):
             if page:
@@ -196,6 +197,10 @@ class Run:
             yield typed_page(entity, ready, types)
         if ids_walker is not None:
             yield from self.reconcile(entity, types, ids_walker.ids)
+        if deletions is not None and deletions.deleted:
+            log.info("Bitrix24 %s: %d deleted in the portal, found by counting in %d commands", entity.name,
+                     len(deletions.deleted), deletions.commands_sent)
+            yield self.marks(entity, deleted=deletions.deleted)
         if self.backfill is None:
             if entity.incremental and cursor:
                 state["cursor"] = cursor
@@ -276,12 +281,27 @@ class Run:
             by_id = self.scheduler.register(ByIdWalker(entity, select, missing))
             for page in self.drain([by_id]):
                 yield typed_page(entity, page, types) if page else None
+        if vanished or restored:
+            yield self.marks(entity, deleted=vanished, restored=restored)
+
+    def deletion_walker(self, entity: Entity) -> DeletionWalker | None:
+        """Between sweeps, every plain refresh counts the ids the warehouse holds as live (`DeletionWalker`)."""
+        if self.sweep or not entity.sweep or self.backfill is not None or self.known_ids is None:
+            return None
+        live, _ = self.known_ids(entity.name)
+        if not live:
+            return None
+        walker = DeletionWalker(entity, sorted(live))
+        self.scheduler.register(walker)
+        return walker
+
+    def marks(self, entity: Entity, *, deleted: set[int], restored: set[int] | None = None) -> Any:
+        """Rows of the `deletions` table: ids deleted in the portal, and ids restored there."""
         marks = [{"entity": entity.name, "id": i, "is_deleted": True, "detected_at": self.started}
-                 for i in sorted(vanished)]
+                 for i in sorted(deleted)]
         marks += [{"entity": entity.name, "id": i, "is_deleted": False, "detected_at": self.started}
-                  for i in sorted(restored)]
-        if marks:
-            yield dlt.mark.with_hints(marks, DELETIONS_HINTS, create_table_variant=True)
+                  for i in sorted(restored or ())]
+        return dlt.mark.with_hints(marks, DELETIONS_HINTS, create_table_variant=True)
 
 
 def check_portal_timezone(block: dict[str, Any], timezone: str) -> None:

@@ -5,6 +5,8 @@ from __future__ import annotations
 import base64
 import json
 import logging
+import math
+import shutil
 import zlib
 from pathlib import Path
 from typing import Any
@@ -93,6 +95,43 @@ def test_the_sweep_marks_deletions_and_restores_and_rereads_what_came_back(wareh
         assert {("deals", i) for i in deals} <= restored
 
 
+def test_a_plain_refresh_finds_deletions_by_counting_as_the_sweep_would(warehouse: Path) -> None:
+    """Between daily sweeps each refresh counts the ids the warehouse holds (pipelines/bitrix24/paging.py,
+    DeletionWalker): nothing deleted costs no more than a request, and deletions of deals, activities, contacts
+    and leads (with what the portal deletes along: a deal's activities and history) are marked exactly as a
+    sweep, which reads every id, marks them, in a request per level of a 50-way split."""
+    with SimulatorProcess(**portal_options(deals=400, seed=31)) as portal:
+        run(portal, warehouse)
+        portal.control.reset_stats()
+        run(portal, warehouse, sweep=False)
+        quiet = portal.control.requests_served()["http_requests"]
+        # Without counting this refresh took 4 requests: the counts ride in the first batch.
+        assert quiet <= 4 + 1, f"a refresh with nothing changed took {quiet} requests"
+        assert query(warehouse, "SELECT count(*) FROM information_schema.tables WHERE table_schema = 'raw' "
+                                "AND table_name = 'deletions'")[0][0] == 0, "nothing deleted, nothing marked"
+
+        gone = portal.control.apply_changes(advance=60, deletions={"deal": 3, "activity": 4, "contact": 2, "lead": 2})
+        swept = warehouse.with_name("swept.duckdb")
+        shutil.copyfile(warehouse, swept)
+        portal.control.reset_stats()
+        run(portal, warehouse, sweep=False)
+        counted_requests = portal.control.requests_served()["http_requests"]
+        run(portal, swept, sweep=True)
+
+        marked = set(query(warehouse, "SELECT entity, id FROM raw.deletions WHERE is_deleted"))
+        assert marked == set(query(swept, "SELECT entity, id FROM raw.deletions WHERE is_deleted"))
+        tables = {"deal": "deals", "activity": "activities", "contact": "contacts", "lead": "leads"}
+        assert {(tables[c["entity"]], c["id"]) for c in gone} <= marked
+        assert {entity for entity, _ in marked} >= {"deals", "activities", "contacts", "leads", "deal_stage_history"}
+        largest = max(query(warehouse, "SELECT count(*) FROM raw.activities")[0][0], 2)
+        levels = math.ceil(math.log(largest, 50)) + 1      # counts down to a page of ids, then one list
+        entities = len({entity for entity, _ in marked})
+        extra = counted_requests - quiet
+        print(f"{len(marked)} deletions in {entities} entities found in {extra} requests more ({levels} levels)")
+        assert extra <= entities * levels, "at most a request per entity with deletions and level"
+        assert extra <= len(marked) * math.log(largest, 50), "within the issue's k·log₅₀(n)"
+
+
 def test_a_backfill_loads_its_window_and_leaves_the_cursors_alone(sim: SimulatorProcess, warehouse: Path) -> None:
     run(sim, warehouse, entities=["deals"])
     cursor_before = _cursor(warehouse)
@@ -175,10 +214,10 @@ def test_a_plain_refresh_sweeps_once_the_cadence_is_due_and_not_before(warehouse
         first = last_sweep(make_pipeline(warehouse))
         assert first is not None
         gone = {c["id"] for c in portal.control.apply_changes(advance=60, deletions={"deal": 2})}
-        run(portal, warehouse)                                   # a day has not passed: no sweep
-        assert query(warehouse, "SELECT count(*) FROM information_schema.tables WHERE table_schema = 'raw' "
-                                "AND table_name = 'deletions'")[0][0] == 0, "no sweep wrote its deletions"
+        run(portal, warehouse)                                   # a day has not passed: no sweep ...
         assert last_sweep(make_pipeline(warehouse)) == first
+        marked = {i for (i,) in query(warehouse, "SELECT id FROM raw.deletions WHERE entity = 'deals' AND is_deleted")}
+        assert marked == gone, "... yet counting found the deletions"
         run(portal, warehouse, sweep_every_hours=0.0)           # due: the plain refresh sweeps
         marked = {i for (i,) in query(warehouse, "SELECT id FROM raw.deletions WHERE entity = 'deals' AND is_deleted")}
         assert marked == gone
