@@ -298,6 +298,11 @@ class IdsWalker(KeysetWalker):
             self.ids.update(int(r[self.entity.id_key]) for r in self.pages.popleft())
 
 
+def by_ids(entity: Entity, ids: list[int], select: list[str]) -> dict[str, Any]:
+    """The list parameters of the rows with these ids (a page at most: `@ID` with up to 50 ids)."""
+    return {**entity.params, entity.filter_key: {f"@{entity.id_field}": ids}, "select": select, "start": -1}
+
+
 class DeletionWalker(Walker):
     """The ids the warehouse holds as live that the portal no longer has, found by counting rather than reading
     every id: the portal's rows with ids in the range of the warehouse's (the `total` of an id-only list) against
@@ -328,9 +333,12 @@ class DeletionWalker(Walker):
         while budget > 0 and (self.to_list or self.to_count):
             listing = bool(self.to_list)
             ids = self.to_list.pop() if listing else self.to_count.pop()
-            where = {f"@{id_field}": ids} if listing else {f">={id_field}": ids[0], f"<={id_field}": ids[-1]}
-            params = {**self.entity.params, self.entity.filter_key: where, "select": [id_field],
-                      "start": -1 if listing else 0}   # start=0: the portal counts the range (`total`)
+            if listing:
+                params = by_ids(self.entity, ids, [id_field])
+            else:   # start=0: the portal counts the range (`total`)
+                params = {**self.entity.params, self.entity.filter_key: {f">={id_field}": ids[0],
+                                                                         f"<={id_field}": ids[-1]},
+                          "select": [id_field], "start": 0}
             commands.append(Command(self.name(), f"{self.method}?{encoding.encode(params)}",
                                     ("list" if listing else "count", ids)))
             budget -= 1
@@ -378,8 +386,7 @@ class ByIdWalker(Walker):
         taken, self.chunks = self.chunks[:budget], self.chunks[budget:]
         commands = []
         for chunk in taken:
-            params = {**self.entity.params, self.entity.filter_key: {f"@{self.entity.id_field}": chunk},
-                      "select": self.select, "start": -1}
+            params = by_ids(self.entity, chunk, self.select)
             commands.append(Command(self.name(), f"{self.method}?{encoding.encode(params)}", chunk))
         return commands
 
