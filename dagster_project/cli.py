@@ -11,6 +11,10 @@
   headline figures and what to do next
 - `b24wh simulator ...`: run the local Bitrix24 portal alone (its own program; see --help)
 
+Where the settings file lists portals (`[portals.<name>]`, docs/portals.md), refresh, backfill, publish and status
+take `--portal NAME` (repeatable) or `--all`: each portal runs in turn on its own files, its lines and errors
+marked `[name]`; one portal's failure is its own line and the others still run (exit 1 if any failed).
+
 A refresh, backfill or demo prints one line per phase (`dagster_project.progress`); `--verbose` adds dlt's
 progress per table.
 
@@ -31,8 +35,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from dagster_project.portals import Scope
     from dagster_project.progress import Progress
     from dagster_project.steps import Refreshed
+    from pipelines.bitrix24.credentials import Bitrix24Credentials
     from warehouse.publish import Published
     from warehouse.settings import Settings
 
@@ -41,7 +47,8 @@ WAREHOUSE_HELP = ("the warehouse file (default: B24WH_WAREHOUSE, else data/wareh
                   "the nearest folder up from here holding b24wh.toml or data/warehouse.duckdb)")
 
 
-def refresh(warehouse: Path, *, credentials: str | dict[str, Any] | None = None, plan: str | None = None,
+def refresh(warehouse: Path, *, credentials: str | dict[str, Any] | Bitrix24Credentials | None = None,
+            plan: str | None = None,
             sweep: bool | None = None,
             backfill: dict[str, Any] | None = None, timezone: str | None = None, rebuild: bool = False,
             settings: Settings | None = None, as_of: datetime | None = None,
@@ -164,6 +171,10 @@ def main(argv: list[str] | None = None) -> int:
     show.add_argument("--deals", type=int, help="portal size in deals (overrides --scale)")
     for command in (run, back, show):
         command.add_argument("--verbose", action="store_true", help="dlt's progress per table as well")
+    for command in (run, back, out, state):
+        command.add_argument("--portal", action="append", default=[], metavar="NAME",
+                             help="a portal listed in the settings file (repeatable); see docs/portals.md")
+        command.add_argument("--all", action="store_true", help="every portal listed in the settings file")
     commands.add_parser("simulator", help="run a local Bitrix24 portal (see `b24wh simulator --help`)",
                         add_help=False)
     args, rest = parser.parse_known_args(argv)
@@ -218,11 +229,11 @@ def backfill_window(start: str, end: str, by: str) -> dict[str, Any]:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from dagster_project.progress import Progress
+    from dagster_project.portals import PortalChoiceError, scopes
     from warehouse.files import default_warehouse
-    from warehouse.status import clear_error, record_error
+    from warehouse.settings import load_settings
 
-    warehouse = args.warehouse.resolve() if getattr(args, "warehouse", None) else default_warehouse()
+    given = args.warehouse.resolve() if getattr(args, "warehouse", None) else None
     try:
         window = backfill_window(args.start, args.end, args.by) if args.command == "backfill" else None
     except UsageError as exc:
@@ -231,37 +242,65 @@ def _run(args: argparse.Namespace) -> int:
     try:
         if args.command == "demo":
             return demo(args.deals, args.scale, args.verbose)
-        if args.command == "status":
-            return status(warehouse, args.json)
-        if args.command == "publish":
-            code = publish_only(warehouse)
-            clear_error(warehouse)
-            return code
         if args.command == "wall":
             return wall(args.published, args.host, args.port, args.token)
-        if getattr(args, "every", None):
-            return repeat(args, warehouse)
-        done = refresh(warehouse, sweep=getattr(args, "sweep", None), backfill=window,
-                       rebuild=getattr(args, "rebuild", False), progress=Progress(sys.stdout, verbose=args.verbose))
+        chosen = scopes(load_settings(), args.portal, args.all, given)
+    except PortalChoiceError as exc:
+        print(f"b24wh {args.command}: {exc}", file=sys.stderr)
+        return 2
     except Exception as exc:   # one line, the cause kept
-        line = one_line(exc, warehouse)
+        line = one_line(exc, given or default_warehouse())
         print(f"b24wh {args.command}: {line}", file=sys.stderr)
-        if args.command in ("refresh", "backfill", "publish"):
-            record_error(warehouse, args.command, line)
+        portals_named = bool(getattr(args, "portal", None) or getattr(args, "all", False))
+        if args.command in ("refresh", "backfill", "publish") and not portals_named:
+            from warehouse.status import record_error
+
+            record_error(given or default_warehouse(), args.command, line)
         return 1
-    clear_error(warehouse)
+    if args.command == "status":
+        return status(chosen, args.json)
+    if getattr(args, "every", None):
+        return repeat(args, chosen)
+    failed = [scope for scope in chosen if not _run_one(args, scope, window)]
+    return 1 if failed else 0
+
+
+def _run_one(args: argparse.Namespace, scope: Scope, window: dict[str, Any] | None) -> bool:
+    """The command on one portal; a failure is one line (marked with the portal's name) and False."""
+    from dagster_project.progress import Progress
+    from warehouse.status import clear_error, record_error
+
+    mark = f" [{scope.name}]" if scope.name else ""
+    try:
+        if args.command == "publish":
+            publish_only(scope)
+            clear_error(scope.warehouse)
+            return True
+        if mark:
+            print(f"Portal {scope.name}: {scope.warehouse}", flush=True)
+        done = refresh(scope.warehouse, sweep=getattr(args, "sweep", None), backfill=window,
+                       rebuild=getattr(args, "rebuild", False), settings=scope.settings, timezone=scope.timezone,
+                       progress=Progress(sys.stdout, verbose=args.verbose), **scope.source_options())
+    except Exception as exc:   # one line, the cause kept
+        line = one_line(exc, scope.warehouse)
+        print(f"b24wh {args.command}{mark}: {line}", file=sys.stderr, flush=True)
+        if args.command in ("refresh", "backfill", "publish"):
+            record_error(scope.warehouse, args.command, line)
+        return False
+    clear_error(scope.warehouse)
     model, marts = done.model, done.marts
-    print(f"Warehouse {warehouse} refreshed ({model.mode} model build in {model.seconds:.1f} s: "
+    print(f"Warehouse {scope.warehouse} refreshed ({model.mode} model build in {model.seconds:.1f} s: "
           f"{model.reason}; marts in {marts.seconds:.1f} s): "
           + ", ".join(f"{k} {v:,}" for k, v in {**model.counts, **marts.counts}.items()))
-    print(published_lines(done.published))
-    return 0
+    print(published_lines(done.published), flush=True)
+    return True
 
 
-def repeat(args: argparse.Namespace, warehouse: Path) -> int:
-    """`refresh --every`: one refresh after another, each starting `every` seconds after the last began.
-    A failure is one line on stderr and the loop goes on. Ctrl-C or SIGTERM stops it: an extraction stops
-    at its next row, a model build or publication finishes first; a second signal stops at once.
+def repeat(args: argparse.Namespace, chosen: list[Scope]) -> int:
+    """`refresh --every`: one refresh after another (of each chosen portal in turn), each turn starting `every`
+    seconds after the last began. A failure is one line on stderr and the loop goes on. Ctrl-C or SIGTERM stops
+    it: an extraction stops at its next row, a model build or publication finishes first; a second signal stops
+    at once.
 
     dlt intercepts both signals during a pipeline run and forgets one that arrived after its last check.
     Intercepting them here for the whole loop makes dlt's interception a nested no-op, so no signal is
@@ -276,48 +315,70 @@ def repeat(args: argparse.Namespace, warehouse: Path) -> int:
     with signals.intercepted_signals():
         while not signals.was_signal_received():
             started = time.monotonic()
-            try:
-                done = refresh(warehouse, sweep=args.sweep, rebuild=args.rebuild, progress=Progress(None))
-                print(f"{datetime.now():%H:%M:%S} refreshed in {time.monotonic() - started:.1f} s "
-                      f"({done.model.reason}); published {done.published.version}", flush=True)
-            except Exception as exc:  # reported, then retried at the next turn
+            for scope in chosen:
                 if signals.was_signal_received():
                     break
-                line = one_line(exc, warehouse)
-                print(f"b24wh refresh: {line}", file=sys.stderr, flush=True)
-                record_error(warehouse, "refresh", line)
-            else:
-                clear_error(warehouse)
+                mark = f" [{scope.name}]" if scope.name else ""
+                began = time.monotonic()
+                try:
+                    done = refresh(scope.warehouse, sweep=args.sweep, rebuild=args.rebuild, settings=scope.settings,
+                                   timezone=scope.timezone, progress=Progress(None), **scope.source_options())
+                    print(f"{datetime.now():%H:%M:%S}{mark} refreshed in {time.monotonic() - began:.1f} s "
+                          f"({done.model.reason}); published {done.published.version}", flush=True)
+                except Exception as exc:  # reported, then retried at the next turn
+                    if signals.was_signal_received():
+                        break
+                    line = one_line(exc, scope.warehouse)
+                    print(f"b24wh refresh{mark}: {line}", file=sys.stderr, flush=True)
+                    record_error(scope.warehouse, "refresh", line)
+                else:
+                    clear_error(scope.warehouse)
             if not signals.was_signal_received():
                 signals.sleep(max(0.0, args.every - (time.monotonic() - started)))
     return 0
 
 
-def status(warehouse: Path, as_json: bool) -> int:
-    """`b24wh status`: the report, or one line and exit 1 when there is no warehouse to report on."""
+def status(chosen: list[Scope], as_json: bool) -> int:
+    """`b24wh status`: each chosen portal's report (with listed portals, `--json` gives one object keyed by portal
+    name). A portal without a warehouse is one line on stderr, with its last error, and exit 1."""
+    import json
+    from dataclasses import asdict
+
     from pipelines.bitrix24 import settings as source_settings
     from warehouse.files import LocalFileError
-    from warehouse.settings import load_settings, portal_timezone
-    from warehouse.status import as_json as to_json
-    from warehouse.status import read_status, render
+    from warehouse.settings import portal_timezone
+    from warehouse.status import error_file, read_status, render
 
-    if not warehouse.is_file():
-        raise LocalFileError(f"no warehouse at {warehouse}: run b24wh refresh (or point --warehouse at one)")
-    report = read_status(warehouse, load_settings(), source_settings.SWEEP_EVERY_HOURS, portal_timezone(None))
-    print(to_json(report) if as_json else render(report))
-    return 0
+    reports: dict[str | None, Any] = {}
+    for scope in chosen:
+        mark = f" [{scope.name}]" if scope.name else ""
+        try:
+            if not scope.warehouse.is_file():
+                last = (json.loads(error_file(scope.warehouse).read_text("utf-8"))
+                        if error_file(scope.warehouse).is_file() else None)
+                raise LocalFileError(f"no warehouse at {scope.warehouse}: " + (
+                    f"the last {last['command']} failed at {last['at']}: {last['error']}" if last
+                    else "run b24wh refresh" + ("" if scope.name else " (or point --warehouse at one)")))
+            reports[scope.name] = read_status(scope.warehouse, scope.settings, source_settings.SWEEP_EVERY_HOURS,
+                                              portal_timezone(scope.timezone))
+        except Exception as exc:   # this portal's one line; the others are still reported
+            print(f"b24wh status{mark}: {one_line(exc, scope.warehouse)}", file=sys.stderr, flush=True)
+    if as_json:
+        documents = {name: asdict(report) for name, report in reports.items()}
+        if documents:
+            print(json.dumps(documents if chosen[0].name else documents[None], ensure_ascii=False, indent=2))
+    else:
+        print("\n\n".join((f"Portal {name}\n" if name else "") + render(r) for name, r in reports.items()))
+    return 0 if len(reports) == len(chosen) else 1
 
 
-def publish_only(warehouse: Path) -> int:
+def publish_only(scope: Scope) -> None:
     from warehouse.files import writer_lock
     from warehouse.publish import check_publish_url, publish
-    from warehouse.settings import load_settings
 
-    settings = load_settings()
     check_publish_url()
-    with writer_lock(warehouse):
-        print(published_lines(publish(warehouse, settings)))
-    return 0
+    with writer_lock(scope.warehouse):
+        print(published_lines(publish(scope.warehouse, scope.settings)))
 
 
 def wall(published: Path | None, host: str, port: int, token: str | None) -> int:

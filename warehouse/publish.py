@@ -112,7 +112,7 @@ def publish(warehouse: Path | str, settings: Settings | None = None, sql_url: st
         if settings.publish_parquet:
             steps.append(("parquet", lambda: publish_parquet(con, directory / "parquet")))
         if url:
-            steps.append(("sql", lambda: publish_sql(con, url)))
+            steps.append(("sql", lambda: publish_sql(con, url, settings.publish_sql_schema_prefix)))
         for name, step in steps:
             started = time.perf_counter()
             try:
@@ -278,13 +278,15 @@ def _sql_type(duckdb_type: str) -> sa.types.TypeEngine:  # type: ignore[type-arg
     return simple[kind]
 
 
-def publish_sql(con: duckdb.DuckDBPyConnection, url: str) -> str:
+def publish_sql(con: duckdb.DuckDBPyConnection, url: str, schema_prefix: str = "") -> str:
+    """Every published table into the database at `url`, under the schemas `<prefix>core` and `<prefix>marts`."""
     engine = sa.create_engine(url)
-    tables = {(schema, table): _staged_table(con, sa.MetaData(), schema, table) for schema, table in PUBLISHED}
+    tables = {(schema, table): _staged_table(con, sa.MetaData(), schema, table, schema_prefix + schema)
+              for schema, table in PUBLISHED}
     try:
         for (schema, table), staged in tables.items():
             _load(con, engine, schema, table, staged)
-        _swap(engine, list(tables))
+        _swap(engine, [(str(staged.table.schema), table) for (_, table), staged in tables.items()])
     except BaseException:
         with engine.begin() as connection:      # what was staged goes; the published tables stay as they were
             for staged in tables.values():
@@ -302,7 +304,8 @@ class _Staged:
     indexed: tuple[str, ...]
 
 
-def _staged_table(con: duckdb.DuckDBPyConnection, metadata: sa.MetaData, schema: str, table: str) -> _Staged:
+def _staged_table(con: duckdb.DuckDBPyConnection, metadata: sa.MetaData, schema: str, table: str,
+                  target_schema: str) -> _Staged:
     columns = con.execute("SELECT column_name, data_type FROM duckdb_columns() WHERE database_name = 'warehouse' "
                           "AND schema_name = ? AND table_name = ? ORDER BY column_index", [schema, table]).fetchall()
     description, comments = _comments(con, schema, table)
@@ -312,7 +315,7 @@ def _staged_table(con: duckdb.DuckDBPyConnection, metadata: sa.MetaData, schema:
     staged = sa.Table(f"{table}__next", metadata,
                       *(sa.Column(name, _sql_type(kind), nullable=name not in primary, comment=comments.get(name))
                         for name, kind in columns),
-                      schema=schema, comment=description, postgresql_with={"autovacuum_enabled": "false"})
+                      schema=target_schema, comment=description, postgresql_with={"autovacuum_enabled": "false"})
     return _Staged(staged, primary, indexed)
 
 
@@ -320,10 +323,10 @@ def _load(con: duckdb.DuckDBPyConnection, engine: sa.Engine, schema: str, table:
     """Creates `<table>__next`, fills it (COPY on PostgreSQL, batched inserts elsewhere), then adds its primary
     key and indexes (faster than keeping them up to date row by row); committed, unseen by readers."""
     target = staged.table
-    name = f'"{schema}"."{target.name}"'
+    name = f'"{target.schema}"."{target.name}"'
     with engine.begin() as connection:
         if engine.dialect.name == "postgresql":
-            connection.execute(sa.text(f'CREATE SCHEMA IF NOT EXISTS "{schema}"'))
+            connection.execute(sa.text(f'CREATE SCHEMA IF NOT EXISTS "{target.schema}"'))
         target.drop(connection, checkfirst=True)
         target.create(connection)
         columns = ", ".join(f'"{c.name}"' for c in target.columns)

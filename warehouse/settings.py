@@ -6,6 +6,10 @@ with an error naming the key, before anything is built. The file is found in the
 (`warehouse.files.project_dir`), and the paths it names resolve against its own folder.
 
 The portal's time zone comes from `B24WH_TIMEZONE` (default Europe/Moscow) and is checked here too.
+
+A deployment serving many portals lists them as `[portals.<name>]` tables (`Portal`, docs/portals.md): each
+with its time zone, plan, plans file, warehouse and publication, and the name its credentials are found
+under in dlt's configuration (never the credentials themselves). Without a list, one portal as before.
 """
 
 from __future__ import annotations
@@ -22,11 +26,28 @@ from typing import Any
 from warehouse.files import SETTINGS_FILE, resolve
 
 DEFAULT_TIMEZONE = "Europe/Moscow"
+PORTALS_FOLDER = Path("data") / "portals"     # each listed portal's files: data/portals/<name>/
+PORTAL_NAME = re.compile(r"[a-z][a-z0-9_]{0,39}")
 TIMEZONE_ENV = "B24WH_TIMEZONE"
 
 
 class SettingsError(ValueError):
     """The settings file is malformed; the message names the file and the key."""
+
+
+@dataclass(frozen=True)
+class Portal:
+    """One portal of a deployment that serves many (`[portals.<name>]` in the settings file). Its files live
+    apart from every other portal's: the warehouse (with dlt's state and cursors), the publication folder and,
+    in the SQL database, the schemas `<name>_core` and `<name>_marts`."""
+
+    name: str                          # lower-case letters, digits, underscores: a folder, a schema, a partition
+    credentials: str                   # found as [portals.<credentials>.credentials] in dlt's configuration
+    timezone: str | None = None        # None: B24WH_TIMEZONE, else Europe/Moscow
+    plan: str | None = None            # the portal's Bitrix24 plan; None: sources.bitrix24.plan, else standard
+    warehouse: Path | None = None      # None: data/portals/<name>/warehouse.duckdb in the project folder
+    plans_file: Path | None = None
+    publish_directory: Path | None = None   # None: published/ beside its warehouse
 
 
 @dataclass(frozen=True)
@@ -64,6 +85,10 @@ class Settings:
     wall_theme: str = "dark"
     stale_after_seconds: int = 300
     poll_seconds: int = 5
+    # The portals of a deployment that serves many (empty: one portal, configured as before).
+    portals: tuple[Portal, ...] = ()
+    # A listed portal publishes to the SQL database under schemas of its own (`<name>_core`, `<name>_marts`).
+    publish_sql_schema_prefix: str = ""
     source: Path | None = field(default=None, compare=False)
 
 
@@ -142,14 +167,49 @@ def load_settings(path: Path | str | None = None) -> Settings:
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise SettingsError(f"{chosen}: not valid TOML: {exc}") from exc
     values: dict[str, Any] = {}
+    portals = document.pop("portals", None)
+    if portals is not None:
+        values["portals"] = _portals(chosen, portals)
     for section, content in document.items():
         if section not in _SECTIONS or not isinstance(content, dict):
-            raise SettingsError(f"{chosen}: unknown section [{section}]; known: {', '.join(_SECTIONS)}")
+            raise SettingsError(f"{chosen}: unknown section [{section}]; known: {', '.join(_SECTIONS)}, "
+                                  "portals")
         for key, value in content.items():
             if key not in _SECTIONS[section]:
                 raise SettingsError(f"{chosen}: unknown key {section}.{key}; known: {', '.join(_SECTIONS[section])}")
             values[key] = _convert(chosen, f"{section}.{key}", key, value)
     return Settings(**values, source=chosen)
+
+
+_PORTAL_KEYS = ("credentials", "timezone", "plan", "warehouse", "plans_file", "publish_directory")
+
+
+def _portals(path: Path, table: Any) -> tuple[Portal, ...]:
+    """`[portals.<name>]` tables, checked: names, keys, paths (against the settings file's folder), time zones."""
+    if not isinstance(table, dict) or not table or not all(isinstance(v, dict) for v in table.values()):
+        raise SettingsError(f"{path}: [portals] lists portals as tables: [portals.acme] with the keys "
+                            f"{', '.join(_PORTAL_KEYS)}")
+    portals = []
+    for name, content in table.items():
+        if not PORTAL_NAME.fullmatch(name):
+            raise SettingsError(f"{path}: portal name {name!r} must be lower-case letters, digits and underscores, "
+                                "starting with a letter (it names a folder and a database schema)")
+        for key, value in content.items():
+            if key not in _PORTAL_KEYS:
+                raise SettingsError(f"{path}: unknown key portals.{name}.{key}; known: {', '.join(_PORTAL_KEYS)}")
+            if not isinstance(value, str) or not value:
+                raise SettingsError(f"{path}: portals.{name}.{key} must be a non-empty string")
+        reference = content.get("credentials", name)
+        if not PORTAL_NAME.fullmatch(reference):
+            raise SettingsError(f"{path}: portals.{name}.credentials names where the credentials are kept "
+                                "(lower-case letters, digits, underscores), never the webhook or secret itself: put "
+                                f"those under [portals.{name}.credentials] in .dlt/secrets.toml (docs/portals.md)")
+        if "timezone" in content:
+            check_timezone(content["timezone"])
+        paths = {key: path.parent / content[key] for key in ("warehouse", "plans_file", "publish_directory")
+                 if key in content}
+        portals.append(Portal(name, reference, content.get("timezone"), content.get("plan"), **paths))
+    return tuple(portals)
 
 
 def _convert(path: Path, name: str, key: str, value: Any) -> Any:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import json
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -173,10 +173,6 @@ def render(status: Status) -> str:
               f"Last error: {json.dumps(status.last_error, ensure_ascii=False) if status.last_error else 'none'}"]
     lines += [f"WARNING {w}" for w in status.warnings]
     return "\n".join(lines)
-
-
-def as_json(status: Status) -> str:
-    return json.dumps(asdict(status), ensure_ascii=False, indent=2)
 
 
 def _now() -> datetime:

@@ -44,7 +44,7 @@ class WebhookAuth:
 
     portal: str
     user_id: int
-    secret: str
+    secret: str = field(repr=False)     # never in a repr: tracebacks, debuggers and logs show the object
 
     @classmethod
     def from_url(cls, url: str) -> WebhookAuth:
@@ -85,11 +85,11 @@ class OAuthAuth:
 
     portal: str
     client_id: str
-    client_secret: str
-    refresh_token: str
+    client_secret: str = field(repr=False)
+    refresh_token: str = field(repr=False)
     token_url: str = "https://oauth.bitrix.info/oauth/token/"
     token_file: Path | None = None
-    access_token: str = ""
+    access_token: str = field(default="", repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def __post_init__(self) -> None:

@@ -12,6 +12,10 @@ order, the same for the command line, Dagster and the tests:
 3. `BITRIX24_WEBHOOK_URL`, the short name, when dlt's configuration names none.
 
 Nothing found is one line saying what to set.
+
+A portal of a deployment that serves many (`[portals.<name>]` in b24wh.toml) has its credentials under its own
+name, `portals.<name>.credentials`, resolved the same way (`portal_credentials`): never from the single-portal
+settings above, so that one portal's rows can never be read with another's credentials.
 """
 
 from __future__ import annotations
@@ -20,8 +24,9 @@ import os
 from pathlib import Path
 from typing import Any, Union
 
-from dlt.common.configuration import configspec
-from dlt.common.configuration.specs import CredentialsConfiguration
+from dlt.common.configuration import configspec, resolve_configuration
+from dlt.common.configuration.exceptions import ConfigurationException
+from dlt.common.configuration.specs import BaseConfiguration, CredentialsConfiguration
 from dlt.common.configuration.specs.exceptions import NativeValueError
 from dlt.common.typing import TSecretStrValue
 
@@ -91,3 +96,22 @@ def credentials_or_fallback(resolved: Bitrix24Credentials | None) -> Bitrix24Cre
         f"Bitrix24 credentials are not set: set {WEBHOOK_ENV} to {EXAMPLE_URL}, or put webhook_url (or an OAuth "
         "application's portal, client_id, client_secret and refresh_token, all four) under "
         "[sources.bitrix24.credentials] in .dlt/secrets.toml (docs/operations.md)")
+
+
+@configspec
+class _PortalSecrets(BaseConfiguration):
+    credentials: Bitrix24Credentials = None
+
+
+def portal_credentials(name: str) -> Bitrix24Credentials:
+    """A listed portal's credentials, from dlt's configuration under `portals.<name>.credentials` (environment
+    variables `PORTALS__<NAME>__CREDENTIALS` (the webhook URL) or `PORTALS__<NAME>__CREDENTIALS__<FIELD>`, then
+    `.dlt/secrets.toml`, then `.dlt/config.toml`); nothing found is one line saying what to set."""
+    try:
+        return resolve_configuration(_PortalSecrets(), sections=("portals", name)).credentials
+    except ConfigurationException:
+        variable = f"PORTALS__{name.upper()}__CREDENTIALS"
+        raise ConfigurationError(
+            f"no credentials for portal {name}: set {variable} to its webhook URL ({EXAMPLE_URL}), or put webhook_url "
+            f"(or an OAuth application's portal, client_id, client_secret and refresh_token) under "
+            f"[portals.{name}.credentials] in .dlt/secrets.toml (docs/portals.md)") from None

@@ -1,0 +1,223 @@
+"""Many portals in one deployment: listed in b24wh.toml, each on its own files, credentials and schemas, and a
+portal that fails fails alone."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import duckdb
+import pytest
+import sqlalchemy as sa
+
+from b24wh_simulator.client import SimulatorProcess
+from dagster_project.portals import PortalChoiceError, scopes
+from pipelines.bitrix24.credentials import portal_credentials
+from pipelines.bitrix24.errors import ConfigurationError
+from tests.conftest import Rest, portal_options
+from tests.postgres import postgres_server
+from warehouse.settings import Settings, SettingsError, load_settings
+
+ROOT = Path(__file__).resolve().parents[1]
+
+SETTINGS = """
+[portals.north]
+timezone = "Europe/Moscow"
+
+[portals.south]
+timezone = "Europe/Moscow"
+credentials = "south_portal"
+plan = "enterprise"
+
+[portals.east]
+timezone = "Asia/Vladivostok"
+publish_directory = "bi/east"
+"""
+
+
+def settings_file(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "b24wh.toml"
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+# --- the list, as the settings file gives it ---------------------------------------------------------------
+
+
+def test_listed_portals_get_their_own_files_schemas_and_credentials_name(tmp_path: Path) -> None:
+    settings = load_settings(settings_file(tmp_path, SETTINGS))
+    north, south, east = scopes(settings, every=True)
+    assert [s.name for s in (north, south, east)] == ["north", "south", "east"]
+    assert north.portal and north.portal.credentials == "north"
+    assert south.portal and (south.portal.credentials, south.portal.plan) == ("south_portal", "enterprise")
+    assert east.timezone == "Asia/Vladivostok"
+    assert north.warehouse.name == "warehouse.duckdb" and north.warehouse.parent.name == "north"
+    assert len({s.warehouse for s in (north, south, east)}) == 3
+    assert north.settings.publish_directory == north.warehouse.parent / "published"
+    assert east.settings.publish_directory == tmp_path / "bi" / "east"
+    assert [s.settings.publish_sql_schema_prefix for s in (north, south, east)] == ["north_", "south_", "east_"]
+    assert [s.name for s in scopes(settings, ["east"])] == ["east"]
+
+
+@pytest.mark.parametrize(("text", "says"), [
+    ('[portals.North]\ntimezone = "Europe/Moscow"\n', "lower-case letters"),
+    ('[portals.north]\ncredentials = "https://north.bitrix24.ru/rest/1/secret/"\n', "never the webhook"),
+    ('[portals.north]\nwebhook = "x"\n', "unknown key portals.north.webhook"),
+    ('[portals.north]\ntimezone = "Mars/Olympus"\n', "unknown portal time zone"),
+    ('[portals]\nnorth = "x"\n', "[portals.acme]"),
+])
+def test_a_malformed_portal_is_refused_naming_the_key(tmp_path: Path, text: str, says: str) -> None:
+    with pytest.raises(SettingsError) as raised:
+        load_settings(settings_file(tmp_path, text))
+    assert says in str(raised.value)
+
+
+def test_two_portals_sharing_a_warehouse_are_refused(tmp_path: Path) -> None:
+    settings = load_settings(settings_file(tmp_path, '[portals.a]\nwarehouse = "w.duckdb"\n'
+                                                     '[portals.b]\nwarehouse = "w.duckdb"\n'))
+    with pytest.raises(SettingsError, match="portals a and b share the warehouse"):
+        scopes(settings, ["a"])
+
+
+def test_naming_portals_must_match_the_list() -> None:
+    listed = load_settings_text("[portals.north]\n[portals.south]\n")
+    with pytest.raises(PortalChoiceError, match="--portal NAME, or --all; listed: north, south"):
+        scopes(listed)
+    with pytest.raises(PortalChoiceError, match="no portal 'west'"):
+        scopes(listed, ["west"])
+    with pytest.raises(PortalChoiceError, match="--warehouse does not go with listed portals"):
+        scopes(listed, ["north"], warehouse=Path("/tmp/w.duckdb"))
+    with pytest.raises(PortalChoiceError, match="no portals are listed"):
+        scopes(Settings(), ["north"])
+    single = scopes(Settings(), warehouse=Path("/tmp/w.duckdb"))
+    assert [(s.name, s.warehouse, s.source_options()) for s in single] == [(None, Path("/tmp/w.duckdb"), {})]
+
+
+def load_settings_text(text: str) -> Settings:
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as folder:
+        return load_settings(settings_file(Path(folder), text))
+
+
+def test_a_portals_credentials_come_only_from_its_own_name(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("BITRIX24_WEBHOOK_URL", "https://single.bitrix24.ru/rest/1/single/")
+    monkeypatch.setenv("SOURCES__BITRIX24__CREDENTIALS", "https://single.bitrix24.ru/rest/1/single/")
+    monkeypatch.setenv("PORTALS__NORTH__CREDENTIALS", "https://north.bitrix24.ru/rest/7/northsecret/")
+    monkeypatch.setenv("PORTALS__SOUTH_PORTAL__CREDENTIALS__PORTAL", "https://south.bitrix24.ru")
+    monkeypatch.setenv("PORTALS__SOUTH_PORTAL__CREDENTIALS__CLIENT_ID", "app.1")
+    monkeypatch.setenv("PORTALS__SOUTH_PORTAL__CREDENTIALS__CLIENT_SECRET", "s")
+    monkeypatch.setenv("PORTALS__SOUTH_PORTAL__CREDENTIALS__REFRESH_TOKEN", "r")
+    north = portal_credentials("north").auth()
+    assert (north.portal, north.user_id) == ("https://north.bitrix24.ru", 7)  # type: ignore[union-attr]
+    assert portal_credentials("south_portal").auth().portal == "https://south.bitrix24.ru"
+    with pytest.raises(ConfigurationError) as missing:
+        portal_credentials("east")
+    assert "PORTALS__EAST__CREDENTIALS" in str(missing.value) and "single" not in str(missing.value)
+
+
+# --- three portals with overlapping ids, refreshed from the command line -----------------------------------
+
+
+@pytest.fixture(scope="module")
+def three_portals() -> Iterator[dict[str, SimulatorProcess]]:
+    options = {"north": {"seed": 101}, "south": {"seed": 102}, "east": {"seed": 103, "timezone": "Asia/Vladivostok"}}
+    sims = {name: SimulatorProcess(**portal_options(deals=60, **extra)) for name, extra in options.items()}
+    try:
+        for sim in sims.values():
+            sim.start()
+        yield sims
+    finally:
+        for sim in sims.values():
+            sim.stop()
+
+
+def b24wh(project: Path, *args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "dagster_project", *args], cwd=project,
+                          env={**os.environ, "PYTHONPATH": str(ROOT), **env}, capture_output=True, text=True,
+                          timeout=600)
+
+
+def portal_deals(sim: SimulatorProcess) -> set[tuple[int, str]]:
+    return {(int(r["ID"]), r["TITLE"]) for r in Rest(sim.webhook_url).all_rows("crm.deal.list",
+                                                                                 {"select": ["ID", "TITLE"]})}
+
+
+def warehouse_deals(path: Path) -> set[tuple[int, str]]:
+    with duckdb.connect(str(path), read_only=True) as con:
+        return set(con.execute("SELECT deal_id, title FROM core.fact_deal WHERE NOT is_deleted").fetchall())
+
+
+def wrong_secret(url: str) -> str:
+    head, secret = url.rstrip("/").rsplit("/", 1)
+    return f"{head}/{secret[::-1]}x/"
+
+
+def test_each_portal_loads_only_its_own_rows_and_one_that_fails_fails_alone(
+        three_portals: dict[str, SimulatorProcess], tmp_path: Path) -> None:
+    project = tmp_path / "partner"
+    project.mkdir()
+    settings_file(project, SETTINGS)
+    truth = {name: portal_deals(sim) for name, sim in three_portals.items()}
+    ids = [{i for i, _ in rows} for rows in truth.values()]
+    assert ids[0] & ids[1] & ids[2], "the portals share deal ids, so a mix-up would show"
+    assert truth["north"] != truth["south"], "and the same ids carry different deals"
+    env = {"PORTALS__NORTH__CREDENTIALS": three_portals["north"].webhook_url,
+           "PORTALS__SOUTH_PORTAL__CREDENTIALS": wrong_secret(three_portals["south"].webhook_url),
+           "PORTALS__EAST__CREDENTIALS": three_portals["east"].webhook_url,
+           # a single-portal setting must never stand in for a listed portal's credentials
+           "BITRIX24_WEBHOOK_URL": three_portals["north"].webhook_url}
+    with postgres_server() as url:
+        env["B24WH_PUBLISH_URL"] = url
+        first = b24wh(project, "refresh", "--all", env=env)
+        failures = first.stderr.strip().splitlines()
+        assert first.returncode == 1 and len(failures) == 1, first.stderr[-3000:]
+        assert failures[0].startswith("b24wh refresh [south]: ") and "webhook" in failures[0], failures
+        assert wrong_secret(three_portals["south"].webhook_url).rstrip("/").rsplit("/", 1)[1] not in first.stderr
+        folders = {name: project / "data" / "portals" / name for name in truth}
+        south = folders["south"] / "warehouse.duckdb"
+        if south.exists():   # dlt may have opened it, but nothing was loaded
+            with duckdb.connect(str(south), read_only=True) as con:
+                assert con.execute("SELECT count(*) FROM duckdb_tables() WHERE schema_name IN ('raw', 'core') AND "
+                                   "NOT starts_with(table_name, '_dlt')").fetchone() == (0,)
+        for name in ("north", "east"):
+            assert warehouse_deals(folders[name] / "warehouse.duckdb") == truth[name], name
+        assert warehouse_deals(folders["north"] / "published" / "warehouse.duckdb") == truth["north"]
+        assert warehouse_deals(project / "bi" / "east" / "warehouse.duckdb") == truth["east"]
+        engine = sa.create_engine(url)
+        with engine.connect() as con:
+            schemas = set(sa.inspect(con).get_schema_names())
+            assert {"north_core", "north_marts", "east_core", "east_marts"} <= schemas
+            assert not {"south_core", "core"} & schemas
+            for name in ("north", "east"):
+                rows = set(con.execute(sa.text(f"SELECT deal_id, title FROM {name}_core.fact_deal "
+                                               "WHERE NOT is_deleted")).fetchall())
+                assert rows == truth[name], name
+        status = b24wh(project, "status", "--portal", "south", env=env)
+        shown = status.stdout + status.stderr
+        assert "south" in shown and failures[0].split(": ", 1)[1] in shown, shown
+
+        north_before = hashlib.sha256((folders["north"] / "warehouse.duckdb").read_bytes()).hexdigest()
+        env["PORTALS__SOUTH_PORTAL__CREDENTIALS"] = three_portals["south"].webhook_url
+        second = b24wh(project, "refresh", "--portal", "south", env=env)
+        assert second.returncode == 0, second.stderr[-3000:]
+        assert warehouse_deals(folders["south"] / "warehouse.duckdb") == truth["south"]
+        assert hashlib.sha256((folders["north"] / "warehouse.duckdb").read_bytes()).hexdigest() == north_before
+        with engine.connect() as con:
+            rows = set(con.execute(sa.text("SELECT deal_id, title FROM south_core.fact_deal WHERE NOT is_deleted")))
+            assert rows == truth["south"]
+        engine.dispose()
+
+    unnamed = b24wh(project, "refresh", env=env)
+    assert unnamed.returncode == 2 and "--portal NAME, or --all; listed: north, south, east" in unnamed.stderr
+    every = b24wh(project, "status", "--all", "--json", env=env)
+    assert every.returncode == 0, every.stderr
+    reports = json.loads(every.stdout)
+    assert {name: reports[name]["warehouse"] for name in reports} == {
+        name: str(folders[name] / "warehouse.duckdb") for name in truth}
+    assert {e["entity"]: e["rows"] for e in reports["east"]["entities"]}["deals"] == len(truth["east"])
