@@ -1,6 +1,11 @@
-"""A refresh step (`dagster_project.steps`) run as a Dagster asset: its request built from the resources, its
-failure shown as the command line shows it (one line saying what happened and what to do, never a driver's
-traceback), and its checks reported as asset check results."""
+"""A refresh step (`dagster_project.steps`) run as a Dagster asset: its request built from the resources (for a
+listed portal, from that portal's own settings and credentials: `dagster_project.portals`), its failure shown as
+the command line shows it (one line saying what happened and what to do, never a driver's traceback), and its
+checks reported as asset check results.
+
+A listed portal's assets carry its name first in their keys (`north/warehouse/core/fact_deal`), its name in
+their op names, and a writer pool of their own (`duckdb_writer_north`): never two writers on one warehouse,
+while different portals' steps run in parallel."""
 # No `from __future__ import annotations` here, as in the other asset modules.
 
 from collections.abc import Iterator
@@ -10,38 +15,68 @@ import dagster as dg
 import duckdb
 
 from dagster_project.cli import one_line
-from dagster_project.resources import Bitrix24Resource, WarehouseResource
+from dagster_project.portals import Scope, scopes
+from dagster_project.resources import WRITER_POOL, Bitrix24Resource, WarehouseResource
 from dagster_project.steps import Step, prepare, run_step
 from warehouse.checks import violations
 
 
-def table_key(relation: str) -> dg.AssetKey:
-    """`core.fact_deal` -> warehouse/core/fact_deal."""
-    return dg.AssetKey(["warehouse", *relation.split(".")])
+def key(portal: str | None, *path: str) -> dg.AssetKey:
+    """An asset's key: `path`, after the portal's name for a listed portal."""
+    return dg.AssetKey([*([portal] if portal else []), *path])
 
 
-def check_specs(step: Step) -> list[dg.AssetCheckSpec]:
-    return [dg.AssetCheckSpec(c.name, asset=table_key(c.table), description=c.description, blocking=True)
+def table_key(relation: str, portal: str | None = None) -> dg.AssetKey:
+    """`core.fact_deal` -> warehouse/core/fact_deal (north/warehouse/core/fact_deal for portal north)."""
+    return key(portal, "warehouse", *relation.split("."))
+
+
+def op_name(name: str, portal: str | None) -> str:
+    return f"{portal}__{name}" if portal else name
+
+
+def pool(portal: str | None) -> str:
+    return f"{WRITER_POOL}_{portal}" if portal else WRITER_POOL
+
+
+def check_specs(step: Step, portal: str | None) -> list[dg.AssetCheckSpec]:
+    return [dg.AssetCheckSpec(c.name, asset=table_key(c.table, portal), description=c.description, blocking=True)
             for c in step.checks]
 
 
-def run_as_asset(step: Step, warehouse: WarehouseResource, bitrix24: Bitrix24Resource | None = None,
-                 **options: Any) -> Any:
+def scope_of(warehouse: WarehouseResource, portal: str | None) -> Scope:
+    """Where the step works: a listed portal's own files and settings, else the resource's warehouse."""
+    settings = warehouse.settings()
+    if portal is None:
+        return Scope(None, warehouse.file, settings, warehouse.timezone)
+    return scopes(settings, [portal])[0]
+
+
+def run_as_asset(step: Step, portal: str | None, warehouse: WarehouseResource,
+                 bitrix24: Bitrix24Resource | None = None, **options: Any) -> Any:
     """Runs the step as the command line does (settings checked first, under the writer lock); its checks are
-    Dagster's blocking asset checks (`check_results`), so that Dagster records each one."""
+    Dagster's blocking asset checks (`check_results`), so that Dagster records each one. A listed portal's
+    credentials come from its own name only (`Scope.source_options`), never from the resource."""
+    where = warehouse.file if portal is None else None
     try:
-        request = prepare(warehouse.file, settings=warehouse.settings(), timezone=warehouse.timezone,
-                          source=bitrix24.source_options() if bitrix24 else {}, **options)
+        scope = scope_of(warehouse, portal)
+        where = scope.warehouse
+        if portal is None:
+            source = bitrix24.source_options() if bitrix24 else {}
+        else:
+            source = {**(bitrix24.plan_option() if bitrix24 else {}), **scope.source_options()}
+        request = prepare(scope.warehouse, settings=scope.settings, timezone=scope.timezone, source=source,
+                          **options)
         return run_step(step, request)
     except dg.Failure:
         raise
     except Exception as exc:
-        raise dg.Failure(description=one_line(exc, warehouse.file), allow_retries=False) from None
+        raise dg.Failure(description=one_line(exc, where), allow_retries=False) from None
 
 
-def check_results(step: Step, warehouse: WarehouseResource) -> Iterator[dg.AssetCheckResult]:
-    with duckdb.connect(str(warehouse.file), read_only=True) as con:
+def check_results(step: Step, portal: str | None, warehouse: WarehouseResource) -> Iterator[dg.AssetCheckResult]:
+    with duckdb.connect(str(scope_of(warehouse, portal).warehouse), read_only=True) as con:
         for check in step.checks:
             bad = violations(con, check)
-            yield dg.AssetCheckResult(asset_key=table_key(check.table), check_name=check.name, passed=bad == 0,
-                                      metadata={"violations": bad})
+            yield dg.AssetCheckResult(asset_key=table_key(check.table, portal), check_name=check.name,
+                                      passed=bad == 0, metadata={"violations": bad})

@@ -8,6 +8,11 @@
 All three run the same assets, the steps of `dagster_project.steps` that `b24wh refresh` runs, and record
 their materialisations and check results.
 Every step that writes the warehouse runs in the `duckdb_writer` pool (limit 1 in dagster.yaml).
+
+Where the settings file lists portals (docs/portals.md), each portal has its own assets (keys and ops after
+its name, a writer pool of its own: `duckdb_writer_<name>`). `refresh` and `reconcile` run every portal in one
+run, the portals' steps in parallel under the multiprocess executor, a failing portal stopping only its own
+steps; `backfill_<name>` is that portal's monthly backfill (portal x month).
 """
 # No `from __future__ import annotations` here: Dagster reads parameter annotations (configs, resources).
 
@@ -15,53 +20,65 @@ Every step that writes the warehouse runs in the `duckdb_writer` pool (limit 1 i
 from typing import Any
 
 import dagster as dg
+from dagster._core.definitions.unresolved_asset_job_definition import UnresolvedAssetJobDefinition
 
-from assets.ingestion import ExtractConfig, bitrix24_raw
-from assets.model import warehouse_core, warehouse_marts, warehouse_published
+from assets.ingestion import ExtractConfig, extract_assets
+from assets.model import model_assets
+from assets.steps import op_name
 from dagster_project.resources import Bitrix24Resource, WarehouseResource
-from warehouse.settings import SettingsError, orchestration, portal_timezone
+from warehouse.settings import Orchestration, Settings, SettingsError, load_settings, orchestration, portal_timezone
+
+
+def portal_assets(portal: str | None) -> list[dg.AssetsDefinition]:
+    return [extract_assets(portal), *model_assets(portal)]
+
+
+def backfill_job(name: str, portal: str | None, selection: dg.AssetSelection,
+                 monthly: dg.MonthlyPartitionsDefinition) -> UnresolvedAssetJobDefinition:
+    def backfill_config(partition_key: str) -> dict[str, Any]:
+        """The month's window (by creation date) for the extract step; the other steps run as in any refresh."""
+        window = monthly.time_window_for_partition_key(partition_key)
+        extract = ExtractConfig(backfill_start=window.start.date().isoformat(),
+                                backfill_end=window.end.date().isoformat())
+        return {"ops": {op_name("bitrix24_raw", portal): {"config": extract.model_dump()}}}
+
+    return dg.define_asset_job(
+        name, selection=selection,
+        description="Reload one month of history (by creation date), cursors untouched; then the model, marts, "
+                    "publishing" + (f" (portal {portal})." if portal else "."),
+        config=dg.PartitionedConfig(partitions_def=monthly, run_config_for_partition_key_fn=backfill_config))
+
+
+def build_definitions(settings: Settings, schedules: Orchestration, timezone: str) -> dg.Definitions:
+    """The code location for the settings: one portal as always, or every listed portal side by side."""
+    portals: list[str | None] = [p.name for p in settings.portals] or [None]
+    by_portal = {portal: portal_assets(portal) for portal in portals}
+    everything = dg.AssetSelection.assets(*(a for assets in by_portal.values() for a in assets))
+    monthly = dg.MonthlyPartitionsDefinition(start_date=schedules.backfill_start, timezone=timezone)
+    sweep = {"config": ExtractConfig(force_sweep=True).model_dump()}
+    refresh_job = dg.define_asset_job(
+        "refresh", selection=everything, description="Incremental extract, the model, the marts, publishing.")
+    reconcile_job = dg.define_asset_job(
+        "reconcile", selection=everything,
+        description="Refresh with the deletion sweep forced (late edits, deletions).",
+        config={"ops": {op_name("bitrix24_raw", portal): sweep for portal in portals}})
+    backfills = [backfill_job(f"backfill_{portal}" if portal else "backfill", portal, dg.AssetSelection.assets(*assets),
+                              monthly)
+                 for portal, assets in by_portal.items()]
+    return dg.Definitions(
+        assets=[a for assets in by_portal.values() for a in assets],
+        jobs=[refresh_job, reconcile_job, *backfills],
+        schedules=[
+            dg.ScheduleDefinition(job=refresh_job, cron_schedule=schedules.refresh_cron,
+                                  execution_timezone=timezone, default_status=dg.DefaultScheduleStatus.RUNNING),
+            dg.ScheduleDefinition(job=reconcile_job, cron_schedule=schedules.reconcile_cron,
+                                  execution_timezone=timezone, default_status=dg.DefaultScheduleStatus.RUNNING),
+        ],
+        resources={"bitrix24": Bitrix24Resource(), "warehouse": WarehouseResource(timezone=timezone)},
+    )
+
 
 try:
-    TIMEZONE = portal_timezone()
-    SCHEDULES = orchestration()
+    defs = build_definitions(load_settings(), orchestration(), portal_timezone())
 except SettingsError as bad:   # the code location stops with the one line that names the setting
     raise SettingsError(str(bad)) from None
-ALL_ASSETS = dg.AssetSelection.assets(bitrix24_raw, warehouse_core, warehouse_marts, warehouse_published)
-
-refresh_job = dg.define_asset_job(
-    "refresh", selection=ALL_ASSETS, description="Incremental extract, the model, the marts, publishing.")
-reconcile_job = dg.define_asset_job(
-    "reconcile", selection=ALL_ASSETS, description="Refresh with the deletion sweep forced (late edits, deletions).",
-    config={"ops": {"bitrix24_raw": {"config": ExtractConfig(force_sweep=True).model_dump()}}})
-
-monthly = dg.MonthlyPartitionsDefinition(start_date=SCHEDULES.backfill_start, timezone=TIMEZONE)
-
-
-def backfill_config(partition_key: str) -> dict[str, Any]:
-    """The month's window (by creation date) for the extract step; the other steps run as in any refresh."""
-    window = monthly.time_window_for_partition_key(partition_key)
-    extract = ExtractConfig(backfill_start=window.start.date().isoformat(), backfill_end=window.end.date().isoformat())
-    return {"ops": {"bitrix24_raw": {"config": extract.model_dump()}}}
-
-
-backfill_job = dg.define_asset_job(
-    "backfill", selection=ALL_ASSETS,
-    description="Reload one month of history (by creation date), cursors untouched; then the model, marts, publishing.",
-    config=dg.PartitionedConfig(partitions_def=monthly, run_config_for_partition_key_fn=backfill_config))
-
-schedules = [
-    dg.ScheduleDefinition(job=refresh_job, cron_schedule=SCHEDULES.refresh_cron,
-                          execution_timezone=TIMEZONE, default_status=dg.DefaultScheduleStatus.RUNNING),
-    dg.ScheduleDefinition(job=reconcile_job, cron_schedule=SCHEDULES.reconcile_cron,
-                          execution_timezone=TIMEZONE, default_status=dg.DefaultScheduleStatus.RUNNING),
-]
-
-defs = dg.Definitions(
-    assets=[bitrix24_raw, warehouse_core, warehouse_marts, warehouse_published],
-    jobs=[refresh_job, reconcile_job, backfill_job],
-    schedules=schedules,
-    resources={
-        "bitrix24": Bitrix24Resource(),
-        "warehouse": WarehouseResource(timezone=TIMEZONE),
-    },
-)

@@ -34,7 +34,7 @@ class Scope:
     def name(self) -> str | None:
         return self.portal.name if self.portal else None
 
-    def source_options(self, overrides: dict[str, Any] | None = None) -> dict[str, Any]:
+    def source_options(self) -> dict[str, Any]:
         """The source's credentials and plan: a listed portal's from its own name in dlt's configuration (a
         missing one is this portal's one-line error, raised here, inside its own run), else as configured."""
         options: dict[str, Any] = {}
@@ -42,7 +42,7 @@ class Scope:
             options["credentials"] = portal_credentials(self.portal.credentials)
             if self.portal.plan:
                 options["plan"] = self.portal.plan
-        return {**options, **(overrides or {})}
+        return options
 
 
 def portal_scope(portal: Portal, settings: Settings) -> Scope:

@@ -23,7 +23,12 @@ class Bitrix24Resource(dg.ConfigurableResource):
 
     def source_options(self) -> dict[str, Any]:
         options: dict[str, Any] = {"credentials": self.webhook_url} if self.webhook_url else {}
-        return {**options, **({"plan": self.plan} if self.plan else {})}
+        return {**options, **self.plan_option()}
+
+    def plan_option(self) -> dict[str, Any]:
+        """The plan alone: what a listed portal takes from here when its own entry names none (its credentials
+        come only from its own name)."""
+        return {"plan": self.plan} if self.plan else {}
 
 
 class WarehouseResource(dg.ConfigurableResource):

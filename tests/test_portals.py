@@ -11,17 +11,19 @@ import sys
 from collections.abc import Iterator
 from pathlib import Path
 
+import dagster as dg
 import duckdb
 import pytest
 import sqlalchemy as sa
 
 from b24wh_simulator.client import SimulatorProcess
+from dagster_project.definitions import build_definitions
 from dagster_project.portals import PortalChoiceError, scopes
 from pipelines.bitrix24.credentials import portal_credentials
 from pipelines.bitrix24.errors import ConfigurationError
 from tests.conftest import Rest, portal_options
 from tests.postgres import postgres_server
-from warehouse.settings import Settings, SettingsError, load_settings
+from warehouse.settings import Settings, SettingsError, load_settings, orchestration, portal_timezone
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -221,3 +223,59 @@ def test_each_portal_loads_only_its_own_rows_and_one_that_fails_fails_alone(
     assert {name: reports[name]["warehouse"] for name in reports} == {
         name: str(folders[name] / "warehouse.duckdb") for name in truth}
     assert {e["entity"]: e["rows"] for e in reports["east"]["entities"]}["deals"] == len(truth["east"])
+
+
+# --- the same portals from Dagster: one run, the portals' steps in parallel, a failure stays in its portal ----
+
+
+def refresh_every_portal() -> dg.JobDefinition:
+    """The code location's `refresh` job for the settings B24WH_CONFIG names (rebuilt in each step's process)."""
+    return build_definitions(load_settings(), orchestration(), portal_timezone()).resolve_job_def("refresh")
+
+
+def test_each_portal_has_its_own_assets_pool_and_backfill() -> None:
+    defs = build_definitions(load_settings_text(SETTINGS), orchestration(), portal_timezone())
+    keys = {spec.key.to_user_string() for spec in defs.resolve_all_asset_specs()}
+    assert {"north/bitrix24/raw/deals", "south/warehouse/core/fact_deal", "east/warehouse/published"} <= keys
+    assert not any(k.startswith(("bitrix24/", "warehouse/")) for k in keys)
+    pools = {a.op.name: a.op.pool for a in defs.assets or [] if isinstance(a, dg.AssetsDefinition)}
+    assert pools["north__bitrix24_raw"] == pools["north__warehouse_core"] == "duckdb_writer_north"
+    assert pools["east__warehouse__published"] == "duckdb_writer_east"
+    jobs = {job.name for job in defs.jobs}
+    assert {"refresh", "reconcile", "backfill_north", "backfill_south", "backfill_east"} <= jobs
+    backfill = defs.resolve_job_def("backfill_east")
+    assert {n.name for n in backfill.graph.node_defs} == {"east__bitrix24_raw", "east__warehouse_core",
+                                                           "east__warehouse_marts", "east__warehouse__published"}
+
+
+def test_dagster_refreshes_every_portal_in_one_run_and_a_failing_one_stops_only_itself(
+        three_portals: dict[str, SimulatorProcess], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    project = tmp_path / "partner"
+    project.mkdir()
+    monkeypatch.setenv("B24WH_CONFIG", str(settings_file(project, SETTINGS)))
+    monkeypatch.setenv("B24WH_HOME", str(project))
+    monkeypatch.setenv("PYTHONPATH", str(ROOT))
+    monkeypatch.delenv("B24WH_PUBLISH_URL", raising=False)
+    monkeypatch.setenv("PORTALS__NORTH__CREDENTIALS", three_portals["north"].webhook_url)
+    monkeypatch.setenv("PORTALS__SOUTH_PORTAL__CREDENTIALS", wrong_secret(three_portals["south"].webhook_url))
+    monkeypatch.setenv("PORTALS__EAST__CREDENTIALS", three_portals["east"].webhook_url)
+    (tmp_path / "dagster").mkdir()
+    with dg.instance_for_test(temp_dir=str(tmp_path / "dagster"),
+                              overrides={"concurrency": {"pools": {"default_limit": 1}}}) as instance:
+        result = dg.execute_job(dg.reconstructable(refresh_every_portal), instance=instance, raise_on_error=False)
+        assert not result.success
+        failed = {e.step_key for e in result.all_events if e.event_type == dg.DagsterEventType.STEP_FAILURE}
+        assert failed == {"south__bitrix24_raw"}
+        published = {name: instance.get_latest_materialization_event(dg.AssetKey([name, "warehouse", "published"]))
+                     for name in three_portals}
+        assert published["north"] and published["east"] and not published["south"]
+        logs = [r for r in instance.all_logs(result.run_id) if r.dagster_event and r.dagster_event.step_key]
+        started = {r.dagster_event.step_key: r.timestamp for r in logs  # type: ignore[union-attr]
+                   if r.dagster_event.event_type == dg.DagsterEventType.STEP_START}  # type: ignore[union-attr]
+        ended = {r.dagster_event.step_key: r.timestamp for r in logs  # type: ignore[union-attr]
+                 if r.dagster_event.event_type == dg.DagsterEventType.STEP_SUCCESS}  # type: ignore[union-attr]
+    for name in ("north", "east"):
+        warehouse = project / "data" / "portals" / name / "warehouse.duckdb"
+        assert warehouse_deals(warehouse) == portal_deals(three_portals[name]), name
+    extracts = ("north__bitrix24_raw", "east__bitrix24_raw")
+    assert min(ended[s] for s in extracts) > max(started[s] for s in extracts), "the portals' extracts overlapped"
