@@ -382,15 +382,21 @@ def publish_only(scope: Scope) -> None:
 
 
 def wall(published: Path | None, host: str, port: int, token: str | None) -> int:
+    """The wall of the only portal, or of every listed portal (each at `?portal=<name>`) from one server."""
+    from dagster_project.portals import scopes
     from wall.server import WallConfig, serve
     from warehouse.files import default_warehouse
     from warehouse.settings import load_settings
 
     settings = load_settings()
-    folder = published or settings.publish_directory or default_warehouse().parent / "published"
-    serve(WallConfig(folder, token=token or None, language=settings.wall_language, theme=settings.wall_theme,
-                     stale_after_seconds=settings.stale_after_seconds, poll_seconds=settings.poll_seconds),
-          host=host, port=port)
+    portals: dict[str, Path] = {}
+    if settings.portals and published is None:
+        portals = {s.name or "": s.settings.publish_directory or s.warehouse.parent / "published"
+                   for s in scopes(settings, every=True)}
+    folder = None if portals else (published or settings.publish_directory or default_warehouse().parent / "published")
+    serve(WallConfig(folder, token=token or None, portals=portals, language=settings.wall_language,
+                     theme=settings.wall_theme, stale_after_seconds=settings.stale_after_seconds,
+                     poll_seconds=settings.poll_seconds), host=host, port=port)
     return 0
 
 

@@ -3,6 +3,7 @@ portal that fails fails alone."""
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
 import os
@@ -10,6 +11,7 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import dagster as dg
 import duckdb
@@ -155,6 +157,34 @@ def warehouse_deals(path: Path) -> set[tuple[int, str]]:
         return set(con.execute("SELECT deal_id, title FROM core.fact_deal WHERE NOT is_deleted").fetchall())
 
 
+def published_version(folder: Path) -> str:
+    with duckdb.connect(str(folder / "warehouse.duckdb"), read_only=True) as con:
+        return str(con.execute("SELECT version FROM meta.publication").fetchone()[0])  # type: ignore[index]
+
+
+def wall_answers(folders: dict[str, Path]) -> dict[str, Any]:
+    """What one wall server serving every portal answers: each portal's snapshot version with its own link, and
+    the status for a link turned to another portal, or naming none."""
+    from aiohttp.test_utils import TestClient, TestServer
+
+    from wall.server import WallConfig, build_app, portal_token
+
+    async def ask() -> dict[str, Any]:
+        async with TestClient(TestServer(build_app(WallConfig(None, token="s3cret", portals=folders)))) as client:
+            answers: dict[str, Any] = {}
+            for name in folders:
+                response = await client.get("/api/snapshot", params={"portal": name,
+                                                                     "token": portal_token("s3cret", name)})
+                answers[name] = (await response.json())["version"]
+            crossed = await client.get("/api/snapshot", params={"portal": "east",
+                                                               "token": portal_token("s3cret", "north")})
+            answers["east with north's token"] = crossed.status
+            answers["no portal"] = (await client.get("/api/snapshot", params={"token": "s3cret"})).status
+            return answers
+
+    return asyncio.run(ask())
+
+
 def wrong_secret(url: str) -> str:
     head, secret = url.rstrip("/").rsplit("/", 1)
     return f"{head}/{secret[::-1]}x/"
@@ -214,6 +244,13 @@ def test_each_portal_loads_only_its_own_rows_and_one_that_fails_fails_alone(
             rows = set(con.execute(sa.text("SELECT deal_id, title FROM south_core.fact_deal WHERE NOT is_deleted")))
             assert rows == truth["south"]
         engine.dispose()
+
+    walls = wall_answers({name: folder / "published" for name, folder in folders.items() if name != "east"}
+                         | {"east": project / "bi" / "east"})
+    for name in truth:
+        assert walls[name] == published_version(folders[name] / "published" if name != "east"
+                                                else project / "bi" / "east"), name
+    assert walls["east with north's token"] == 401 and walls["no portal"] == 401
 
     unnamed = b24wh(project, "refresh", env=env)
     assert unnamed.returncode == 2 and "--portal NAME, or --all; listed: north, south, east" in unnamed.stderr

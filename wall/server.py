@@ -7,6 +7,9 @@
   The snapshot is read once per published version; between versions only the data's age changes.
 - With an access token, the page and its data need `?token=...` (the static files, which hold no data,
   do not); without it the server answers a plain page saying so. The server binds to 127.0.0.1 unless told otherwise.
+- Serving many portals (`WallConfig.portals`), the page and its data need `?portal=<name>`, and with a token, each
+  portal's own: `portal_token(token, name)`, an HMAC of the name under the server's token. A client's link opens
+  its own floor only; changing the portal in it opens nothing.
 If no publication exists yet, or the newest one cannot be read, the page keeps what it last showed (or
 says it is waiting) instead of an error.
 """
@@ -14,10 +17,11 @@ says it is waiting) instead of an error.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import hmac
 import json
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -32,8 +36,9 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class WallConfig:
-    published: Path                  # the publication folder (data/published)
+    published: Path | None           # the publication folder (data/published); None when serving portals
     token: str | None = None
+    portals: dict[str, Path] = field(default_factory=dict)   # portal name -> its publication folder
     language: str = "auto"           # auto (the browser's), ru or en
     theme: str = "dark"              # dark or light
     stale_after_seconds: int = 300   # older data is flagged on the page
@@ -68,22 +73,32 @@ class SnapshotCache:
         return self.snapshot
 
 
+def portal_token(token: str, portal: str) -> str:
+    """A portal's own access token, derived from the server's: its link cannot be turned into another's."""
+    return hmac.new(token.encode(), portal.encode(), hashlib.sha256).hexdigest()[:32]
+
+
 def _authorised(request: web.Request, config: WallConfig) -> bool:
+    portal = request.query.get("portal", "")
+    if config.portals and portal not in config.portals:
+        return False
     if not config.token:
         return True
-    given = request.query.get("token", "")
-    return hmac.compare_digest(given.encode(), config.token.encode())
+    expected = portal_token(config.token, portal) if config.portals else config.token
+    return hmac.compare_digest(request.query.get("token", "").encode(), expected.encode())
 
 
 def build_app(config: WallConfig) -> web.Application:
-    cache = SnapshotCache(config.published)
+    folders = config.portals or {"": config.published or Path("published")}
+    caches = {name: SnapshotCache(folder) for name, folder in folders.items()}
 
     @web.middleware
     async def guard(request: web.Request, handler: Any) -> web.StreamResponse:
         if not request.path.startswith("/static/") and not _authorised(request, config):   # assets hold no data
+            link = "…/?portal=…&token=…" if config.portals else "…/?token=…"
             return web.Response(status=401, content_type="text/html", text=(
                 "<!doctype html><meta charset=utf-8><title>Sales floor</title><body style='font:32px sans-serif;"
-                "background:#111;color:#eee;padding:2em'>This screen needs its access link (…/?token=…).</body>"))
+                f"background:#111;color:#eee;padding:2em'>This screen needs its access link ({link}).</body>"))
         response = await handler(request)
         response.headers["Cache-Control"] = "no-store"
         return response
@@ -96,7 +111,7 @@ def build_app(config: WallConfig) -> web.Application:
         return web.Response(text=html, content_type="text/html")
 
     async def snapshot(request: web.Request) -> web.StreamResponse:
-        current = await cache.current()
+        current = await caches[request.query.get("portal", "") if config.portals else ""].current()
         now = datetime.now(UTC)
         age = None
         if current.get("published_at"):
@@ -120,6 +135,12 @@ def _dumps(value: Any) -> str:
 
 
 def serve(config: WallConfig, host: str = "127.0.0.1", port: int = 8050) -> None:
-    print(f"Sales-floor wall: http://{host}:{port}/{'?token=…' if config.token else ''} "
-          f"(data from {config.published})", flush=True)
+    if config.portals:
+        for name, folder in config.portals.items():
+            token = f"&token={portal_token(config.token, name)}" if config.token else ""
+            print(f"Sales-floor wall of {name}: http://{host}:{port}/?portal={name}{token} (data from {folder})",
+                  flush=True)
+    else:
+        print(f"Sales-floor wall: http://{host}:{port}/{'?token=…' if config.token else ''} "
+              f"(data from {config.published})", flush=True)
     web.run_app(build_app(config), host=host, port=port, print=None, access_log=None)

@@ -210,8 +210,9 @@ function render() {
 }
 
 async function poll() {
-  const token = params.get("token");
-  const url = "api/snapshot" + (token ? `?token=${encodeURIComponent(token)}` : "");
+  const query = new URLSearchParams();
+  for (const name of ["portal", "token"]) if (params.get(name)) query.set(name, params.get(name));
+  const url = "api/snapshot" + (query.toString() ? `?${query}` : "");
   const connection = document.getElementById("connection");
   try {
     const response = await fetch(url, { cache: "no-store", headers: state.version ? { "If-None-Match": `"${state.version}"` } : {} });
