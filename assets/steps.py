@@ -8,6 +8,7 @@ their op names, and a writer pool of their own (`duckdb_writer_north`): never tw
 while different portals' steps run in parallel."""
 # No `from __future__ import annotations` here, as in the other asset modules.
 
+import logging
 from collections.abc import Iterator
 from typing import Any
 
@@ -15,10 +16,13 @@ import dagster as dg
 import duckdb
 
 from dagster_project.cli import one_line
-from dagster_project.portals import Scope, scopes
+from dagster_project.portals import Scope, scopes, update_summary
 from dagster_project.resources import WRITER_POOL, Bitrix24Resource, WarehouseResource
-from dagster_project.steps import Step, prepare, run_step
+from dagster_project.steps import STEPS, Step, prepare, run_step
 from warehouse.checks import violations
+from warehouse.status import clear_error, record_error
+
+log = logging.getLogger(__name__)
 
 
 def key(portal: str | None, *path: str) -> dg.AssetKey:
@@ -67,11 +71,30 @@ def run_as_asset(step: Step, portal: str | None, warehouse: WarehouseResource,
             source = {**(bitrix24.plan_option() if bitrix24 else {}), **scope.source_options()}
         request = prepare(scope.warehouse, settings=scope.settings, timezone=scope.timezone, source=source,
                           **options)
-        return run_step(step, request)
+        result = run_step(step, request)
     except dg.Failure:
         raise
     except Exception as exc:
-        raise dg.Failure(description=one_line(exc, where), allow_retries=False) from None
+        line = one_line(exc, where)
+        if where is not None:    # for `b24wh status` and the partner's summary, as the command line records it
+            record_error(where, f"{step.name} (Dagster)", line)
+        _summarise(portal, warehouse)
+        raise dg.Failure(description=line, allow_retries=False) from None
+    if step is STEPS[-1]:
+        clear_error(scope.warehouse)
+        _summarise(portal, warehouse)
+    return result
+
+
+def _summarise(portal: str | None, warehouse: WarehouseResource) -> None:
+    """The partner's summary after a listed portal's last step or failure; its own failure only logged (the
+    portal's run is what the step reports)."""
+    if portal is None:
+        return
+    try:
+        update_summary(warehouse.settings())
+    except Exception as exc:
+        log.warning("the partner summary was not updated: %s", one_line(exc))
 
 
 def check_results(step: Step, portal: str | None, warehouse: WarehouseResource) -> Iterator[dg.AssetCheckResult]:

@@ -262,7 +262,22 @@ def _run(args: argparse.Namespace) -> int:
     if getattr(args, "every", None):
         return repeat(args, chosen)
     failed = [scope for scope in chosen if not _run_one(args, scope, window)]
-    return 1 if failed else 0
+    summarised = summary(args.command, chosen)
+    return 1 if failed or not summarised else 0
+
+
+def summary(command: str, chosen: list[Scope]) -> bool:
+    """With listed portals, the partner's summary over all of them, after any portal's run (or failure)."""
+    from dagster_project.portals import update_summary
+
+    if not chosen[0].name:
+        return True
+    try:
+        print(f"Partner summary: {update_summary(chosen[0].settings)}", flush=True)
+    except Exception as exc:   # one line, the cause kept
+        print(f"b24wh {command} [partner summary]: {one_line(exc)}", file=sys.stderr, flush=True)
+        return False
+    return True
 
 
 def _run_one(args: argparse.Namespace, scope: Scope, window: dict[str, Any] | None) -> bool:
@@ -333,6 +348,7 @@ def repeat(args: argparse.Namespace, chosen: list[Scope]) -> int:
                     record_error(scope.warehouse, "refresh", line)
                 else:
                     clear_error(scope.warehouse)
+            summary("refresh", chosen)
             if not signals.was_signal_received():
                 signals.sleep(max(0.0, args.every - (time.monotonic() - started)))
     return 0

@@ -17,6 +17,9 @@ from typing import Any
 from pipelines.bitrix24.credentials import portal_credentials
 from warehouse.files import default_warehouse, resolve
 from warehouse.settings import PORTALS_FOLDER, Portal, Settings, SettingsError
+from warehouse.summary import PortalFiles, publish_summary
+
+PARTNER_FOLDER = Path("data") / "partner"    # the cross-portal summary (warehouse.summary)
 
 
 class PortalChoiceError(ValueError):
@@ -87,3 +90,10 @@ def _check_apart(listed: list[Scope]) -> None:
             if other != scope.name:
                 raise SettingsError(f"portals {other} and {scope.name} share the {attribute} {path}: give each its "
                                     "own (or leave it out: data/portals/<name>/)")
+
+
+def update_summary(settings: Settings) -> Path:
+    """Rebuilds the partner's summary over every listed portal (after any portal's run, or its failure)."""
+    listed = scopes(settings, every=True)
+    return publish_summary([PortalFiles(s.name or "", s.warehouse, s.settings.publish_directory or s.warehouse.parent
+                                        / "published") for s in listed], resolve(PARTNER_FOLDER))

@@ -10,6 +10,7 @@ import os
 import subprocess
 import sys
 from collections.abc import Iterator
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +33,7 @@ ROOT = Path(__file__).resolve().parents[1]
 SETTINGS = """
 [portals.north]
 timezone = "Europe/Moscow"
+plans_file = "plans/north.csv"
 
 [portals.south]
 timezone = "Europe/Moscow"
@@ -157,6 +159,30 @@ def warehouse_deals(path: Path) -> set[tuple[int, str]]:
         return set(con.execute("SELECT deal_id, title FROM core.fact_deal WHERE NOT is_deleted").fetchall())
 
 
+def partner_days(path: Path) -> dict[str, list[dict[str, Any]]]:
+    with duckdb.connect(str(path), read_only=True) as con:
+        rows = con.execute("SELECT portal, day, deals_created, won_deals, plan_percent, forgotten_deals, "
+                           "published_at IS NOT NULL, last_error FROM partner.portal_daily ORDER BY portal, day"
+                           ).fetchall()
+    days: dict[str, list[dict[str, Any]]] = {}
+    for portal, day, deals, won, percent, forgotten, published, error in rows:
+        days.setdefault(portal, []).append({"day": day, "deals": deals, "won": won, "plan_percent": percent,
+                                            "forgotten": forgotten, "published": published, "error": error})
+    return days
+
+
+def published_figures(path: Path) -> dict[str, Any]:
+    """From a portal's published core and marts, as a reader would count them."""
+    with duckdb.connect(str(path), read_only=True) as con:
+        won, october = con.execute(
+            "SELECT count(*) FILTER (WHERE status = 'won'), coalesce(sum(amount) FILTER (WHERE status = 'won' AND "
+            "closed_at >= DATE '2026-10-01' AND closed_at < DATE '2026-11-01'), 0) FROM core.fact_deal "
+            "WHERE NOT is_deleted").fetchone()  # type: ignore[misc]
+        today = con.execute("SELECT CAST(as_of AS DATE) FROM meta.publication").fetchone()[0]  # type: ignore[index]
+        forgotten = con.execute("SELECT count(*) FROM marts.deals_without_activities").fetchone()[0]  # type: ignore[index]
+    return {"won": won, "won_october": float(october), "today": today, "forgotten": forgotten}
+
+
 def published_version(folder: Path) -> str:
     with duckdb.connect(str(folder / "warehouse.duckdb"), read_only=True) as con:
         return str(con.execute("SELECT version FROM meta.publication").fetchone()[0])  # type: ignore[index]
@@ -193,8 +219,11 @@ def wrong_secret(url: str) -> str:
 def test_each_portal_loads_only_its_own_rows_and_one_that_fails_fails_alone(
         three_portals: dict[str, SimulatorProcess], tmp_path: Path) -> None:
     project = tmp_path / "partner"
-    project.mkdir()
+    (project / "plans").mkdir(parents=True)
     settings_file(project, SETTINGS)
+    users = [int(u["ID"]) for u in Rest(three_portals["north"].webhook_url).call("user.get")["result"]]
+    (project / "plans" / "north.csv").write_text("scope,id,month,metric,plan\n" + "".join(
+        f"manager,{user},2026-10,won_amount,1000000\n" for user in users), encoding="utf-8")
     truth = {name: portal_deals(sim) for name, sim in three_portals.items()}
     ids = [{i for i, _ in rows} for rows in truth.values()]
     assert ids[0] & ids[1] & ids[2], "the portals share deal ids, so a mix-up would show"
@@ -230,6 +259,29 @@ def test_each_portal_loads_only_its_own_rows_and_one_that_fails_fails_alone(
                 rows = set(con.execute(sa.text(f"SELECT deal_id, title FROM {name}_core.fact_deal "
                                                "WHERE NOT is_deleted")).fetchall())
                 assert rows == truth[name], name
+        assert "Partner summary: " in first.stdout
+        days = partner_days(project / "data" / "partner" / "summary.duckdb")
+        assert days["south"] == [{"day": date.today(), "deals": None, "won": None, "plan_percent": None,
+                                  "forgotten": None, "published": False, "error": days["south"][0]["error"]}]
+        assert failures[0].split(": ", 1)[1] in days["south"][0]["error"]
+        for name in ("north", "east"):
+            published = folders[name] / "published" if name == "north" else project / "bi" / "east"
+            expected = published_figures(published / "warehouse.duckdb")
+            assert sum(d["deals"] for d in days[name]) == len(truth[name]), name
+            assert sum(d["won"] for d in days[name]) == expected["won"], name
+            newest = days[name][-1]
+            assert (newest["day"], newest["forgotten"], newest["published"], newest["error"]) == (
+                expected["today"], expected["forgotten"], True, None), name
+            assert not any(d["published"] or d["forgotten"] is not None for d in days[name][:-1]), name
+        october = {d["day"]: d["plan_percent"] for d in days["north"] if d["day"].month == 10}
+        won_october = published_figures(folders["north"] / "published" / "warehouse.duckdb")["won_october"]
+        assert won_october > 0 and october[date(2026, 10, 31)] == round(
+            100 * won_october / (1_000_000 * len(users)), 1) > 0
+        assert all(d["plan_percent"] is None for d in days["east"]), "no plans, no percentage"
+        with engine.connect() as con:
+            assert con.execute(sa.text("SELECT count(*) FROM partner.portal_daily")).scalar() == sum(
+                len(v) for v in days.values())
+
         status = b24wh(project, "status", "--portal", "south", env=env)
         shown = status.stdout + status.stderr
         assert "south" in shown and failures[0].split(": ", 1)[1] in shown, shown
@@ -243,6 +295,9 @@ def test_each_portal_loads_only_its_own_rows_and_one_that_fails_fails_alone(
         with engine.connect() as con:
             rows = set(con.execute(sa.text("SELECT deal_id, title FROM south_core.fact_deal WHERE NOT is_deleted")))
             assert rows == truth["south"]
+        days = partner_days(project / "data" / "partner" / "summary.duckdb")
+        assert days["south"][-1]["error"] is None and sum(d["deals"] for d in days["south"]) == len(truth["south"])
+        assert days["north"][-1]["published"], "the other portals stay in the summary"
         engine.dispose()
 
     walls = wall_answers({name: folder / "published" for name, folder in folders.items() if name != "east"}
@@ -288,7 +343,8 @@ def test_each_portal_has_its_own_assets_pool_and_backfill() -> None:
 def test_dagster_refreshes_every_portal_in_one_run_and_a_failing_one_stops_only_itself(
         three_portals: dict[str, SimulatorProcess], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     project = tmp_path / "partner"
-    project.mkdir()
+    (project / "plans").mkdir(parents=True)
+    (project / "plans" / "north.csv").write_text("scope,id,month,metric,plan\n", encoding="utf-8")
     monkeypatch.setenv("B24WH_CONFIG", str(settings_file(project, SETTINGS)))
     monkeypatch.setenv("B24WH_HOME", str(project))
     monkeypatch.setenv("PYTHONPATH", str(ROOT))
@@ -306,6 +362,10 @@ def test_dagster_refreshes_every_portal_in_one_run_and_a_failing_one_stops_only_
         published = {name: instance.get_latest_materialization_event(dg.AssetKey([name, "warehouse", "published"]))
                      for name in three_portals}
         assert published["north"] and published["east"] and not published["south"]
+        days = partner_days(project / "data" / "partner" / "summary.duckdb")
+        assert "extract (Dagster) failed" in days["south"][-1]["error"] and "INVALID_CREDENTIALS" in days["south"][-1][
+            "error"]
+        assert days["north"][-1]["published"] and days["east"][-1]["error"] is None
         logs = [r for r in instance.all_logs(result.run_id) if r.dagster_event and r.dagster_event.step_key]
         started = {r.dagster_event.step_key: r.timestamp for r in logs  # type: ignore[union-attr]
                    if r.dagster_event.event_type == dg.DagsterEventType.STEP_START}  # type: ignore[union-attr]

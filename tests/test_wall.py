@@ -23,7 +23,7 @@ from playwright.sync_api import Browser, Page, sync_playwright
 from b24wh_simulator.client import SimulatorProcess
 from dagster_project.cli import refresh
 from tests.conftest import free_port, portal_options
-from wall.snapshot import newest_file
+from warehouse.publish import newest_file
 from warehouse.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -28,7 +28,8 @@ from typing import Any
 
 from aiohttp import web
 
-from wall.snapshot import newest_file, read_snapshot, waiting
+from wall.snapshot import read_snapshot, waiting
+from warehouse.publish import newest_file
 
 STATIC = Path(__file__).resolve().parent / "static"
 log = logging.getLogger(__name__)

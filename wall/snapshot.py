@@ -7,7 +7,6 @@ publication's time.
 
 from __future__ import annotations
 
-import json
 from collections import defaultdict
 from datetime import date, datetime
 from decimal import Decimal
@@ -16,24 +15,8 @@ from typing import Any
 
 import duckdb
 
-from warehouse.publish import STABLE_NAME
-
 # The KPIs on the wall, in order: the operational ones of plan versus fact.
 KPIS = ("calls", "emails", "invoices_issued", "invoices_paid", "new_deals", "won_deals", "won_amount")
-
-
-def newest_file(directory: Path) -> Path | None:
-    """The newest published version: the file LATEST names, else the stable name."""
-    latest = directory / "LATEST"
-    if latest.exists():
-        try:
-            named = directory / json.loads(latest.read_text("utf-8"))["file"]
-            if named.exists():
-                return named
-        except (ValueError, KeyError, OSError):
-            pass
-    stable = directory / STABLE_NAME
-    return stable if stable.exists() else None
 
 
 def _number(value: Any) -> float | None:

@@ -237,6 +237,20 @@ def _remove_old_versions(directory: Path, keep: int) -> None:
             log.info("keeping %s: a reader holds it", old)
 
 
+def newest_file(directory: Path) -> Path | None:
+    """The newest published version: the file LATEST names, else the stable name."""
+    latest = directory / "LATEST"
+    if latest.exists():
+        try:
+            named = directory / json.loads(latest.read_text("utf-8"))["file"]
+            if named.exists():
+                return named
+        except (ValueError, KeyError, OSError):
+            pass
+    stable = directory / STABLE_NAME
+    return stable if stable.exists() else None
+
+
 def published_versions(directory: Path) -> list[str]:
     return sorted(p.name.split(".")[1] for p in directory.glob("warehouse.*.duckdb"))
 

@@ -32,3 +32,8 @@ class ApiError(Bitrix24Error):
         self.status = status
         self.code = code
         self.description = description
+
+
+# Where credentials are set, for the messages that ask to check them (pipelines.bitrix24.credentials).
+CREDENTIALS_PLACES = ("BITRIX24_WEBHOOK_URL or [sources.bitrix24.credentials] in .dlt/secrets.toml; for a portal "
+                      "listed in b24wh.toml, PORTALS__<NAME>__CREDENTIALS or [portals.<name>.credentials]")

@@ -40,7 +40,13 @@ from pipelines.bitrix24.catalogue import (
 from pipelines.bitrix24.client import Bitrix24Client
 from pipelines.bitrix24.convert import arrow_schema, to_datetime, typed_row, typed_table
 from pipelines.bitrix24.credentials import Bitrix24Credentials, credentials_or_fallback
-from pipelines.bitrix24.errors import AuthError, Bitrix24Error, ConfigurationError, PortalUnavailable
+from pipelines.bitrix24.errors import (
+    CREDENTIALS_PLACES,
+    AuthError,
+    Bitrix24Error,
+    ConfigurationError,
+    PortalUnavailable,
+)
 from pipelines.bitrix24.paging import (
     ByIdWalker,
     DeletionWalker,
@@ -105,7 +111,8 @@ class Run:
             check_portal_timezone(batch.time, timezone)
         granted = batch.results.get("scope")
         if not isinstance(granted, list):
-            raise AuthError("Bitrix24 did not report the webhook's scopes: check BITRIX24_WEBHOOK_URL")
+            raise AuthError(f"Bitrix24 did not report the webhook's scopes: check the webhook URL "
+                            f"({CREDENTIALS_PLACES})")
         missing = [s for s in needed if s not in granted]
         if missing:
             raise AuthError(f"Bitrix24 webhook lacks the scopes {', '.join(missing)} (it has {', '.join(granted)}): "

@@ -1,0 +1,121 @@
+"""The partner's view: one small table over every listed portal (`models/partner/portal_daily.sql`), published
+beside the portals' own publications.
+
+It is rebuilt whole from each portal's newest publication and last error after every portal's refresh or
+failure, under a lock of its own (two portals finishing together take turns; the last build sees both), and
+replaced atomically: `data/partner/summary.duckdb` (table `partner.portal_daily`), `portal_daily.parquet`
+beside it, and `partner.portal_daily` in the SQL database (`B24WH_PUBLISH_URL`) in one transaction. A portal
+never published yet is one row for today with its last error.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import duckdb
+import sqlalchemy as sa
+
+from warehouse.catalogue import MODELS_DIR
+from warehouse.publish import PUBLISH_URL_ENV, newest_file
+from warehouse.status import error_file
+
+SQL = MODELS_DIR / "partner" / "portal_daily.sql"
+TABLE = "portal_daily"
+COLUMNS = ("portal VARCHAR, day DATE, deals_created BIGINT, won_deals BIGINT, won_amount DECIMAL(18, 2), "
+           "currency_id VARCHAR, plan_percent DOUBLE, forgotten_deals BIGINT, published_at TIMESTAMPTZ, "
+           "last_error VARCHAR")
+
+
+@dataclass(frozen=True)
+class PortalFiles:
+    name: str
+    warehouse: Path        # beside it, its last error
+    published: Path        # its publication folder
+
+
+def last_error(warehouse: Path) -> str | None:
+    path = error_file(warehouse)
+    if not path.is_file():
+        return None
+    try:
+        error = json.loads(path.read_text("utf-8"))
+        return f"{error['command']} failed at {error['at']}: {error['error']}"
+    except (OSError, ValueError, KeyError):
+        return None
+
+
+def publish_summary(portals: Sequence[PortalFiles], folder: Path, sql_url: str | None = None) -> Path:
+    """Rebuilds the summary of `portals` into `folder` (and the SQL database); returns the DuckDB file's path."""
+    url = sql_url if sql_url is not None else os.environ.get(PUBLISH_URL_ENV) or None
+    folder.mkdir(parents=True, exist_ok=True)
+    target = folder / "summary.duckdb"
+    with _exclusive(folder / ".summary.lock"):
+        staged = folder / ".summary.duckdb.next"
+        staged.unlink(missing_ok=True)
+        with duckdb.connect(str(staged)) as con:
+            con.execute("CREATE SCHEMA partner")
+            con.execute(f"CREATE TABLE partner.{TABLE} ({COLUMNS})")
+            con.execute(f"COMMENT ON TABLE partner.{TABLE} IS 'One row per portal and day: business, plan, "
+                        "forgotten deals, freshness and the last error of every client portal'")
+            for portal in portals:
+                _add(con, portal)
+            con.execute(f"COPY partner.{TABLE} TO '{folder / '.portal_daily.parquet.next'}' (FORMAT parquet)")
+            rows = con.execute(f"FROM partner.{TABLE} ORDER BY portal, day").fetchall()
+            names = [d[0] for d in con.description or ()]
+        os.replace(folder / ".portal_daily.parquet.next", folder / f"{TABLE}.parquet")
+        os.replace(staged, target)
+        if url:
+            _publish_sql(url, names, rows)
+    return target
+
+
+def _add(con: duckdb.DuckDBPyConnection, portal: PortalFiles) -> None:
+    error = last_error(portal.warehouse)
+    published = newest_file(portal.published)
+    if published is None:
+        con.execute(f"INSERT INTO partner.{TABLE} (portal, day, last_error) VALUES (?, current_date, ?)",
+                    [portal.name, error or "nothing published yet"])
+        return
+    with duckdb.connect(str(published), read_only=True) as source:
+        rows = source.sql(SQL.read_text("utf-8"), params={"portal": portal.name, "last_error": error}).to_arrow_table()
+    con.register("portal_rows", rows)
+    con.execute(f"INSERT INTO partner.{TABLE} BY NAME SELECT * FROM portal_rows")
+    con.unregister("portal_rows")
+
+
+def _publish_sql(url: str, names: list[str], rows: list[tuple[object, ...]]) -> None:
+    """The whole table replaced in one transaction: readers see the previous summary or this one."""
+    engine = sa.create_engine(url)
+    try:
+        with engine.begin() as connection:
+            if engine.dialect.name == "postgresql":
+                connection.execute(sa.text("CREATE SCHEMA IF NOT EXISTS partner"))
+            types = {"portal": sa.Text(), "day": sa.Date(), "deals_created": sa.BigInteger(),
+                     "won_deals": sa.BigInteger(), "won_amount": sa.Numeric(18, 2), "currency_id": sa.Text(),
+                     "plan_percent": sa.Double(), "forgotten_deals": sa.BigInteger(),
+                     "published_at": sa.DateTime(timezone=True), "last_error": sa.Text()}
+            table = sa.Table(TABLE, sa.MetaData(), *(sa.Column(n, types[n]) for n in names), schema="partner")
+            table.create(connection, checkfirst=True)
+            connection.execute(table.delete())
+            if rows:
+                connection.execute(table.insert(), [dict(zip(names, row, strict=True)) for row in rows])
+    finally:
+        engine.dispose()
+
+
+@contextmanager
+def _exclusive(path: Path) -> Iterator[None]:
+    """Waits for, then holds, the summary's lock (one builder at a time)."""
+    try:
+        import fcntl
+    except ImportError:     # Windows: builders may race; the next build corrects the summary
+        yield
+        return
+    with open(path, "a+") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        yield
