@@ -1,0 +1,159 @@
+"""Many portals from Dagster: ten simulated portals refreshed in one run against one portal alone, in the same run.
+
+    python -m benchmarks.portals [--portals 10] [--deals 20000] [--changes 100]
+
+Each simulated portal answers at the standard plan's limits (2 requests/s, a burst of 50) with a live portal's
+latency, so that, as on real portals, the waiting is per portal and can overlap. The deployment is the code
+location of `dagster_project.definitions` with the portals listed in a b24wh.toml, run by `dg.execute_job` under
+the multiprocess executor with the writer pools of `dagster_home/dagster.yaml` (one slot per pool).
+
+Prints:
+- one portal's first load alone, then all N portals' first loads in one run, and the ratio (target: ten portals in
+  at most 6x one portal's time);
+- the peak memory of the whole deployment: the resident memory of this process and every step process, summed
+  over the process tree, sampled every 0.2 s (the simulators, which stand for remote portals, are left out);
+- an incremental cycle over all N after `--changes` changes in each portal (target: at most 30 s).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import dagster as dg
+
+from b24wh_simulator.client import SimulatorProcess
+from benchmarks.memory import tree_rss_mib
+from dagster_project.definitions import build_definitions
+from warehouse.settings import load_settings, orchestration, portal_timezone
+
+ROOT = Path(__file__).resolve().parents[1]
+ANCHOR = "2026-11-02T18:00:00"
+CHANGES = {"new_deals": 0.2, "stage_moves": 0.3, "field_edits": 0.2, "new_activities": 0.3}   # shares of --changes
+
+
+def refresh_job() -> dg.JobDefinition:
+    """The code location's `refresh` job for the settings B24WH_CONFIG names (rebuilt in each step's process)."""
+    return build_definitions(load_settings(), orchestration(), portal_timezone()).resolve_job_def("refresh")
+
+
+class TreeMemory:
+    """Peak resident memory of this process and its descendants, leaving out the given processes' trees."""
+
+    def __init__(self, excluded: set[int]) -> None:
+        self.excluded = excluded
+        self.peak = 0.0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+
+    def _sample(self) -> None:
+        while not self._stop.wait(0.2):
+            self.peak = max(self.peak, tree_rss_mib(os.getpid(), self.excluded))
+
+    def __enter__(self) -> TreeMemory:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+
+def deployment(folder: Path, names: list[str], sims: dict[str, SimulatorProcess]) -> dict[str, str]:
+    """A project folder whose b24wh.toml lists `names`; the environment of a process that runs it."""
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "b24wh.toml").write_text("".join(f'[portals.{n}]\ntimezone = "Europe/Moscow"\n\n' for n in names),
+                                       encoding="utf-8")
+    env = {k: v for k, v in os.environ.items() if k != "B24WH_PUBLISH_URL"}
+    return {**env, "B24WH_CONFIG": str(folder / "b24wh.toml"), "B24WH_HOME": str(folder), "PYTHONPATH": str(ROOT),
+            **{f"PORTALS__{n.upper()}__CREDENTIALS": sims[n].webhook_url for n in names}}
+
+
+def run(env: dict[str, str], instance_dir: Path, excluded: set[int]) -> tuple[float, float]:
+    """One `refresh` run in a process of its own (as Dagster's run launcher starts one per run); its seconds and
+    the peak memory of the process tree meanwhile (MiB)."""
+    with TreeMemory(excluded) as memory:
+        started = time.perf_counter()
+        done = subprocess.run([sys.executable, "-m", "benchmarks.portals", "--run", str(instance_dir)], env=env,
+                              capture_output=True, text=True)
+        seconds = time.perf_counter() - started
+    if done.returncode != 0:
+        raise SystemExit(f"the refresh run failed: {done.stdout[-500:]}{done.stderr[-2000:]}")
+    print("  " + next((line for line in done.stdout.splitlines() if line.startswith("seconds per step")), ""))
+    return seconds, memory.peak
+
+
+def run_here(instance_dir: Path) -> int:
+    """`--run DIR`: the refresh job of the settings B24WH_CONFIG names, on the Dagster instance in DIR."""
+    instance_dir.mkdir(parents=True, exist_ok=True)
+    with dg.instance_for_test(temp_dir=str(instance_dir),
+                              overrides={"concurrency": {"pools": {"default_limit": 1}}}) as instance:
+        result = dg.execute_job(dg.reconstructable(refresh_job), instance=instance, raise_on_error=False)
+        failed = [e.step_key for e in result.all_events if e.event_type == dg.DagsterEventType.STEP_FAILURE]
+        ran = {e.step_key for e in result.all_events if e.event_type == dg.DagsterEventType.STEP_SUCCESS}
+        began: dict[str, float] = {}
+        took: dict[str, list[float]] = {}
+        for record in instance.all_logs(result.run_id):
+            event = record.dagster_event
+            if event and event.step_key and event.event_type == dg.DagsterEventType.STEP_START:
+                began[event.step_key] = record.timestamp
+            elif event and event.step_key and event.event_type == dg.DagsterEventType.STEP_SUCCESS:
+                took.setdefault(event.step_key.split("__", 1)[1], []).append(record.timestamp - began[event.step_key])
+        print("seconds per step, mean over portals: "
+              + ", ".join(f"{step} {sum(times) / len(times):.1f}" for step, times in took.items()))
+    expected = 4 * len(load_settings().portals)
+    if failed or len(ran) != expected:
+        print(f"failed steps {failed}; {len(ran)} of {expected} steps succeeded", file=sys.stderr)
+        return 1
+    return 0
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--portals", type=int, default=10)
+    parser.add_argument("--deals", type=int, default=20_000)
+    parser.add_argument("--changes", type=int, default=100, help="changes per portal before the incremental cycle")
+    parser.add_argument("--latency-scale", type=float, default=1.0, help="the simulators' latency (1: a live portal's)")
+    parser.add_argument("--run", type=Path, help=argparse.SUPPRESS)   # a child: one run of the refresh job
+    args = parser.parse_args()
+    if args.run:
+        return run_here(args.run)
+    names = [f"p{i:02d}" for i in range(args.portals)]
+    options = {"deals": args.deals, "clock": "frozen", "anchor": ANCHOR, "rate": 2, "burst": 50,
+               "latency_scale": args.latency_scale}
+    print(f"{args.portals} portals of {args.deals:,} deals, standard plan limits, latency x{args.latency_scale}, "
+          f"{os.cpu_count()} cores", flush=True)
+    sims = {n: SimulatorProcess(**options, seed=1000 + i) for i, n in enumerate(names)}
+    with tempfile.TemporaryDirectory(prefix="b24-portals-") as tmp:
+        try:
+            for sim in sims.values():
+                sim.start()
+            excluded = {sim.process.pid for sim in sims.values() if sim.process}
+            alone, alone_peak = run(deployment(Path(tmp) / "alone", names[:1], sims), Path(tmp) / "dagster", excluded)
+            print(f"one portal alone, first load: {alone:.1f} s (peak memory {alone_peak:,.0f} MiB)", flush=True)
+            env = deployment(Path(tmp) / "all", names, sims)
+            together, peak = run(env, Path(tmp) / "dagster", excluded)
+            print(f"{args.portals} portals in one run, first loads: {together:.1f} s = {together / alone:.2f}x one "
+                  f"portal alone (target <= 6x)", flush=True)
+            changes = {kind: max(1, round(share * args.changes)) for kind, share in CHANGES.items()}
+            for sim in sims.values():
+                sim.control.apply_changes(advance=600, **changes)
+            cycle, cycle_peak = run(env, Path(tmp) / "dagster", excluded)
+            print(f"incremental cycle over {args.portals} portals after {args.changes} changes each: {cycle:.1f} s "
+                  "(target <= 30 s)")
+            print(f"peak memory of the deployment (the run's process and every step process): "
+                  f"{max(peak, cycle_peak):,.0f} MiB")
+        finally:
+            for sim in sims.values():
+                sim.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
