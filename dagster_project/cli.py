@@ -266,14 +266,17 @@ def _run(args: argparse.Namespace) -> int:
     return 1 if failed or not summarised else 0
 
 
-def summary(command: str, chosen: list[Scope]) -> bool:
-    """With listed portals, the partner's summary over all of them, after any portal's run (or failure)."""
+def summary(command: str, chosen: list[Scope], quiet: bool = False) -> bool:
+    """With listed portals, the partner's summary over all of them, after any portal's run (or failure); where
+    it is, unless `quiet` (`refresh --every`), and a failure as one line."""
     from dagster_project.portals import update_summary
 
     if not chosen[0].name:
         return True
     try:
-        print(f"Partner summary: {update_summary(chosen[0].settings)}", flush=True)
+        where = update_summary(chosen[0].settings)
+        if not quiet:
+            print(f"Partner summary: {where}", flush=True)
     except Exception as exc:   # one line, the cause kept
         print(f"b24wh {command} [partner summary]: {one_line(exc)}", file=sys.stderr, flush=True)
         return False
@@ -348,7 +351,7 @@ def repeat(args: argparse.Namespace, chosen: list[Scope]) -> int:
                     record_error(scope.warehouse, "refresh", line)
                 else:
                     clear_error(scope.warehouse)
-            summary("refresh", chosen)
+            summary("refresh", chosen, quiet=True)
             if not signals.was_signal_received():
                 signals.sleep(max(0.0, args.every - (time.monotonic() - started)))
     return 0
