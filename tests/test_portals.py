@@ -376,3 +376,42 @@ def test_dagster_refreshes_every_portal_in_one_run_and_a_failing_one_stops_only_
         assert warehouse_deals(warehouse) == portal_deals(three_portals[name]), name
     extracts = ("north__bitrix24_raw", "east__bitrix24_raw")
     assert min(ended[s] for s in extracts) > max(started[s] for s in extracts), "the portals' extracts overlapped"
+
+
+def test_a_portal_that_is_down_or_whose_disk_is_full_fails_alone_and_a_rerun_completes_it(
+        three_portals: dict[str, SimulatorProcess], tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    from dlt.destinations.impl.duckdb.sql_client import DuckDbSqlClient
+
+    from dagster_project.cli import main
+    from tests.conftest import free_port
+
+    project = tmp_path / "partner"
+    project.mkdir()
+    settings_file(project, "[portals.north]\n\n[portals.east]\ntimezone = \"Asia/Vladivostok\"\n\n[portals.west]\n")
+    for name, value in {"B24WH_HOME": str(project), "B24WH_CONFIG": str(project / "b24wh.toml"),
+                        "PORTALS__NORTH__CREDENTIALS": three_portals["north"].webhook_url,
+                        "PORTALS__EAST__CREDENTIALS": three_portals["east"].webhook_url,
+                        "PORTALS__WEST__CREDENTIALS": f"http://127.0.0.1:{free_port()}/rest/1/abc/"}.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.delenv("B24WH_PUBLISH_URL", raising=False)
+    real = DuckDbSqlClient.execute_query
+
+    def east_disk_full(self: Any, query: Any, *args: Any, **kwargs: Any) -> Any:
+        if "/east/" in str(self.credentials.database) and "INSERT" in str(query).upper():
+            raise OSError(28, "No space left on device")
+        return real(self, query, *args, **kwargs)
+
+    monkeypatch.setattr(DuckDbSqlClient, "execute_query", east_disk_full)
+    assert main(["refresh", "--all"]) == 1
+    errors = capsys.readouterr().err.strip().splitlines()
+    assert len(errors) == 2, errors
+    assert errors[0].startswith("b24wh refresh [east]: ") and "is full" in errors[0], errors
+    assert errors[1].startswith("b24wh refresh [west]: ") and "unreachable" in errors[1], errors
+    folders = {name: project / "data" / "portals" / name for name in ("north", "east", "west")}
+    assert warehouse_deals(folders["north"] / "warehouse.duckdb") == portal_deals(three_portals["north"])
+    monkeypatch.setattr(DuckDbSqlClient, "execute_query", real)
+    assert main(["refresh", "--portal", "east"]) == 0
+    assert warehouse_deals(folders["east"] / "warehouse.duckdb") == portal_deals(three_portals["east"])
+    days = partner_days(project / "data" / "partner" / "summary.duckdb")
+    assert days["east"][-1]["error"] is None and "unreachable" in days["west"][-1]["error"]
