@@ -415,3 +415,31 @@ def test_a_portal_that_is_down_or_whose_disk_is_full_fails_alone_and_a_rerun_com
     assert warehouse_deals(folders["east"] / "warehouse.duckdb") == portal_deals(three_portals["east"])
     days = partner_days(project / "data" / "partner" / "summary.duckdb")
     assert days["east"][-1]["error"] is None and "unreachable" in days["west"][-1]["error"]
+
+
+def test_one_oauth_application_on_many_portals_keeps_each_portals_tokens_apart(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import json as json_
+
+    from pipelines.bitrix24.credentials import Bitrix24OAuthCredentials
+
+    monkeypatch.setenv("HOME", str(tmp_path))
+    folder = tmp_path / ".b24wh"
+    folder.mkdir()
+    (folder / "oauth-app.1.json").write_text(json_.dumps({"access_token": "north-access",
+                                                          "refresh_token": "north-refresh"}), encoding="utf-8")
+
+    def auth(portal: str) -> Any:
+        return Bitrix24OAuthCredentials(portal=portal, client_id="app.1", client_secret="s",
+                                        refresh_token=f"{portal}-configured").auth()
+
+    north, south = auth("https://north.bitrix24.ru"), auth("https://south.bitrix24.ru")
+    assert north.token_file == folder / "oauth-north.bitrix24.ru-app.1.json"
+    assert south.token_file == folder / "oauth-south.bitrix24.ru-app.1.json"
+    assert north.refresh_token == "north-refresh", "the file from before portals is taken over once"
+    assert south.refresh_token == "https://south.bitrix24.ru-configured" and not (folder / "oauth-app.1.json").exists()
+    south.token_file.write_text(json_.dumps({"portal": "https://north.bitrix24.ru", "refresh_token": "x",
+                                             "access_token": "y"}), encoding="utf-8")
+    again = auth("https://south.bitrix24.ru")
+    assert (again.refresh_token, again.access_token) == ("https://south.bitrix24.ru-configured", ""), \
+        "another portal's tokens are never used"

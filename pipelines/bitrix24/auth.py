@@ -96,8 +96,9 @@ class OAuthAuth:
         self.portal = self.portal.rstrip("/")
         if self.token_file is not None and self.token_file.exists():
             saved = json.loads(self.token_file.read_text(encoding="utf-8"))
-            self.refresh_token = saved.get("refresh_token", self.refresh_token)
-            self.access_token = saved.get("access_token", "")
+            if saved.get("portal") in (None, self.portal):    # another portal's tokens are never used here
+                self.refresh_token = saved.get("refresh_token", self.refresh_token)
+                self.access_token = saved.get("access_token", "")
 
     def endpoint(self, method: str) -> str:
         return f"{self.portal}/rest/{method}"
@@ -124,7 +125,7 @@ class OAuthAuth:
             self.refresh_token = body["refresh_token"]
             if self.token_file is not None:
                 self.token_file.parent.mkdir(parents=True, exist_ok=True)
-                self.token_file.write_text(json.dumps({"access_token": self.access_token,
+                self.token_file.write_text(json.dumps({"portal": self.portal, "access_token": self.access_token,
                                                        "refresh_token": self.refresh_token,
                                                        "saved_at": int(time.time())}), encoding="utf-8")
                 os.chmod(self.token_file, 0o600)

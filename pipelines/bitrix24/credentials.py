@@ -20,9 +20,12 @@ settings above, so that one portal's rows can never be read with another's crede
 
 from __future__ import annotations
 
+import contextlib
+import json
 import os
 from pathlib import Path
 from typing import Any, Union
+from urllib.parse import urlsplit
 
 from dlt.common.configuration import configspec, resolve_configuration
 from dlt.common.configuration.exceptions import ConfigurationException
@@ -55,7 +58,9 @@ class Bitrix24WebhookCredentials(CredentialsConfiguration):
 @configspec
 class Bitrix24OAuthCredentials(CredentialsConfiguration):
     """An OAuth application installed on the portal. Bitrix24 rotates the refresh token at every renewal, so the
-    current pair lives in `token_file` (default `~/.b24wh/oauth-<client_id>.json`), never in the warehouse."""
+    current pair lives in `token_file`, never in the warehouse. Its default, `~/.b24wh/oauth-<portal host>-
+    <client_id>.json`, is one per portal: a partner's one application installed on many portals keeps each
+    portal's tokens apart."""
 
     portal: str = None
     client_id: str = None
@@ -65,9 +70,23 @@ class Bitrix24OAuthCredentials(CredentialsConfiguration):
     token_file: str | None = None
 
     def auth(self) -> Credentials:
-        token_file = self.token_file or Path.home() / ".b24wh" / f"oauth-{self.client_id}.json"
+        token_file = Path(self.token_file) if self.token_file else self.default_token_file()
         return OAuthAuth(self.portal, self.client_id, self.client_secret, self.refresh_token,
-                         token_url=self.token_url, token_file=Path(token_file))
+                         token_url=self.token_url, token_file=token_file)
+
+    def default_token_file(self) -> Path:
+        """`~/.b24wh/oauth-<host>-<client_id>.json`. The file of the name used before portals could share an
+        application, `oauth-<client_id>.json`, is moved there once, by the first portal that finds it, when it
+        is this portal's or names none (a single-portal deployment's own tokens)."""
+        folder = Path.home() / ".b24wh"
+        host = urlsplit(self.portal if "://" in self.portal else f"https://{self.portal}").hostname or "portal"
+        path = folder / f"oauth-{host}-{self.client_id}.json"
+        legacy = folder / f"oauth-{self.client_id}.json"
+        if not path.exists() and legacy.is_file():
+            with contextlib.suppress(OSError, ValueError):
+                if json.loads(legacy.read_text(encoding="utf-8")).get("portal") in (None, self.portal.rstrip("/")):
+                    os.replace(legacy, path)
+        return path
 
 
 Bitrix24Credentials = Union[Bitrix24WebhookCredentials, Bitrix24OAuthCredentials]  # noqa: UP007 - dlt reads it
