@@ -1,56 +1,41 @@
 """Many portals in one deployment: listed in b24wh.toml, each on its own files, credentials and schemas, and a
-portal that fails fails alone."""
+portal that fails fails alone (the Dagster side: tests/test_portals_dagster.py)."""
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import json
-import os
-import subprocess
-import sys
-from collections.abc import Iterator
 from datetime import date
 from pathlib import Path
 from typing import Any
 
-import dagster as dg
 import duckdb
 import pytest
 import sqlalchemy as sa
 
 from b24wh_simulator.client import SimulatorProcess
-from dagster_project.definitions import build_definitions
 from dagster_project.portals import PortalChoiceError, scopes
 from pipelines.bitrix24.credentials import portal_credentials
 from pipelines.bitrix24.errors import ConfigurationError
-from tests.conftest import Rest, portal_options
+from tests.conftest import Rest
+from tests.portals import (
+    SETTINGS,
+    b24wh,
+    load_settings_text,
+    partner_days,
+    portal_deals,
+    published_figures,
+    published_version,
+    settings_file,
+    three_portals,
+    wall_answers,
+    warehouse_deals,
+    wrong_secret,
+)
 from tests.postgres import postgres_server
-from warehouse.settings import Settings, SettingsError, load_settings, orchestration, portal_timezone
+from warehouse.settings import Settings, SettingsError, load_settings
 
-ROOT = Path(__file__).resolve().parents[1]
-
-SETTINGS = """
-[portals.north]
-timezone = "Europe/Moscow"
-plans_file = "plans/north.csv"
-
-[portals.south]
-timezone = "Europe/Moscow"
-credentials = "south_portal"
-plan = "enterprise"
-
-[portals.east]
-timezone = "Asia/Vladivostok"
-publish_directory = "bi/east"
-"""
-
-
-def settings_file(tmp_path: Path, text: str) -> Path:
-    path = tmp_path / "b24wh.toml"
-    path.write_text(text, encoding="utf-8")
-    return path
-
+__all__ = ["three_portals"]   # the module's fixture
 
 # --- the list, as the settings file gives it ---------------------------------------------------------------
 
@@ -104,13 +89,6 @@ def test_naming_portals_must_match_the_list() -> None:
     assert [(s.name, s.warehouse, s.source_options()) for s in single] == [(None, Path("/tmp/w.duckdb"), {})]
 
 
-def load_settings_text(text: str) -> Settings:
-    import tempfile
-
-    with tempfile.TemporaryDirectory() as folder:
-        return load_settings(settings_file(Path(folder), text))
-
-
 def test_a_portals_credentials_come_only_from_its_own_name(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("BITRIX24_WEBHOOK_URL", "https://single.bitrix24.ru/rest/1/single/")
     monkeypatch.setenv("SOURCES__BITRIX24__CREDENTIALS", "https://single.bitrix24.ru/rest/1/single/")
@@ -127,93 +105,8 @@ def test_a_portals_credentials_come_only_from_its_own_name(monkeypatch: pytest.M
     assert "PORTALS__EAST__CREDENTIALS" in str(missing.value) and "single" not in str(missing.value)
 
 
+
 # --- three portals with overlapping ids, refreshed from the command line -----------------------------------
-
-
-@pytest.fixture(scope="module")
-def three_portals() -> Iterator[dict[str, SimulatorProcess]]:
-    options = {"north": {"seed": 101}, "south": {"seed": 102}, "east": {"seed": 103, "timezone": "Asia/Vladivostok"}}
-    sims = {name: SimulatorProcess(**portal_options(deals=60, **extra)) for name, extra in options.items()}
-    try:
-        for sim in sims.values():
-            sim.start()
-        yield sims
-    finally:
-        for sim in sims.values():
-            sim.stop()
-
-
-def b24wh(project: Path, *args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "dagster_project", *args], cwd=project,
-                          env={**os.environ, "PYTHONPATH": str(ROOT), **env}, capture_output=True, text=True,
-                          timeout=600)
-
-
-def portal_deals(sim: SimulatorProcess) -> set[tuple[int, str]]:
-    return {(int(r["ID"]), r["TITLE"]) for r in Rest(sim.webhook_url).all_rows("crm.deal.list",
-                                                                                 {"select": ["ID", "TITLE"]})}
-
-
-def warehouse_deals(path: Path) -> set[tuple[int, str]]:
-    with duckdb.connect(str(path), read_only=True) as con:
-        return set(con.execute("SELECT deal_id, title FROM core.fact_deal WHERE NOT is_deleted").fetchall())
-
-
-def partner_days(path: Path) -> dict[str, list[dict[str, Any]]]:
-    with duckdb.connect(str(path), read_only=True) as con:
-        rows = con.execute("SELECT portal, day, deals_created, won_deals, plan_percent, forgotten_deals, "
-                           "published_at IS NOT NULL, last_error FROM partner.portal_daily ORDER BY portal, day"
-                           ).fetchall()
-    days: dict[str, list[dict[str, Any]]] = {}
-    for portal, day, deals, won, percent, forgotten, published, error in rows:
-        days.setdefault(portal, []).append({"day": day, "deals": deals, "won": won, "plan_percent": percent,
-                                            "forgotten": forgotten, "published": published, "error": error})
-    return days
-
-
-def published_figures(path: Path) -> dict[str, Any]:
-    """From a portal's published core and marts, as a reader would count them."""
-    with duckdb.connect(str(path), read_only=True) as con:
-        won, october = con.execute(
-            "SELECT count(*) FILTER (WHERE status = 'won'), coalesce(sum(amount) FILTER (WHERE status = 'won' AND "
-            "closed_at >= DATE '2026-10-01' AND closed_at < DATE '2026-11-01'), 0) FROM core.fact_deal "
-            "WHERE NOT is_deleted").fetchone()  # type: ignore[misc]
-        today = con.execute("SELECT CAST(as_of AS DATE) FROM meta.publication").fetchone()[0]  # type: ignore[index]
-        forgotten = con.execute("SELECT count(*) FROM marts.deals_without_activities").fetchone()[0]  # type: ignore[index]
-    return {"won": won, "won_october": float(october), "today": today, "forgotten": forgotten}
-
-
-def published_version(folder: Path) -> str:
-    with duckdb.connect(str(folder / "warehouse.duckdb"), read_only=True) as con:
-        return str(con.execute("SELECT version FROM meta.publication").fetchone()[0])  # type: ignore[index]
-
-
-def wall_answers(folders: dict[str, Path]) -> dict[str, Any]:
-    """What one wall server serving every portal answers: each portal's snapshot version with its own link, and
-    the status for a link turned to another portal, or naming none."""
-    from aiohttp.test_utils import TestClient, TestServer
-
-    from wall.server import WallConfig, build_app, portal_token
-
-    async def ask() -> dict[str, Any]:
-        async with TestClient(TestServer(build_app(WallConfig(None, token="s3cret", portals=folders)))) as client:
-            answers: dict[str, Any] = {}
-            for name in folders:
-                response = await client.get("/api/snapshot", params={"portal": name,
-                                                                     "token": portal_token("s3cret", name)})
-                answers[name] = (await response.json())["version"]
-            crossed = await client.get("/api/snapshot", params={"portal": "east",
-                                                               "token": portal_token("s3cret", "north")})
-            answers["east with north's token"] = crossed.status
-            answers["no portal"] = (await client.get("/api/snapshot", params={"token": "s3cret"})).status
-            return answers
-
-    return asyncio.run(ask())
-
-
-def wrong_secret(url: str) -> str:
-    head, secret = url.rstrip("/").rsplit("/", 1)
-    return f"{head}/{secret[::-1]}x/"
 
 
 def test_each_portal_loads_only_its_own_rows_and_one_that_fails_fails_alone(
@@ -315,67 +208,6 @@ def test_each_portal_loads_only_its_own_rows_and_one_that_fails_fails_alone(
     assert {name: reports[name]["warehouse"] for name in reports} == {
         name: str(folders[name] / "warehouse.duckdb") for name in truth}
     assert {e["entity"]: e["rows"] for e in reports["east"]["entities"]}["deals"] == len(truth["east"])
-
-
-# --- the same portals from Dagster: one run, the portals' steps in parallel, a failure stays in its portal ----
-
-
-def refresh_every_portal() -> dg.JobDefinition:
-    """The code location's `refresh` job for the settings B24WH_CONFIG names (rebuilt in each step's process)."""
-    return build_definitions(load_settings(), orchestration(), portal_timezone()).resolve_job_def("refresh")
-
-
-def test_each_portal_has_its_own_assets_pool_and_backfill() -> None:
-    defs = build_definitions(load_settings_text(SETTINGS), orchestration(), portal_timezone())
-    keys = {spec.key.to_user_string() for spec in defs.resolve_all_asset_specs()}
-    assert {"north/bitrix24/raw/deals", "south/warehouse/core/fact_deal", "east/warehouse/published"} <= keys
-    assert not any(k.startswith(("bitrix24/", "warehouse/")) for k in keys)
-    pools = {a.op.name: a.op.pool for a in defs.assets or [] if isinstance(a, dg.AssetsDefinition)}
-    assert pools["north__bitrix24_raw"] == pools["north__warehouse_core"] == "duckdb_writer_north"
-    assert pools["east__warehouse__published"] == "duckdb_writer_east"
-    jobs = {job.name for job in defs.jobs}
-    assert {"refresh", "reconcile", "backfill_north", "backfill_south", "backfill_east"} <= jobs
-    backfill = defs.resolve_job_def("backfill_east")
-    assert {n.name for n in backfill.graph.node_defs} == {"east__bitrix24_raw", "east__warehouse_core",
-                                                           "east__warehouse_marts", "east__warehouse__published"}
-
-
-def test_dagster_refreshes_every_portal_in_one_run_and_a_failing_one_stops_only_itself(
-        three_portals: dict[str, SimulatorProcess], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    project = tmp_path / "partner"
-    (project / "plans").mkdir(parents=True)
-    (project / "plans" / "north.csv").write_text("scope,id,month,metric,plan\n", encoding="utf-8")
-    monkeypatch.setenv("B24WH_CONFIG", str(settings_file(project, SETTINGS)))
-    monkeypatch.setenv("B24WH_HOME", str(project))
-    monkeypatch.setenv("PYTHONPATH", str(ROOT))
-    monkeypatch.delenv("B24WH_PUBLISH_URL", raising=False)
-    monkeypatch.setenv("PORTALS__NORTH__CREDENTIALS", three_portals["north"].webhook_url)
-    monkeypatch.setenv("PORTALS__SOUTH_PORTAL__CREDENTIALS", wrong_secret(three_portals["south"].webhook_url))
-    monkeypatch.setenv("PORTALS__EAST__CREDENTIALS", three_portals["east"].webhook_url)
-    (tmp_path / "dagster").mkdir()
-    with dg.instance_for_test(temp_dir=str(tmp_path / "dagster"),
-                              overrides={"concurrency": {"pools": {"default_limit": 1}}}) as instance:
-        result = dg.execute_job(dg.reconstructable(refresh_every_portal), instance=instance, raise_on_error=False)
-        assert not result.success
-        failed = {e.step_key for e in result.all_events if e.event_type == dg.DagsterEventType.STEP_FAILURE}
-        assert failed == {"south__bitrix24_raw"}
-        published = {name: instance.get_latest_materialization_event(dg.AssetKey([name, "warehouse", "published"]))
-                     for name in three_portals}
-        assert published["north"] and published["east"] and not published["south"]
-        days = partner_days(project / "data" / "partner" / "summary.duckdb")
-        assert "extract (Dagster) failed" in days["south"][-1]["error"] and "INVALID_CREDENTIALS" in days["south"][-1][
-            "error"]
-        assert days["north"][-1]["published"] and days["east"][-1]["error"] is None
-        logs = [r for r in instance.all_logs(result.run_id) if r.dagster_event and r.dagster_event.step_key]
-        started = {r.dagster_event.step_key: r.timestamp for r in logs  # type: ignore[union-attr]
-                   if r.dagster_event.event_type == dg.DagsterEventType.STEP_START}  # type: ignore[union-attr]
-        ended = {r.dagster_event.step_key: r.timestamp for r in logs  # type: ignore[union-attr]
-                 if r.dagster_event.event_type == dg.DagsterEventType.STEP_SUCCESS}  # type: ignore[union-attr]
-    for name in ("north", "east"):
-        warehouse = project / "data" / "portals" / name / "warehouse.duckdb"
-        assert warehouse_deals(warehouse) == portal_deals(three_portals[name]), name
-    extracts = ("north__bitrix24_raw", "east__bitrix24_raw")
-    assert min(ended[s] for s in extracts) > max(started[s] for s in extracts), "the portals' extracts overlapped"
 
 
 def test_a_portal_that_is_down_or_whose_disk_is_full_fails_alone_and_a_rerun_completes_it(

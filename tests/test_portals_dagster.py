@@ -1,0 +1,86 @@
+"""Many portals from Dagster: each portal's own assets and writer pool, one run over every portal in parallel under
+the multiprocess executor, and a failing portal stopping only its own steps."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import dagster as dg
+import pytest
+
+from b24wh_simulator.client import SimulatorProcess
+from dagster_project.definitions import build_definitions
+from tests.portals import (
+    ROOT,
+    SETTINGS,
+    load_settings_text,
+    partner_days,
+    portal_deals,
+    settings_file,
+    three_portals,
+    warehouse_deals,
+    wrong_secret,
+)
+from warehouse.settings import load_settings, orchestration, portal_timezone
+
+__all__ = ["three_portals"]   # the module's fixture
+
+
+def refresh_every_portal() -> dg.JobDefinition:
+    """The code location's `refresh` job for the settings B24WH_CONFIG names (rebuilt in each step's process)."""
+    return build_definitions(load_settings(), orchestration(), portal_timezone()).resolve_job_def("refresh")
+
+
+def test_each_portal_has_its_own_assets_pool_and_backfill() -> None:
+    defs = build_definitions(load_settings_text(SETTINGS), orchestration(), portal_timezone())
+    keys = {spec.key.to_user_string() for spec in defs.resolve_all_asset_specs()}
+    assert {"north/bitrix24/raw/deals", "south/warehouse/core/fact_deal", "east/warehouse/published"} <= keys
+    assert not any(k.startswith(("bitrix24/", "warehouse/")) for k in keys)
+    pools = {a.op.name: a.op.pool for a in defs.assets or [] if isinstance(a, dg.AssetsDefinition)}
+    assert pools["north__bitrix24_raw"] == pools["north__warehouse_core"] == "duckdb_writer_north"
+    assert pools["east__warehouse__published"] == "duckdb_writer_east"
+    jobs = {job.name for job in defs.jobs}
+    assert {"refresh", "reconcile", "backfill_north", "backfill_south", "backfill_east"} <= jobs
+    backfill = defs.resolve_job_def("backfill_east")
+    assert {n.name for n in backfill.graph.node_defs} == {"east__bitrix24_raw", "east__warehouse_core",
+                                                           "east__warehouse_marts", "east__warehouse__published"}
+
+
+def test_dagster_refreshes_every_portal_in_one_run_and_a_failing_one_stops_only_itself(
+        three_portals: dict[str, SimulatorProcess], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    project = tmp_path / "partner"
+    (project / "plans").mkdir(parents=True)
+    (project / "plans" / "north.csv").write_text("scope,id,month,metric,plan\n", encoding="utf-8")
+    monkeypatch.setenv("B24WH_CONFIG", str(settings_file(project, SETTINGS)))
+    monkeypatch.setenv("B24WH_HOME", str(project))
+    monkeypatch.setenv("PYTHONPATH", str(ROOT))
+    monkeypatch.delenv("B24WH_PUBLISH_URL", raising=False)
+    monkeypatch.setenv("PORTALS__NORTH__CREDENTIALS", three_portals["north"].webhook_url)
+    monkeypatch.setenv("PORTALS__SOUTH_PORTAL__CREDENTIALS", wrong_secret(three_portals["south"].webhook_url))
+    monkeypatch.setenv("PORTALS__EAST__CREDENTIALS", three_portals["east"].webhook_url)
+    (tmp_path / "dagster").mkdir()
+    with dg.instance_for_test(temp_dir=str(tmp_path / "dagster"),
+                              overrides={"concurrency": {"pools": {"default_limit": 1}}}) as instance:
+        result = dg.execute_job(dg.reconstructable(refresh_every_portal), instance=instance, raise_on_error=False)
+        assert not result.success
+        failed = {e.step_key for e in result.all_events if e.event_type == dg.DagsterEventType.STEP_FAILURE}
+        assert failed == {"south__bitrix24_raw"}
+        published = {name: instance.get_latest_materialization_event(dg.AssetKey([name, "warehouse", "published"]))
+                     for name in three_portals}
+        assert published["north"] and published["east"] and not published["south"]
+        days = partner_days(project / "data" / "partner" / "summary.duckdb")
+        assert "extract (Dagster) failed" in days["south"][-1]["error"] and "INVALID_CREDENTIALS" in days["south"][-1][
+            "error"]
+        assert days["north"][-1]["published"] and days["east"][-1]["error"] is None
+        logs = [r for r in instance.all_logs(result.run_id) if r.dagster_event and r.dagster_event.step_key]
+        started = {r.dagster_event.step_key: r.timestamp for r in logs  # type: ignore[union-attr]
+                   if r.dagster_event.event_type == dg.DagsterEventType.STEP_START}  # type: ignore[union-attr]
+        ended = {r.dagster_event.step_key: r.timestamp for r in logs  # type: ignore[union-attr]
+                 if r.dagster_event.event_type == dg.DagsterEventType.STEP_SUCCESS}  # type: ignore[union-attr]
+    for name in ("north", "east"):
+        warehouse = project / "data" / "portals" / name / "warehouse.duckdb"
+        assert warehouse_deals(warehouse) == portal_deals(three_portals[name]), name
+    extracts = ("north__bitrix24_raw", "east__bitrix24_raw")
+    assert min(ended[s] for s in extracts) > max(started[s] for s in extracts), "the portals' extracts overlapped"
+
+
