@@ -288,20 +288,19 @@ def _run_one(args: argparse.Namespace, scope: Scope, window: dict[str, Any] | No
     from dagster_project.progress import Progress
     from warehouse.status import clear_error, record_error
 
-    mark = f" [{scope.name}]" if scope.name else ""
     try:
         if args.command == "publish":
             publish_only(scope)
             clear_error(scope.warehouse)
             return True
-        if mark:
+        if scope.name:
             print(f"Portal {scope.name}: {scope.warehouse}", flush=True)
         done = refresh(scope.warehouse, sweep=getattr(args, "sweep", None), backfill=window,
                        rebuild=getattr(args, "rebuild", False), settings=scope.settings, timezone=scope.timezone,
                        progress=Progress(sys.stdout, verbose=args.verbose), **scope.source_options())
     except Exception as exc:   # one line, the cause kept
         line = one_line(exc, scope.warehouse)
-        print(f"b24wh {args.command}{mark}: {line}", file=sys.stderr, flush=True)
+        print(f"b24wh {args.command}{scope.mark}: {line}", file=sys.stderr, flush=True)
         if args.command in ("refresh", "backfill", "publish"):
             record_error(scope.warehouse, args.command, line)
         return False
@@ -336,18 +335,17 @@ def repeat(args: argparse.Namespace, chosen: list[Scope]) -> int:
             for scope in chosen:
                 if signals.was_signal_received():
                     break
-                mark = f" [{scope.name}]" if scope.name else ""
                 began = time.monotonic()
                 try:
                     done = refresh(scope.warehouse, sweep=args.sweep, rebuild=args.rebuild, settings=scope.settings,
                                    timezone=scope.timezone, progress=Progress(None), **scope.source_options())
-                    print(f"{datetime.now():%H:%M:%S}{mark} refreshed in {time.monotonic() - began:.1f} s "
+                    print(f"{datetime.now():%H:%M:%S}{scope.mark} refreshed in {time.monotonic() - began:.1f} s "
                           f"({done.model.reason}); published {done.published.version}", flush=True)
                 except Exception as exc:  # reported, then retried at the next turn
                     if signals.was_signal_received():
                         break
                     line = one_line(exc, scope.warehouse)
-                    print(f"b24wh refresh{mark}: {line}", file=sys.stderr, flush=True)
+                    print(f"b24wh refresh{scope.mark}: {line}", file=sys.stderr, flush=True)
                     record_error(scope.warehouse, "refresh", line)
                 else:
                     clear_error(scope.warehouse)
@@ -370,7 +368,6 @@ def status(chosen: list[Scope], as_json: bool) -> int:
 
     reports: dict[str | None, Any] = {}
     for scope in chosen:
-        mark = f" [{scope.name}]" if scope.name else ""
         try:
             if not scope.warehouse.is_file():
                 last = (json.loads(error_file(scope.warehouse).read_text("utf-8"))
@@ -381,7 +378,7 @@ def status(chosen: list[Scope], as_json: bool) -> int:
             reports[scope.name] = read_status(scope.warehouse, scope.settings, source_settings.SWEEP_EVERY_HOURS,
                                               portal_timezone(scope.timezone))
         except Exception as exc:   # this portal's one line; the others are still reported
-            print(f"b24wh status{mark}: {one_line(exc, scope.warehouse)}", file=sys.stderr, flush=True)
+            print(f"b24wh status{scope.mark}: {one_line(exc, scope.warehouse)}", file=sys.stderr, flush=True)
     if as_json:
         documents = {name: asdict(report) for name, report in reports.items()}
         if documents:

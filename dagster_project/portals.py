@@ -4,7 +4,7 @@ A `Scope` is everything one refresh of one portal reads and writes: its warehous
 state and cursors), its settings (plans file, publication folder, SQL schemas) and time zone, and how to find
 its credentials. Listed portals share nothing: each has its own folder (`data/portals/<name>/` by default),
 its credentials only under its own name, and its schemas in the SQL database. `b24wh --portal NAME` and
-`--all`, and Dagster's portal partitions, all go through `scopes()`.
+`--all`, and each portal's Dagster assets (`assets.steps.scope_of`), all go through `scopes()`.
 """
 
 from __future__ import annotations
@@ -36,6 +36,11 @@ class Scope:
     @property
     def name(self) -> str | None:
         return self.portal.name if self.portal else None
+
+    @property
+    def mark(self) -> str:
+        """What marks this portal's lines on the command line: ` [north]`, nothing for the only portal."""
+        return f" [{self.name}]" if self.name else ""
 
     def source_options(self) -> dict[str, Any]:
         """The source's credentials and plan: a listed portal's from its own name in dlt's configuration (a
