@@ -402,14 +402,14 @@ def wall(published: Path | None, host: str, port: int, token: str | None) -> int
     from dagster_project.portals import scopes
     from wall.server import WallConfig, serve
     from warehouse.files import default_warehouse
+    from warehouse.publish import publication_folder
     from warehouse.settings import load_settings
 
     settings = load_settings()
     portals: dict[str, Path] = {}
     if settings.portals and published is None:
-        portals = {s.name or "": s.settings.publish_directory or s.warehouse.parent / "published"
-                   for s in scopes(settings, every=True)}
-    folder = None if portals else (published or settings.publish_directory or default_warehouse().parent / "published")
+        portals = {s.name or "": s.published for s in scopes(settings, every=True)}
+    folder = None if portals else (published or publication_folder(default_warehouse(), settings))
     serve(WallConfig(folder, token=token or None, portals=portals, language=settings.wall_language,
                      theme=settings.wall_theme, stale_after_seconds=settings.stale_after_seconds,
                      poll_seconds=settings.poll_seconds), host=host, port=port)

@@ -16,6 +16,7 @@ from typing import Any
 
 from pipelines.bitrix24.credentials import portal_credentials
 from warehouse.files import default_warehouse, resolve
+from warehouse.publish import publication_folder
 from warehouse.settings import PORTALS_FOLDER, Portal, Settings, SettingsError
 from warehouse.summary import PortalFiles, publish_summary
 
@@ -36,6 +37,11 @@ class Scope:
     @property
     def name(self) -> str | None:
         return self.portal.name if self.portal else None
+
+    @property
+    def published(self) -> Path:
+        """Its publication folder."""
+        return publication_folder(self.warehouse, self.settings)
 
     @property
     def mark(self) -> str:
@@ -89,8 +95,7 @@ def _check_apart(listed: list[Scope]) -> None:
     for attribute in ("warehouse", "publication"):
         seen: dict[Path, str] = {}
         for scope in listed:
-            path = scope.warehouse if attribute == "warehouse" else scope.settings.publish_directory
-            assert path is not None
+            path = scope.warehouse if attribute == "warehouse" else scope.published
             other = seen.setdefault(path.resolve(), scope.name or "")
             if other != scope.name:
                 raise SettingsError(f"portals {other} and {scope.name} share the {attribute} {path}: give each its "
@@ -100,5 +105,5 @@ def _check_apart(listed: list[Scope]) -> None:
 def update_summary(settings: Settings) -> Path:
     """Rebuilds the partner's summary over every listed portal (after any portal's run, or its failure)."""
     listed = scopes(settings, every=True)
-    return publish_summary([PortalFiles(s.name or "", s.warehouse, s.settings.publish_directory or s.warehouse.parent
-                                        / "published") for s in listed], resolve(PARTNER_FOLDER))
+    return publish_summary([PortalFiles(s.name or "", s.warehouse, s.published) for s in listed],
+                           resolve(PARTNER_FOLDER))

@@ -88,11 +88,16 @@ def check_publish_url(url: str | None = None) -> None:
                            "postgresql+psycopg://user:password@host:5432/database") from None
 
 
+def publication_folder(warehouse: Path, settings: Settings) -> Path:
+    """Where a warehouse's publication lives: `[publish] publish_directory`, else `published/` beside it."""
+    return settings.publish_directory or warehouse.parent / "published"
+
+
 def publish(warehouse: Path | str, settings: Settings | None = None, sql_url: str | None = None) -> Published:
     """Publishes to every configured target; raises PublishError naming the target that failed."""
     settings = settings or Settings()
     warehouse = Path(warehouse)
-    directory = settings.publish_directory or warehouse.parent / "published"
+    directory = publication_folder(warehouse, settings)
     url = sql_url if sql_url is not None else os.environ.get(PUBLISH_URL_ENV) or None
     if not warehouse.is_file():
         raise PublishError(f"nothing published: warehouse {warehouse} does not exist; build the warehouse first "
@@ -277,7 +282,8 @@ def publish_parquet(con: duckdb.DuckDBPyConnection, directory: Path) -> str:
 # --- SQL databases ------------------------------------------------------------------------------------
 
 
-def _sql_type(duckdb_type: str) -> sa.types.TypeEngine:  # type: ignore[type-arg]
+def sql_type(duckdb_type: str) -> sa.types.TypeEngine:  # type: ignore[type-arg]
+    """The SQL type a published DuckDB column becomes in the SQL database."""
     kind = duckdb_type.upper()
     if match := re.fullmatch(r"DECIMAL\((\d+),\s*(\d+)\)", kind):
         return sa.Numeric(int(match[1]), int(match[2]))
@@ -327,7 +333,7 @@ def _staged_table(con: duckdb.DuckDBPyConnection, metadata: sa.MetaData, schema:
     # Published tables are written once and never changed: autovacuum has nothing to do there, and on
     # PostgreSQL its lock would make the swap wait (ANALYZE runs once, after the load).
     staged = sa.Table(f"{table}__next", metadata,
-                      *(sa.Column(name, _sql_type(kind), nullable=name not in primary, comment=comments.get(name))
+                      *(sa.Column(name, sql_type(kind), nullable=name not in primary, comment=comments.get(name))
                         for name, kind in columns),
                       schema=target_schema, comment=description, postgresql_with={"autovacuum_enabled": "false"})
     return _Staged(staged, primary, indexed)

@@ -19,6 +19,7 @@ import duckdb
 
 from pipelines.bitrix24.catalogue import ENTITIES
 from pipelines.bitrix24.pipeline import SWEEP_STATE_KEY
+from warehouse.publish import publication_folder
 from warehouse.settings import Settings
 
 
@@ -97,7 +98,7 @@ def read_status(warehouse: Path, settings: Settings, sweep_every_hours: float, t
                                 "LIMIT 1").fetchone()
             if marts:
                 status.marts_built_at, status.marts_as_of = _iso(marts[0]), str(marts[1])   # as_of: portal time
-    _publication(status, settings.publish_directory or warehouse.parent / "published")
+    _publication(status, publication_folder(warehouse, settings))
     if error_file(warehouse).exists():
         status.last_error = json.loads(error_file(warehouse).read_text(encoding="utf-8"))
     _warn(status, settings, sweep_every_hours)

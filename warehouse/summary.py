@@ -21,7 +21,7 @@ import duckdb
 import sqlalchemy as sa
 
 from warehouse.catalogue import MODELS_DIR
-from warehouse.publish import PUBLISH_URL_ENV, newest_file
+from warehouse.publish import PUBLISH_URL_ENV, newest_file, sql_type
 from warehouse.status import error_file
 
 SQL = MODELS_DIR / "partner" / "portal_daily.sql"
@@ -66,11 +66,12 @@ def publish_summary(portals: Sequence[PortalFiles], folder: Path, sql_url: str |
                 _add(con, portal)
             con.execute(f"COPY partner.{TABLE} TO '{folder / '.portal_daily.parquet.next'}' (FORMAT parquet)")
             rows = con.execute(f"FROM partner.{TABLE} ORDER BY portal, day").fetchall()
-            names = [d[0] for d in con.description or ()]
+            columns = con.execute("SELECT column_name, data_type FROM duckdb_columns() WHERE schema_name = 'partner' "
+                                  "ORDER BY column_index").fetchall()
         os.replace(folder / ".portal_daily.parquet.next", folder / f"{TABLE}.parquet")
         os.replace(staged, target)
         if url:
-            _publish_sql(url, names, rows)
+            _publish_sql(url, columns, rows)
     return target
 
 
@@ -88,18 +89,17 @@ def _add(con: duckdb.DuckDBPyConnection, portal: PortalFiles) -> None:
     con.unregister("portal_rows")
 
 
-def _publish_sql(url: str, names: list[str], rows: list[tuple[object, ...]]) -> None:
-    """The whole table replaced in one transaction: readers see the previous summary or this one."""
+def _publish_sql(url: str, columns: list[tuple[str, str]], rows: list[tuple[object, ...]]) -> None:
+    """The whole table replaced in one transaction: readers see the previous summary or this one. `columns`:
+    names and DuckDB types, typed in the SQL database as the publication types them."""
     engine = sa.create_engine(url)
+    names = [name for name, _ in columns]
     try:
         with engine.begin() as connection:
             if engine.dialect.name == "postgresql":
                 connection.execute(sa.text("CREATE SCHEMA IF NOT EXISTS partner"))
-            types = {"portal": sa.Text(), "day": sa.Date(), "deals_created": sa.BigInteger(),
-                     "won_deals": sa.BigInteger(), "won_amount": sa.Numeric(18, 2), "currency_id": sa.Text(),
-                     "plan_percent": sa.Double(), "forgotten_deals": sa.BigInteger(),
-                     "published_at": sa.DateTime(timezone=True), "last_error": sa.Text()}
-            table = sa.Table(TABLE, sa.MetaData(), *(sa.Column(n, types[n]) for n in names), schema="partner")
+            table = sa.Table(TABLE, sa.MetaData(), *(sa.Column(n, sql_type(kind)) for n, kind in columns),
+                             schema="partner")
             table.create(connection, checkfirst=True)
             connection.execute(table.delete())
             if rows:
