@@ -8,10 +8,15 @@ An incremental build redoes only what the loads since the last build touched. `m
 the dlt loads the core tables already reflect; a change set (`models/changes/<name>.sql`) turns the raw
 rows of any other load into the keys they touch (the deals whose row, stage history or deletion
 arrived, ...). Small reference tables (dates, stages, managers, sources, directories) are rebuilt every
-time. Big tables are patched: a keyed model deletes the rows of the changed keys and selects them again
-with its own SQL; the additive daily snapshot takes out the changed deals' old rows, puts in their new
-ones and adds the days history grew by. A build is full instead when asked, when no build is on record,
-when the model SQL, time zone or working calendar differ from the last build's, or when reference data changed.
+time. Big tables are patched: a keyed model deletes the rows of the changed keys (keeping them in
+`meta.replaced_<table>`) and selects them again with its own SQL; the additive daily snapshot takes out the
+changed deals' old rows, puts in their new ones and adds the days history grew by. A build is full
+instead when asked, when no build is on record, when the model SQL, time zone or working calendar differ
+from the last build's, or when reference data changed.
+
+Every build hands the marts build (`warehouse.marts`) what it changed: the change sets' keys in
+`meta.mart_changes` and the rows its patches replaced, kept until a marts build has used them; after a full
+build, a `*` that stands for everything.
 """
 
 from __future__ import annotations
@@ -172,6 +177,8 @@ class _Build:
                              "WHERE key IS NOT NULL")
             self.changed[name] = int(self.con.execute(f"SELECT count(*) FROM changes_{name}").fetchone()[0])  # type: ignore[index]
         # An additive model's old rows for the changed keys are read before the tables under it are patched.
+        for model in _keyed():
+            self.con.execute(f"CREATE TABLE IF NOT EXISTS {_replaced(model)} AS FROM {model.relation} LIMIT 0")
         for model in MODELS:
             if model.additive:
                 self.before[model.name] = self._span(model)
@@ -198,6 +205,7 @@ class _Build:
         if not self.changed[model.changes or ""]:
             return
         scope = self._in_changes(model)
+        self._execute(model, f"INSERT INTO {_replaced(model)} SELECT * FROM {model.relation} WHERE {scope}")
         self._execute(model, f"DELETE FROM {model.relation} WHERE {scope}")
         self._execute(model, f"INSERT INTO {model.relation} SELECT * FROM ({model.sql(self.timezone)}) WHERE {scope}")
 
@@ -256,6 +264,29 @@ class _Build:
             self.con.execute("INSERT INTO meta.built_loads SELECT load_id FROM raw._dlt_loads WHERE status = 0")
         self.con.execute("INSERT INTO meta.builds (finished_at, mode, reason, version, timezone) VALUES "
                          "(now(), ?, ?, ?, ?)", [self.mode, self.reason, self.version, self.timezone])
+        self._hand_over()
+
+    def _hand_over(self) -> None:
+        """What this build changed, added to what the marts build has not used yet; after a full build,
+        everything (`*`), with the replaced rows' tables made anew in the core tables' shapes."""
+        self.con.execute("CREATE TABLE IF NOT EXISTS meta.mart_changes (change_set VARCHAR, key BIGINT)")
+        if self.mode == "full":
+            self.con.execute("DELETE FROM meta.mart_changes")
+            self.con.execute("INSERT INTO meta.mart_changes VALUES ('*', NULL)")
+            for model in _keyed():
+                self.con.execute(f"CREATE OR REPLACE TABLE {_replaced(model)} AS FROM {model.relation} LIMIT 0")
+            return
+        for name in CHANGE_SETS:
+            self.con.execute(f"INSERT INTO meta.mart_changes SELECT '{name}', key FROM changes_{name}")
+
+
+def _keyed() -> list[Model]:
+    """The core tables patched by key, whose replaced rows the marts build reads."""
+    return [m for m in MODELS if m.changes and not m.additive]
+
+
+def _replaced(model: Model) -> str:
+    return f"meta.replaced_{model.name}"
 
 
 def _deletions_sql(con: duckdb.DuckDBPyConnection) -> str:

@@ -9,6 +9,10 @@ its grain first and may declare:
     -- Additive: date_key, pipeline_id      core: a snapshot patched by sums over this grain ...
     -- Days: SELECT min(...), max(...) ...  ... over the days this query spans
     -- Reference: ...                       core: rebuilt every time; when its rows change, the build is full
+    -- Scope: entity_type, entity_id        marts: patched for the values of these columns that
+                                            `models/scopes/<name>.sql` selects (what changed since the last
+                                            marts build); without it a mart is rebuilt every time
+    -- Since: event_at                      marts: rows the moment filters on, added as the moment moves on
     -- Grain: one row per ...               the description (with the lines after it, up to the columns)
     -- <column>: <description>              column documentation, which reaches BI tools as comments
 
@@ -30,7 +34,7 @@ from pathlib import Path
 
 MODELS_DIR = Path(__file__).resolve().parent / "models"
 LAYERS = ("staging", "core", "intermediate", "marts")
-DIRECTIVES = ("Key", "Changes", "Additive", "Days", "Reference")
+DIRECTIVES = ("Key", "Changes", "Additive", "Days", "Reference", "Scope", "Since")
 _REFERENCE = re.compile(r"\b(raw|staging|core|intermediate|marts)\.([a-z_][a-z0-9_]*)\b")
 _COMMENT = re.compile(r"--[^\n]*")
 
@@ -98,6 +102,20 @@ class Model:
     @property
     def additive(self) -> bool:
         return bool(self.grain)
+
+    @property
+    def scope(self) -> tuple[str, ...]:
+        """A mart's patch key: the columns whose changed values `models/scopes/<name>.sql` selects."""
+        return self.columns("Scope")
+
+    @property
+    def scope_path(self) -> Path:
+        return MODELS_DIR / "scopes" / f"{self.name}.sql"
+
+    @property
+    def since(self) -> str | None:
+        """The column a patched mart's rows enter by as the build's moment moves on (`event_at <= as_of`)."""
+        return self.directive("Since")
 
     def docs(self) -> tuple[str, dict[str, str]]:
         """The description (the Grain line and what follows it up to the first column) and the columns' texts."""
@@ -184,3 +202,9 @@ CHANGE_SETS: dict[str, str] = {p.stem: _key_column(p) for p in sorted((MODELS_DI
 _unknown = {m.changes for m in MODELS if m.changes} - set(CHANGE_SETS)
 if _unknown:
     raise CatalogueError(f"models name change sets without a file in models/changes/: {sorted(_unknown)}")
+# Patched marts and their scope files (models/scopes/<mart>.sql), one for each and nothing else.
+PATCHED_MARTS = tuple(m for m in MARTS if m.scope)
+_scopes = {p.stem for p in (MODELS_DIR / "scopes").glob("*.sql")}
+if _scopes != {m.name for m in PATCHED_MARTS}:
+    raise CatalogueError(f"models/scopes/ must hold one file per mart with a Scope directive: files {sorted(_scopes)}, "
+                         f"marts {sorted(m.name for m in PATCHED_MARTS)}")

@@ -1,29 +1,40 @@
 """Builds the report marts (`models/marts`) on the core tables, in one transaction of their own.
 
 The marts run after the core tables pass their checks (a failing blocking check leaves the previous
-marts in place). They are small next to the facts and depend on the present moment (forgotten deals,
-pace to plan), so each build recreates all of them. The settings they read (`warehouse.settings`) are
-given to SQL as `intermediate.settings` (one row) and a few generated views; every mart and column carries
-the description from its SQL file's header as a DuckDB comment, which BI tools show.
+marts in place). The settings they read (`warehouse.settings`) are given to SQL as `intermediate.settings`
+(one row) and a few generated views; every mart and column carries the description from its SQL file's
+header as a DuckDB comment, which BI tools show.
+
+Most marts are small next to the facts and depend on the present moment (forgotten deals, pace to plan):
+each build recreates them. The big ones declare a `Scope` (`models/scopes/<mart>.sql`): from what the core
+build handed over (`meta.mart_changes`, `meta.replaced_*`) it selects the records whose rows are redone,
+which are deleted and selected again with the mart's own SQL; a `Since` column adds the rows the moment
+reached since the last build. A build is full instead when no marts build is on record, when the marts'
+SQL, settings or time zone differ from the last one's, when the core build was full, when the moment is
+earlier than the last build's, or for a mart whose scope is too big to be worth patching.
 """
 
 from __future__ import annotations
 
+import hashlib
 import time
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import duckdb
 
 from warehouse.build import WarehouseError, comment, execute, transaction
-from warehouse.catalogue import MART_TABLES, MARTS, macros
+from warehouse.catalogue import MART_TABLES, MARTS, MODELS_DIR, Model, macros
 from warehouse.plans import load_plans
 from warehouse.settings import Settings, portal_timezone
 
 # The raw tables the views generated here read (lost reasons' field labels, contact points, policy gaps).
 RAW_READS = ("deals", "userfields", "contacts", "companies")
+# A scope of more records than this is rebuilt whole: a patch that big saves little and its filter grows long.
+PATCH_LIMIT = 20_000
 
 
 @dataclass(frozen=True)
@@ -31,11 +42,14 @@ class MartsBuilt:
     counts: dict[str, int]    # rows per mart
     as_of: datetime           # the portal-local moment the marts describe
     seconds: float
+    mode: str                 # full | incremental
+    reason: str               # why the build was full, or the records each patched mart redid
 
 
 def build_marts(warehouse: Path | str, *, timezone: str | None = None, settings: Settings | None = None,
-                as_of: datetime | None = None) -> MartsBuilt:
-    """Recreates every mart as of `as_of` (portal-local wall time; default now)."""
+                as_of: datetime | None = None, full: bool = False) -> MartsBuilt:
+    """Builds every mart as of `as_of` (portal-local wall time; default now), patching those with a scope
+    unless `full` or the last build cannot be patched."""
     timezone = portal_timezone(timezone)
     settings = settings or Settings()
     moment = as_of or datetime.now(ZoneInfo(timezone)).replace(tzinfo=None)
@@ -43,23 +57,121 @@ def build_marts(warehouse: Path | str, *, timezone: str | None = None, settings:
     with transaction(warehouse) as con:
         con.execute("CREATE SCHEMA IF NOT EXISTS intermediate")
         con.execute("CREATE SCHEMA IF NOT EXISTS marts")
+        views = {"deal_lost_reasons": _lost_reasons_sql(con, settings), "contact_points": _contact_points_sql(con),
+                 "policy_gaps": _policy_gaps_sql(con, settings)}
         con.execute(f"CREATE OR REPLACE VIEW intermediate.settings AS {_settings_sql(settings, moment)}")
-        con.execute(f"CREATE OR REPLACE VIEW intermediate.deal_lost_reasons AS {_lost_reasons_sql(con, settings)}")
-        con.execute(f"CREATE OR REPLACE VIEW intermediate.contact_points AS {_contact_points_sql(con)}")
-        con.execute(f"CREATE OR REPLACE VIEW intermediate.policy_gaps AS {_policy_gaps_sql(con, settings)}")
+        for name, sql in views.items():
+            con.execute(f"CREATE OR REPLACE VIEW intermediate.{name} AS {sql}")
         for statement in macros():    # as the model build made them (a warehouse built before a macro existed)
             con.execute(statement)
         load_plans(con, settings.plans_file)
+        version = _version(timezone, settings, views)
+        con.execute("CREATE TABLE IF NOT EXISTS meta.mart_builds (finished_at TIMESTAMPTZ, as_of TIMESTAMP)")
+        for column in ("mode", "reason", "version"):
+            con.execute(f"ALTER TABLE meta.mart_builds ADD COLUMN IF NOT EXISTS {column} VARCHAR")
+        reason = "asked for a full build" if full else _why_full(con, version, moment)
+        since = None if reason else con.execute("SELECT as_of FROM meta.mart_builds ORDER BY finished_at DESC "
+                                                "LIMIT 1").fetchone()[0]  # type: ignore[index]
+        patched: dict[str, int] = {}
         for model in MARTS:
-            kind = "VIEW" if model.layer == "intermediate" else "TABLE"
-            execute(con, model, f"CREATE OR REPLACE {kind} {model.relation} AS {model.sql(timezone)}")
-            if model.layer == "marts":
+            if model.layer == "intermediate":
+                execute(con, model, f"CREATE OR REPLACE VIEW {model.relation} AS {model.sql(timezone)}")
+            elif reason or not model.scope or not _exists(con, model) or not _patch(con, model, timezone, since,
+                                                                                  patched):
+                execute(con, model, f"CREATE OR REPLACE TABLE {model.relation} AS {model.sql(timezone)}")
                 comment(con, model)
         counts = {name: int(con.execute(f"SELECT count(*) FROM marts.{name}").fetchone()[0])  # type: ignore[index]
                   for name in MART_TABLES}
-        con.execute("CREATE TABLE IF NOT EXISTS meta.mart_builds (finished_at TIMESTAMPTZ, as_of TIMESTAMP)")
-        con.execute("INSERT INTO meta.mart_builds VALUES (now(), ?)", [moment])
-    return MartsBuilt(counts, moment, time.perf_counter() - started)
+        _used_up(con)
+        mode = "full" if reason else "incremental"
+        reason = reason or ", ".join(f"{n:,} records of {name}" for name, n in patched.items()) or "nothing changed"
+        con.execute("INSERT INTO meta.mart_builds (finished_at, as_of, mode, reason, version) VALUES "
+                    "(now(), ?, ?, ?, ?)", [moment, mode, reason, version])
+    return MartsBuilt(counts, moment, time.perf_counter() - started, mode, reason)
+
+
+def _why_full(con: duckdb.DuckDBPyConnection, version: str, moment: datetime) -> str:
+    last = con.execute("SELECT as_of, version FROM meta.mart_builds ORDER BY finished_at DESC LIMIT 1").fetchone()
+    if last is None:
+        return "no marts build on record"
+    if last[1] != version:
+        return "the marts, their settings or the time zone changed"
+    if moment < last[0]:
+        return "as of an earlier moment than the last build"
+    if not con.execute("SELECT count(*) FROM information_schema.tables WHERE table_schema = 'meta' "
+                       "AND table_name = 'mart_changes'").fetchone()[0]:  # type: ignore[index]
+        return "the core build handed over no changes"
+    if con.execute("SELECT count(*) FROM meta.mart_changes WHERE change_set = '*'").fetchone()[0]:  # type: ignore[index]
+        return "the core tables were built in full"
+    return ""
+
+
+def _patch(con: duckdb.DuckDBPyConnection, model: Model, timezone: str, since: datetime | None,
+           patched: dict[str, int]) -> bool:
+    """Redoes the rows of the records in the mart's scope, and adds those the moment reached since the last
+    build; False when the scope is too big to patch (the mart is then rebuilt whole)."""
+    columns = ", ".join(model.scope)
+    execute(con, model, f"CREATE OR REPLACE TEMP TABLE scope AS SELECT DISTINCT {columns} "
+                        f"FROM ({model.scope_path.read_text('utf-8')})")
+    size = int(con.execute("SELECT count(*) FROM scope").fetchone()[0])  # type: ignore[index]
+    if size > PATCH_LIMIT:
+        return False
+    select = f"SELECT * FROM ({model.sql(timezone)}) AS m"
+    inside = _inside(con, model.scope)
+    if size:
+        execute(con, model, f"DELETE FROM {model.relation} AS m WHERE {inside}")
+        execute(con, model, f"INSERT INTO {model.relation} {select} WHERE {inside}")
+    if model.since and since is not None:
+        execute(con, model, f"INSERT INTO {model.relation} {select} WHERE m.{model.since} > "
+                            f"TIMESTAMP '{since.isoformat(sep=' ')}' AND NOT ({inside})")
+    patched[model.name] = size
+    return True
+
+
+def _inside(con: duckdb.DuckDBPyConnection, columns: tuple[str, ...]) -> str:
+    """A condition on a mart's row `m`: its scope columns' values are one of the scope's rows. Each column's
+    values are spelled out first, which DuckDB pushes down to the tables the mart reads; the exact match
+    (NULL matching NULL) follows."""
+    filters = []
+    for column in columns:
+        values = [row[0] for row in con.execute(f"SELECT DISTINCT {column} FROM scope").fetchall()]
+        known = [v for v in values if v is not None]
+        parts = [f"m.{column} IN ({', '.join(_literal(v) for v in known)})"] if known else []
+        if len(known) < len(values):
+            parts.append(f"m.{column} IS NULL")
+        filters.append("(" + " OR ".join(parts) + ")")
+    exact = " AND ".join(f"s.{c} IS NOT DISTINCT FROM m.{c}" for c in columns)
+    return " AND ".join([*filters, f"EXISTS (SELECT 1 FROM scope AS s WHERE {exact})"])
+
+
+def _literal(value: Any) -> str:
+    if isinstance(value, bool) or not isinstance(value, (int, str)):
+        raise WarehouseError(f"a mart's scope holds {value!r}; scopes are of ids and names")
+    return str(value) if isinstance(value, int) else "'" + value.replace("'", "''") + "'"
+
+
+def _exists(con: duckdb.DuckDBPyConnection, model: Model) -> bool:
+    return bool(con.execute("SELECT count(*) FROM information_schema.tables WHERE table_schema = ? AND "
+                            "table_name = ?", [model.layer, model.name]).fetchone()[0])  # type: ignore[index]
+
+
+def _used_up(con: duckdb.DuckDBPyConnection) -> None:
+    """What the core build handed over is reflected now: emptied for the next core build to fill."""
+    for (table,) in con.execute("SELECT table_name FROM information_schema.tables WHERE table_schema = 'meta' "
+                                "AND (table_name = 'mart_changes' OR starts_with(table_name, 'replaced_'))"
+                                ).fetchall():
+        con.execute(f"DELETE FROM meta.{table}")
+
+
+def _version(timezone: str, settings: Settings, views: dict[str, str]) -> str:
+    """What the marts depend on besides the data: their SQL and scopes, the macros, the settings (and the SQL
+    made from them) and the time zone."""
+    digest = hashlib.sha256(f"{timezone}|{settings!r}|{sorted(views.items())}".encode())
+    paths = [m.path for m in MARTS] + [m.scope_path for m in MARTS if m.scope]
+    paths += sorted((MODELS_DIR / "macros").glob("*.sql"))
+    for path in paths:
+        digest.update(path.relative_to(MODELS_DIR).as_posix().encode() + b"\0" + path.read_bytes())
+    return digest.hexdigest()
 
 
 def _settings_sql(settings: Settings, as_of: datetime) -> str:

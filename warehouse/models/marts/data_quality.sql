@@ -1,4 +1,5 @@
 -- Key: entity_type, entity_id, rule
+-- Scope: entity_type, entity_id
 -- Grain: one row per record × broken rule: contacts and companies that still exist, and open deals. The
 -- rules: phone_in_comment (a phone number written in the comments while the phone field is empty),
 -- lowercase_name (a contact's first or last name, or a company's name, starting with a lower-case

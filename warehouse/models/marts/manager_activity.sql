@@ -95,7 +95,7 @@ daily AS (
         count(e.measure) FILTER (WHERE e.measure = 'calls_incoming') AS calls_incoming,
         count(e.measure) FILTER (WHERE e.measure = 'calls_outgoing') AS calls_outgoing,
         count(e.measure) FILTER (WHERE e.measure = 'calls_missed') AS calls_missed,
-        coalesce(sum(e.seconds), 0) / 60.0 AS call_minutes,
+        coalesce(sum(e.seconds), 0) AS call_seconds,
         count(e.measure) FILTER (WHERE e.measure = 'emails_incoming') AS emails_incoming,
         count(e.measure) FILTER (WHERE e.measure = 'emails_outgoing') AS emails_outgoing,
         count(e.measure) FILTER (WHERE e.measure = 'meetings') AS meetings,
@@ -127,7 +127,8 @@ SELECT
                                              ELSE INTERVAL 1 MONTH END) AS working_days,
     -- counts stay BIGINT (a sum of counts is HUGEINT in DuckDB, which BI tools read as floating point)
     CAST(sum(calls_incoming) AS BIGINT) AS calls_incoming, CAST(sum(calls_outgoing) AS BIGINT) AS calls_outgoing,
-    CAST(sum(calls_missed) AS BIGINT) AS calls_missed, sum(call_minutes) AS call_minutes,
+    CAST(sum(calls_missed) AS BIGINT) AS calls_missed,
+    sum(call_seconds) / 60.0 AS call_minutes,   -- from whole seconds: the same figure whatever the sum's order
     CAST(sum(emails_incoming) AS BIGINT) AS emails_incoming, CAST(sum(emails_outgoing) AS BIGINT) AS emails_outgoing,
     CAST(sum(meetings) AS BIGINT) AS meetings, CAST(sum(tasks_created) AS BIGINT) AS tasks_created,
     CAST(sum(tasks_closed) AS BIGINT) AS tasks_closed, CAST(sum(deals_created) AS BIGINT) AS deals_created,

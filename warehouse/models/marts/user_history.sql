@@ -1,3 +1,5 @@
+-- Scope: entity_type, entity_id
+-- Since: event_at
 -- Grain: one row per event of a user: with whom, when and about what each manager communicated, which
 -- tasks they added and closed, which deals they created, moved, won or lost, which invoices they issued
 -- and saw paid, which contacts and companies they created. Activities count for their responsible user,
