@@ -117,31 +117,35 @@ def _patch(con: duckdb.DuckDBPyConnection, model: Model, timezone: str, since: d
     if size > PATCH_LIMIT:
         return False
     select = f"SELECT * FROM ({model.sql(timezone)}) AS m"
-    inside = _inside(con, model.scope)
-    if size:
+    parts = _scope_parts(con, model.scope)
+    for inside in parts:     # one statement each: DuckDB pushes a plain filter down to the tables, not an OR
         execute(con, model, f"DELETE FROM {model.relation} AS m WHERE {inside}")
         execute(con, model, f"INSERT INTO {model.relation} {select} WHERE {inside}")
     if model.since and since is not None:
+        outside = " AND ".join(f"NOT coalesce({inside}, false)" for inside in parts) or "true"
         execute(con, model, f"INSERT INTO {model.relation} {select} WHERE m.{model.since} > "
-                            f"TIMESTAMP '{since.isoformat(sep=' ')}' AND NOT ({inside})")
+                            f"TIMESTAMP '{since.isoformat(sep=' ')}' AND {outside}")
     patched[model.name] = size
     return True
 
 
-def _inside(con: duckdb.DuckDBPyConnection, columns: tuple[str, ...]) -> str:
-    """A condition on a mart's row `m`: its scope columns' values are one of the scope's rows. Each column's
-    values are spelled out first, which DuckDB pushes down to the tables the mart reads; the exact match
-    (NULL matching NULL) follows."""
-    filters = []
-    for column in columns:
-        values = [row[0] for row in con.execute(f"SELECT DISTINCT {column} FROM scope").fetchall()]
-        known = [v for v in values if v is not None]
-        parts = [f"m.{column} IN ({', '.join(_literal(v) for v in known)})"] if known else []
-        if len(known) < len(values):
-            parts.append(f"m.{column} IS NULL")
-        filters.append("(" + " OR ".join(parts) + ")")
-    exact = " AND ".join(f"s.{c} IS NOT DISTINCT FROM m.{c}" for c in columns)
-    return " AND ".join([*filters, f"EXISTS (SELECT 1 FROM scope AS s WHERE {exact})"])
+def _scope_parts(con: duckdb.DuckDBPyConnection, columns: tuple[str, ...]) -> list[str]:
+    """Conditions on a mart's row `m` that together say its scope columns' values are one of the scope's rows.
+    The scope's rows without NULLs make one: each column's values spelled out, which DuckDB pushes down to the
+    tables the mart reads, then the exact match. Each row with a NULL (records without an owner) makes its own."""
+    parts = []
+    complete = " AND ".join(f"{c} IS NOT NULL" for c in columns)
+    if con.execute(f"SELECT count(*) FROM scope WHERE {complete}").fetchone()[0]:  # type: ignore[index]
+        lists = []
+        for column in columns:
+            values = con.execute(f"SELECT DISTINCT {column} FROM scope WHERE {complete}").fetchall()
+            lists.append(f"m.{column} IN ({', '.join(_literal(value) for (value,) in values)})")
+        exact = " AND ".join(f"s.{c} = m.{c}" for c in columns)
+        parts.append(" AND ".join([*lists, f"EXISTS (SELECT 1 FROM scope AS s WHERE {exact})"]))
+    for row in con.execute(f"SELECT * FROM scope WHERE NOT ({complete})").fetchall():
+        parts.append(" AND ".join(f"m.{c} IS NULL" if v is None else f"m.{c} = {_literal(v)}"
+                                  for c, v in zip(columns, row, strict=True)))
+    return parts
 
 
 def _literal(value: Any) -> str:
