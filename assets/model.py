@@ -56,7 +56,7 @@ def model_assets(portal: str | None = None) -> list[dg.AssetsDefinition]:
     )
     def warehouse_marts(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> Iterator[object]:
         built = run_as_asset(STEP["marts"], portal, warehouse)
-        context.log.info("marts built as of %s in %.1f s", built.as_of, built.seconds)
+        context.log.info("%s marts build as of %s in %.1f s: %s", built.mode, built.as_of, built.seconds, built.reason)
         for table, rows in built.counts.items():
             yield dg.MaterializeResult(asset_key=table_key(f"marts.{table}", portal),
                                        metadata={"dagster/row_count": rows})
@@ -77,7 +77,8 @@ def model_assets(portal: str | None = None) -> list[dg.AssetsDefinition]:
         return dg.MaterializeResult(metadata={
             "version": published.version,
             **{f"{target}_location": where for target, where in published.locations.items()},
-            **{f"{target}_seconds": round(seconds, 2) for target, seconds in published.seconds.items()}})
+            **{f"{target}_seconds": round(seconds, 2) for target, seconds in published.seconds.items()},
+            **{f"{target}_mode": mode for target, mode in published.modes.items()}})
 
     return [warehouse_core, warehouse_marts, warehouse_published]
 

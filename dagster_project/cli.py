@@ -307,7 +307,7 @@ def _run_one(args: argparse.Namespace, scope: Scope, window: dict[str, Any] | No
     clear_error(scope.warehouse)
     model, marts = done.model, done.marts
     print(f"Warehouse {scope.warehouse} refreshed ({model.mode} model build in {model.seconds:.1f} s: "
-          f"{model.reason}; marts in {marts.seconds:.1f} s): "
+          f"{model.reason}; {marts.mode} marts build in {marts.seconds:.1f} s): "
           + ", ".join(f"{k} {v:,}" for k, v in {**model.counts, **marts.counts}.items()))
     print(published_lines(done.published), flush=True)
     return True
@@ -417,5 +417,5 @@ def wall(published: Path | None, host: str, port: int, token: str | None) -> int
 
 
 def published_lines(published: Published) -> str:
-    return "\n".join(f"Published ({target}, {published.seconds[target]:.1f} s): {where}"
+    return "\n".join(f"Published ({target}, {published.modes[target]}, {published.seconds[target]:.1f} s): {where}"
                      for target, where in published.locations.items())

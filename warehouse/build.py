@@ -31,6 +31,7 @@ from pathlib import Path
 
 import duckdb
 
+from warehouse import changelog
 from warehouse.catalogue import CHANGE_SETS, CORE_TABLES, MODELS, MODELS_DIR, Model, macros
 from warehouse.settings import Settings, portal_timezone
 
@@ -108,6 +109,7 @@ class _Build:
         self.counts: dict[str, int] = {}
         self.changed: dict[str, int] = {}
         self.before: dict[str, tuple[date | None, date | None]] = {}   # additive models' span before patching
+        self.rewritten: dict[str, list[str]] = {}   # per core table, conditions its rewritten rows meet (changelog)
 
     def run(self, full: bool) -> _Build:
         for schema in ("staging", "core", "meta"):
@@ -196,6 +198,7 @@ class _Build:
         self._execute(model, f"CREATE OR REPLACE {kind} {model.relation} AS {select}")
         if kind == "TABLE":
             comment(self.con, model)
+            self.rewritten[model.relation] = [changelog.WHOLE]
 
     def _in_changes(self, model: Model, negate: bool = False) -> str:
         assert model.changes is not None
@@ -205,6 +208,8 @@ class _Build:
         if not self.changed[model.changes or ""]:
             return
         scope = self._in_changes(model)
+        changed = self.con.execute(f"SELECT key FROM changes_{model.changes}").fetchall()
+        self.rewritten[model.relation] = [changelog.keys(CHANGE_SETS[model.changes or ""], (k for (k,) in changed))]
         self._execute(model, f"INSERT INTO {_replaced(model)} SELECT * FROM {model.relation} WHERE {scope}")
         self._execute(model, f"DELETE FROM {model.relation} WHERE {scope}")
         self._execute(model, f"INSERT INTO {model.relation} SELECT * FROM ({model.sql(self.timezone)}) WHERE {scope}")
@@ -229,6 +234,7 @@ class _Build:
                  if last_before and last and last > last_before else None)
         if not self.changed[model.changes or ""] and grown is None:
             return
+        self.rewritten[model.relation] = [changelog.WHOLE]   # sums over many keys: republished whole
         grain = ", ".join(model.grain)
         measures = [c for c in self._columns(model) if c not in model.grain]
         parts = [f"SELECT {grain}, {', '.join(f'-{m} AS {m}' for m in measures)} FROM before_{model.name}",
@@ -265,6 +271,7 @@ class _Build:
         self.con.execute("INSERT INTO meta.builds (finished_at, mode, reason, version, timezone) VALUES "
                          "(now(), ?, ?, ?, ?)", [self.mode, self.reason, self.version, self.timezone])
         self._hand_over()
+        changelog.log(self.con, self.rewritten)
 
     def _hand_over(self) -> None:
         """What this build changed, added to what the marts build has not used yet; after a full build,

@@ -21,11 +21,11 @@ import time
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any
 from zoneinfo import ZoneInfo
 
 import duckdb
 
+from warehouse import changelog
 from warehouse.build import WarehouseError, comment, execute, transaction
 from warehouse.catalogue import MART_TABLES, MARTS, MODELS_DIR, Model, macros
 from warehouse.plans import load_plans
@@ -73,13 +73,19 @@ def build_marts(warehouse: Path | str, *, timezone: str | None = None, settings:
         since = None if reason else con.execute("SELECT as_of FROM meta.mart_builds ORDER BY finished_at DESC "
                                                 "LIMIT 1").fetchone()[0]  # type: ignore[index]
         patched: dict[str, int] = {}
+        rewritten: dict[str, list[str]] = {}     # per mart, conditions its rewritten rows meet (changelog)
         for model in MARTS:
             if model.layer == "intermediate":
                 execute(con, model, f"CREATE OR REPLACE VIEW {model.relation} AS {model.sql(timezone)}")
-            elif reason or not model.scope or not _exists(con, model) or not _patch(con, model, timezone, since,
-                                                                                  patched):
+                continue
+            size = None if reason or not model.scope or not _exists(con, model) else \
+                _patch(con, model, timezone, since, rewritten)
+            if size is None:
                 execute(con, model, f"CREATE OR REPLACE TABLE {model.relation} AS {model.sql(timezone)}")
                 comment(con, model)
+                rewritten[model.relation] = [changelog.WHOLE]
+            else:
+                patched[model.name] = size
         counts = {name: int(con.execute(f"SELECT count(*) FROM marts.{name}").fetchone()[0])  # type: ignore[index]
                   for name in MART_TABLES}
         _used_up(con)
@@ -87,6 +93,7 @@ def build_marts(warehouse: Path | str, *, timezone: str | None = None, settings:
         reason = reason or ", ".join(f"{n:,} records of {name}" for name, n in patched.items()) or "nothing changed"
         con.execute("INSERT INTO meta.mart_builds (finished_at, as_of, mode, reason, version) VALUES "
                     "(now(), ?, ?, ?, ?)", [moment, mode, reason, version])
+        changelog.log(con, rewritten)
     return MartsBuilt(counts, moment, time.perf_counter() - started, mode, reason)
 
 
@@ -107,51 +114,53 @@ def _why_full(con: duckdb.DuckDBPyConnection, version: str, moment: datetime) ->
 
 
 def _patch(con: duckdb.DuckDBPyConnection, model: Model, timezone: str, since: datetime | None,
-           patched: dict[str, int]) -> bool:
+           rewritten: dict[str, list[str]]) -> int | None:
     """Redoes the rows of the records in the mart's scope, and adds those the moment reached since the last
-    build; False when the scope is too big to patch (the mart is then rebuilt whole)."""
+    build; returns the scope's size, or None when it is too big to patch (the mart is then rebuilt whole)."""
     columns = ", ".join(model.scope)
     execute(con, model, f"CREATE OR REPLACE TEMP TABLE scope AS SELECT DISTINCT {columns} "
                         f"FROM ({model.scope_path.read_text('utf-8')})")
     size = int(con.execute("SELECT count(*) FROM scope").fetchone()[0])  # type: ignore[index]
     if size > PATCH_LIMIT:
-        return False
+        return None
     select = f"SELECT * FROM ({model.sql(timezone)}) AS m"
     parts = _scope_parts(con, model.scope)
-    for inside in parts:     # one statement each: DuckDB pushes a plain filter down to the tables, not an OR
-        execute(con, model, f"DELETE FROM {model.relation} AS m WHERE {inside}")
-        execute(con, model, f"INSERT INTO {model.relation} {select} WHERE {inside}")
+    for part in parts:     # one statement each: DuckDB pushes a plain filter down to the tables, not an OR
+        execute(con, model, f"DELETE FROM {model.relation} AS m WHERE {part.exact}")
+        execute(con, model, f"INSERT INTO {model.relation} {select} WHERE {part.exact}")
+    conditions = [part.values for part in parts]
     if model.since and since is not None:
-        outside = " AND ".join(f"NOT coalesce({inside}, false)" for inside in parts) or "true"
-        execute(con, model, f"INSERT INTO {model.relation} {select} WHERE m.{model.since} > "
-                            f"TIMESTAMP '{since.isoformat(sep=' ')}' AND {outside}")
-    patched[model.name] = size
-    return True
+        entered = f"{model.since} > TIMESTAMP '{since.isoformat(sep=' ')}'"
+        outside = " AND ".join(f"NOT coalesce({part.exact}, false)" for part in parts) or "true"
+        execute(con, model, f"INSERT INTO {model.relation} {select} WHERE {entered} AND {outside}")
+        conditions.append(entered)
+    rewritten[model.relation] = conditions
+    return size
 
 
-def _scope_parts(con: duckdb.DuckDBPyConnection, columns: tuple[str, ...]) -> list[str]:
-    """Conditions on a mart's row `m` that together say its scope columns' values are one of the scope's rows.
-    The scope's rows without NULLs make one: each column's values spelled out, which DuckDB pushes down to the
-    tables the mart reads, then the exact match. Each row with a NULL (records without an owner) makes its own."""
+@dataclass(frozen=True)
+class _Part:
+    values: str     # the scope columns' values spelled out: DuckDB pushes it down; the changelog's condition
+    exact: str      # the same, then the exact match with the scope's rows (a mart's row is `m`)
+
+
+def _scope_parts(con: duckdb.DuckDBPyConnection, columns: tuple[str, ...]) -> list[_Part]:
+    """Conditions that together say a row's scope columns are one of the scope's rows: one for the scope's
+    rows without NULLs, and one for each row with a NULL (records without an owner)."""
     parts = []
     complete = " AND ".join(f"{c} IS NOT NULL" for c in columns)
     if con.execute(f"SELECT count(*) FROM scope WHERE {complete}").fetchone()[0]:  # type: ignore[index]
-        lists = []
-        for column in columns:
-            values = con.execute(f"SELECT DISTINCT {column} FROM scope WHERE {complete}").fetchall()
-            lists.append(f"m.{column} IN ({', '.join(_literal(value) for (value,) in values)})")
-        exact = " AND ".join(f"s.{c} = m.{c}" for c in columns)
-        parts.append(" AND ".join([*lists, f"EXISTS (SELECT 1 FROM scope AS s WHERE {exact})"]))
+        lists = [changelog.keys(column, (value for (value,) in con.execute(
+                     f"SELECT DISTINCT {column} FROM scope WHERE {complete}").fetchall()))
+                 for column in columns]
+        values = " AND ".join(lists)
+        match = " AND ".join(f"s.{c} = m.{c}" for c in columns)
+        parts.append(_Part(values, f"{values} AND EXISTS (SELECT 1 FROM scope AS s WHERE {match})"))
     for row in con.execute(f"SELECT * FROM scope WHERE NOT ({complete})").fetchall():
-        parts.append(" AND ".join(f"m.{c} IS NULL" if v is None else f"m.{c} = {_literal(v)}"
-                                  for c, v in zip(columns, row, strict=True)))
+        values = " AND ".join(f"{c} IS NULL" if v is None else f"{c} = {changelog.literal(v)}"
+                              for c, v in zip(columns, row, strict=True))
+        parts.append(_Part(values, values))
     return parts
-
-
-def _literal(value: Any) -> str:
-    if isinstance(value, bool) or not isinstance(value, (int, str)):
-        raise WarehouseError(f"a mart's scope holds {value!r}; scopes are of ids and names")
-    return str(value) if isinstance(value, int) else "'" + value.replace("'", "''") + "'"
 
 
 def _exists(con: duckdb.DuckDBPyConnection, model: Model) -> bool:

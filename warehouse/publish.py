@@ -12,17 +12,25 @@ Targets (`docs/publishing.md`):
 - A SQL database named by a SQLAlchemy URL (`B24WH_PUBLISH_URL`), PostgreSQL first: every table is loaded
   into `<table>__next` with its keys and indexes, then one transaction, once it holds every table's lock,
   drops the old tables and renames the new ones in.
+
+Publications are incremental where they can be (`warehouse.changelog`): the DuckDB file and the SQL database
+record which warehouse and which of its builds they reflect (`meta.publication`), and the next publication
+redoes only the rows the builds since then rewrote: in a copy of the previous DuckDB file, renamed into place
+as above, and in the SQL database in one transaction of deletes and inserts, which readers never wait for.
+A target from another warehouse, in another shape (columns, types, descriptions, keys) or older than the
+log is published in full. Parquet files are always written whole.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import os
 import re
 import shutil
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -31,6 +39,7 @@ from pathlib import Path
 import duckdb
 import sqlalchemy as sa
 
+from warehouse import changelog
 from warehouse.build import WarehouseError
 from warehouse.catalogue import CORE_TABLES, MART_TABLES, PRIMARY_KEYS
 from warehouse.settings import Settings
@@ -58,8 +67,8 @@ INDEXES: dict[str, tuple[str, ...]] = {
     "fact_pipeline_daily": ("date_key", "stage_key", "manager_key"),
     "deals_without_activities": ("manager_key",),
     "manager_activity": ("manager_key",),
-    "user_history": ("user_id", "event_at"),
-    "data_quality": ("user_id",),
+    "user_history": ("user_id", "event_at", "entity_id"),
+    "data_quality": ("user_id", "entity_id"),
 }
 
 
@@ -72,6 +81,18 @@ class Published:
     version: str
     seconds: dict[str, float] = field(default_factory=dict)     # per target
     locations: dict[str, str] = field(default_factory=dict)     # per target, secrets removed
+    modes: dict[str, str] = field(default_factory=dict)         # per target: full | incremental
+
+
+@dataclass(frozen=True)
+class Origin:
+    """Which warehouse, at which point of its changelog and in which shape, a publication reflects."""
+    warehouse_id: str
+    seq: int
+    shape: str
+
+
+Changes = dict[str, str]    # per published relation rewritten since a target's origin: a condition, or WHOLE
 
 
 def check_publish_url(url: str | None = None) -> None:
@@ -105,23 +126,25 @@ def publish(warehouse: Path | str, settings: Settings | None = None, sql_url: st
     version = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
     seconds: dict[str, float] = {}
     locations: dict[str, str] = {}
+    modes: dict[str, str] = {}
     with duckdb.connect() as con:     # the warehouse attached read-only, snapshots attached beside it
         con.execute(f"ATTACH {_quote(str(warehouse))} AS warehouse (READ_ONLY)")
         con.execute("USE warehouse")
         missing = [f"{s}.{t}" for s, t in PUBLISHED if not _exists(con, s, t)]
         if missing:
             raise PublishError(f"nothing published: {missing[0]} is missing; build the warehouse first")
-        steps = []
+        origin = _origin(con, settings)
+        steps: list[tuple[str, Callable[[], tuple[str, str]]]] = []
         if settings.publish_duckdb:
-            steps.append(("duckdb", lambda: publish_duckdb(con, directory, version, settings)))
+            steps.append(("duckdb", lambda: publish_duckdb(con, directory, version, settings, origin)))
         if settings.publish_parquet:
-            steps.append(("parquet", lambda: publish_parquet(con, directory / "parquet")))
+            steps.append(("parquet", lambda: (publish_parquet(con, directory / "parquet"), "full")))
         if url:
-            steps.append(("sql", lambda: publish_sql(con, url, settings.publish_sql_schema_prefix)))
+            steps.append(("sql", lambda: publish_sql(con, url, settings.publish_sql_schema_prefix, version, origin)))
         for name, step in steps:
             started = time.perf_counter()
             try:
-                locations[name] = step()
+                locations[name], modes[name] = step()
             except PublishError:
                 raise
             except Exception as exc:
@@ -129,7 +152,34 @@ def publish(warehouse: Path | str, settings: Settings | None = None, sql_url: st
                                    f"{_redact(str(exc), url).splitlines()[0] if str(exc) else type(exc).__name__}"
                                    ) from None
             seconds[name] = time.perf_counter() - started
-    return Published(version, seconds, locations)
+    return Published(version, seconds, locations, modes)
+
+
+def _origin(con: duckdb.DuckDBPyConnection, settings: Settings) -> Origin | None:
+    """Where the warehouse's changelog stands, and the shape of what is published (None: no changelog yet)."""
+    logged = changelog.origin(con)
+    if logged is None:
+        return None
+    shape = con.execute("SELECT schema_name, table_name, column_name, data_type, comment FROM duckdb_columns() WHERE "
+                        "database_name = 'warehouse' AND schema_name IN ('core', 'marts') ORDER BY ALL").fetchall()
+    tables = con.execute("SELECT schema_name, table_name, comment FROM duckdb_tables() WHERE database_name = "
+                         "'warehouse' AND schema_name IN ('core', 'marts') ORDER BY ALL").fetchall()
+    text = repr((shape, tables, sorted(PRIMARY_KEYS.items()), sorted(INDEXES.items()),
+                 settings.duckdb_storage_version))
+    return Origin(logged[0], logged[1], hashlib.sha256(text.encode()).hexdigest())
+
+
+def _changes(con: duckdb.DuckDBPyConnection, now: Origin | None, then: Origin | None) -> Changes | None:
+    """What to redo in a target that reflects `then` to make it reflect `now`: per published relation
+    rewritten since, one condition (or WHOLE); None when the target is to be published in full."""
+    if now is None or then is None or (then.warehouse_id, then.shape) != (now.warehouse_id, now.shape) \
+            or then.seq > now.seq:
+        return None
+    logged = changelog.since(con, then.seq)
+    if logged is None:
+        return None
+    return {relation: changelog.WHOLE if changelog.WHOLE in conditions else " OR ".join(f"({c})" for c in conditions)
+            for relation, conditions in logged.items() if relation in {f"{s}.{t}" for s, t in PUBLISHED}}
 
 
 def _exists(con: duckdb.DuckDBPyConnection, schema: str, table: str) -> bool:
@@ -168,28 +218,34 @@ def _quote(text: str) -> str:
 # --- DuckDB -------------------------------------------------------------------------------------------
 
 
-def publish_duckdb(con: duckdb.DuckDBPyConnection, directory: Path, version: str, settings: Settings) -> str:
+def publish_duckdb(con: duckdb.DuckDBPyConnection, directory: Path, version: str, settings: Settings,
+                   origin: Origin | None = None) -> tuple[str, str]:
+    """A new version of the published file: the previous one patched with what changed since it, where it
+    can be, else written whole; returns the stable name and the mode (full | incremental)."""
     directory.mkdir(parents=True, exist_ok=True)
     for stale in directory.glob(".warehouse.*.duckdb.partial*"):   # a killed publication's staged file and log
         stale.unlink(missing_ok=True)
     final = directory / f"warehouse.{version}.duckdb"
     partial = directory / f".warehouse.{version}.duckdb.partial"
+    previous = newest_file(directory)
+    changes = _changes(con, origin, _file_origin(con, previous)) if previous else None
     storage = f" (STORAGE_VERSION '{settings.duckdb_storage_version}')" if settings.duckdb_storage_version else ""
     try:
-        con.execute(f"ATTACH {_quote(str(partial))} AS snapshot{storage}")
+        if changes is not None and previous is not None:
+            shutil.copyfile(previous, partial)
+            con.execute(f"ATTACH {_quote(str(partial))} AS snapshot")
+        else:
+            con.execute(f"ATTACH {_quote(str(partial))} AS snapshot{storage}")
         try:
-            for schema in ("core", "marts", "meta"):
-                con.execute(f"CREATE SCHEMA snapshot.{schema}")
-            for schema, table in PUBLISHED:
-                con.execute(f"CREATE TABLE snapshot.{schema}.{table} AS FROM {_relation(schema, table)}")
-                description, columns = _comments(con, schema, table)
-                if description:
-                    con.execute(f"COMMENT ON TABLE snapshot.{schema}.{table} IS {_quote(description)}")
-                for column, text in columns.items():
-                    con.execute(f"COMMENT ON COLUMN snapshot.{schema}.{table}.{column} IS {_quote(text)}")
-            con.execute("CREATE TABLE snapshot.meta.publication AS SELECT ? AS version, now() AS published_at, "
+            if changes is None:
+                _write_snapshot(con)
+            else:
+                _patch_snapshot(con, changes)
+            con.execute("DELETE FROM snapshot.meta.publication")
+            con.execute("INSERT INTO snapshot.meta.publication SELECT ? AS version, now() AS published_at, "
                         "(SELECT max(finished_at) FROM meta.builds) AS built_at, "
-                        "(SELECT as_of FROM intermediate.settings) AS as_of", [version])
+                        "(SELECT as_of FROM intermediate.settings) AS as_of, ?, ?, ?",
+                        [version, *((origin.warehouse_id, origin.seq, origin.shape) if origin else (None,) * 3)])
         finally:
             con.execute("DETACH snapshot")
         with open(partial, "rb+") as handle:
@@ -201,7 +257,50 @@ def publish_duckdb(con: duckdb.DuckDBPyConnection, directory: Path, version: str
     _point_stable_name(directory, final)
     _write_atomically(directory / "LATEST", json.dumps({"version": version, "file": final.name}) + "\n")
     _remove_old_versions(directory, keep=max(settings.keep_versions, 1))
-    return str(directory / STABLE_NAME)
+    return str(directory / STABLE_NAME), "full" if changes is None else "incremental"
+
+
+def _write_snapshot(con: duckdb.DuckDBPyConnection) -> None:
+    """Every published table into the empty file attached as `snapshot`, with its descriptions."""
+    for schema in ("core", "marts", "meta"):
+        con.execute(f"CREATE SCHEMA snapshot.{schema}")
+    for schema, table in PUBLISHED:
+        con.execute(f"CREATE TABLE snapshot.{schema}.{table} AS FROM {_relation(schema, table)}")
+        description, columns = _comments(con, schema, table)
+        if description:
+            con.execute(f"COMMENT ON TABLE snapshot.{schema}.{table} IS {_quote(description)}")
+        for column, text in columns.items():
+            con.execute(f"COMMENT ON COLUMN snapshot.{schema}.{table}.{column} IS {_quote(text)}")
+    con.execute("CREATE TABLE snapshot.meta.publication (version VARCHAR, published_at TIMESTAMPTZ, "
+                "built_at TIMESTAMPTZ, as_of TIMESTAMP, warehouse_id VARCHAR, seq BIGINT, shape VARCHAR)")
+
+
+def _patch_snapshot(con: duckdb.DuckDBPyConnection, changes: Changes) -> None:
+    """The rows the builds rewrote since the copied file's version, deleted there and copied again."""
+    for schema, table in PUBLISHED:
+        condition = changes.get(f"{schema}.{table}")
+        if condition is not None:
+            con.execute(f"DELETE FROM snapshot.{schema}.{table} WHERE {condition}")
+            con.execute(f"INSERT INTO snapshot.{schema}.{table} SELECT * FROM {_relation(schema, table)} "
+                        f"WHERE {condition}")
+
+
+def _file_origin(con: duckdb.DuckDBPyConnection, path: Path) -> Origin | None:
+    """What a published file reflects (None for a file written before publications recorded it)."""
+    try:
+        con.execute(f"ATTACH {_quote(str(path))} AS previous (READ_ONLY)")
+    except duckdb.Error:
+        return None     # unreadable: written whole instead
+    try:
+        columns = {r[0] for r in con.execute("SELECT column_name FROM duckdb_columns() WHERE database_name = "
+                                             "'previous' AND schema_name = 'meta' AND table_name = 'publication'"
+                                             ).fetchall()}
+        if not {"warehouse_id", "seq", "shape"} <= columns:
+            return None
+        row = con.execute("SELECT warehouse_id, seq, shape FROM previous.meta.publication").fetchone()
+        return Origin(*row) if row and row[0] is not None else None
+    finally:
+        con.execute("DETACH previous")
 
 
 def _remove_partial(partial: Path) -> None:
@@ -298,23 +397,91 @@ def sql_type(duckdb_type: str) -> sa.types.TypeEngine:  # type: ignore[type-arg]
     return simple[kind]
 
 
-def publish_sql(con: duckdb.DuckDBPyConnection, url: str, schema_prefix: str = "") -> str:
-    """Every published table into the database at `url`, under the schemas `<prefix>core` and `<prefix>marts`."""
+def publish_sql(con: duckdb.DuckDBPyConnection, url: str, schema_prefix: str = "", version: str = "",
+                origin: Origin | None = None) -> tuple[str, str]:
+    """Every published table into the database at `url`, under the schemas `<prefix>core` and `<prefix>marts`:
+    only what changed since the version it holds, where it can be; returns the location and the mode."""
     engine = sa.create_engine(url)
+    try:
+        record = _publication_table(schema_prefix + "meta")
+        changes = _changes(con, origin, _database_origin(engine, record))
+        if changes is not None:
+            _patch_database(con, engine, schema_prefix, changes, lambda c: _record(c, record, con, version, origin))
+        else:
+            _replace_database(con, engine, schema_prefix, lambda c: _record(c, record, con, version, origin))
+    finally:
+        engine.dispose()
+    return _redact(engine.url.render_as_string(hide_password=True), url), "full" if changes is None else "incremental"
+
+
+def _publication_table(schema: str) -> sa.Table:
+    """`<prefix>meta.publication`: the version a SQL database holds, as the DuckDB file's `meta.publication`."""
+    return sa.Table("publication", sa.MetaData(), sa.Column("version", sa.Text()),
+                    sa.Column("published_at", sa.DateTime(timezone=True)),
+                    sa.Column("built_at", sa.DateTime(timezone=True)), sa.Column("as_of", sa.DateTime()),
+                    sa.Column("warehouse_id", sa.Text()), sa.Column("seq", sa.BigInteger()),
+                    sa.Column("shape", sa.Text()), schema=schema)
+
+
+def _database_origin(engine: sa.Engine, record: sa.Table) -> Origin | None:
+    with engine.connect() as connection:
+        if not sa.inspect(connection).has_table(record.name, schema=record.schema):
+            return None
+        columns = {c["name"] for c in sa.inspect(connection).get_columns(record.name, schema=record.schema)}
+        if not {"warehouse_id", "seq", "shape"} <= columns:
+            return None
+        row = connection.execute(sa.select(record.c.warehouse_id, record.c.seq, record.c.shape)).first()
+    return Origin(*row) if row and row[0] is not None else None
+
+
+def _record(connection: sa.Connection, record: sa.Table, con: duckdb.DuckDBPyConnection, version: str,
+            origin: Origin | None) -> None:
+    """Writes what the database now holds, in the transaction that makes it so."""
+    if connection.dialect.name == "postgresql":
+        connection.execute(sa.text(f'CREATE SCHEMA IF NOT EXISTS "{record.schema}"'))
+    if sa.inspect(connection).has_table(record.name, schema=record.schema) and \
+            not {"warehouse_id", "seq", "shape"} <= {c["name"] for c in sa.inspect(connection).get_columns(
+                record.name, schema=record.schema)}:
+        record.drop(connection)     # written before publications recorded their origin
+    record.create(connection, checkfirst=True)
+    built_at, as_of = con.execute("SELECT (SELECT max(finished_at) FROM meta.builds), "
+                                  "(SELECT as_of FROM intermediate.settings)").fetchone()  # type: ignore[misc]
+    connection.execute(record.delete())
+    connection.execute(record.insert().values(
+        version=version, published_at=datetime.now(UTC), built_at=built_at, as_of=as_of,
+        warehouse_id=origin.warehouse_id if origin else None, seq=origin.seq if origin else None,
+        shape=origin.shape if origin else None))
+
+
+def _replace_database(con: duckdb.DuckDBPyConnection, engine: sa.Engine, schema_prefix: str,
+                      record: Callable[[sa.Connection], None]) -> None:
+    """Every table loaded aside, then swapped in, in one transaction with the publication's record."""
     tables = {(schema, table): _staged_table(con, sa.MetaData(), schema, table, schema_prefix + schema)
               for schema, table in PUBLISHED}
     try:
         for (schema, table), staged in tables.items():
             _load(con, engine, schema, table, staged)
-        _swap(engine, [(str(staged.table.schema), table) for (_, table), staged in tables.items()])
+        _swap(engine, [(str(staged.table.schema), table) for (_, table), staged in tables.items()], record)
     except BaseException:
         with engine.begin() as connection:      # what was staged goes; the published tables stay as they were
             for staged in tables.values():
                 staged.table.drop(connection, checkfirst=True)
         raise
-    finally:
-        engine.dispose()
-    return _redact(engine.url.render_as_string(hide_password=True), url)
+
+
+def _patch_database(con: duckdb.DuckDBPyConnection, engine: sa.Engine, schema_prefix: str, changes: Changes,
+                    record: Callable[[sa.Connection], None]) -> None:
+    """In one transaction: the rows the builds rewrote since the database's version, deleted and inserted
+    again, and the publication's record. Readers keep reading the previous version until it commits."""
+    with engine.begin() as connection:
+        for schema, table in PUBLISHED:
+            condition = changes.get(f"{schema}.{table}")
+            if condition is None:
+                continue
+            target = sa.Table(table, sa.MetaData(), autoload_with=connection, schema=schema_prefix + schema)
+            connection.execute(sa.text(f'DELETE FROM "{target.schema}"."{table}" WHERE {condition}'))
+            _insert(con, connection, f"SELECT * FROM {_relation(schema, table)} WHERE {condition}", target)
+        record(connection)
 
 
 @dataclass(frozen=True)
@@ -330,12 +497,12 @@ def _staged_table(con: duckdb.DuckDBPyConnection, metadata: sa.MetaData, schema:
                           "AND schema_name = ? AND table_name = ? ORDER BY column_index", [schema, table]).fetchall()
     description, comments = _comments(con, schema, table)
     primary, indexed = PRIMARY_KEYS.get(f"{schema}.{table}", ()), INDEXES.get(table, ())
-    # Published tables are written once and never changed: autovacuum has nothing to do there, and on
-    # PostgreSQL its lock would make the swap wait (ANALYZE runs once, after the load).
+    # Incremental publications delete and insert rows in place: autovacuum keeps the tables from bloating
+    # (it gives way to the swap's lock, which a full publication retries).
     staged = sa.Table(f"{table}__next", metadata,
                       *(sa.Column(name, sql_type(kind), nullable=name not in primary, comment=comments.get(name))
                         for name, kind in columns),
-                      schema=target_schema, comment=description, postgresql_with={"autovacuum_enabled": "false"})
+                      schema=target_schema, comment=description)
     return _Staged(staged, primary, indexed)
 
 
@@ -349,18 +516,7 @@ def _load(con: duckdb.DuckDBPyConnection, engine: sa.Engine, schema: str, table:
             connection.execute(sa.text(f'CREATE SCHEMA IF NOT EXISTS "{target.schema}"'))
         target.drop(connection, checkfirst=True)
         target.create(connection)
-        columns = ", ".join(f'"{c.name}"' for c in target.columns)
-        if engine.dialect.name == "postgresql":
-            with _csv_rows(con, schema, table) as chunks:
-                cursor = connection.connection.driver_connection.cursor()  # type: ignore[union-attr]
-                with cursor.copy(f"COPY {name} ({columns}) FROM STDIN (FORMAT csv)") as copy:
-                    for chunk in chunks:
-                        copy.write(chunk)
-        else:
-            result = con.execute(f"FROM {_relation(schema, table)}")
-            while batch := result.fetchmany(10_000):
-                connection.execute(target.insert(), [dict(zip(target.columns.keys(), row, strict=True))
-                                                     for row in batch])
+        _insert(con, connection, f"FROM {_relation(schema, table)}", target)
         if staged.primary:
             connection.execute(sa.text(f'ALTER TABLE {name} ADD CONSTRAINT "{target.name}_pkey" PRIMARY KEY '
                                        f'({", ".join(staged.primary)})'))
@@ -370,12 +526,28 @@ def _load(con: duckdb.DuckDBPyConnection, engine: sa.Engine, schema: str, table:
             connection.execute(sa.text(f"ANALYZE {name}"))
 
 
+def _insert(con: duckdb.DuckDBPyConnection, connection: sa.Connection, query: str, target: sa.Table) -> None:
+    """The rows of a DuckDB query into a table of the SQL database: COPY on PostgreSQL, batched inserts
+    elsewhere."""
+    if connection.dialect.name == "postgresql":
+        columns = ", ".join(f'"{c.name}"' for c in target.columns)
+        with _csv_rows(con, query) as chunks:
+            cursor = connection.connection.driver_connection.cursor()  # type: ignore[union-attr]
+            with cursor.copy(f'COPY "{target.schema}"."{target.name}" ({columns}) FROM STDIN (FORMAT csv)') as copy:
+                for chunk in chunks:
+                    copy.write(chunk)
+        return
+    result = con.execute(query)
+    while batch := result.fetchmany(10_000):
+        connection.execute(target.insert(), [dict(zip(target.columns.keys(), row, strict=True)) for row in batch])
+
+
 @contextmanager
-def _csv_rows(con: duckdb.DuckDBPyConnection, schema: str, table: str) -> Iterator[Iterator[bytes]]:
-    """The table as CSV (NULL unquoted and empty, empty text quoted), read back in 1 MiB chunks."""
-    path = Path(os.environ.get("TMPDIR", "/tmp")) / f"b24wh-publish-{os.getpid()}-{schema}.{table}.csv"
+def _csv_rows(con: duckdb.DuckDBPyConnection, query: str) -> Iterator[Iterator[bytes]]:
+    """A query's rows as CSV (NULL unquoted and empty, empty text quoted), read back in 1 MiB chunks."""
+    path = Path(os.environ.get("TMPDIR", "/tmp")) / f"b24wh-publish-{os.getpid()}-{time.monotonic_ns()}.csv"
     try:
-        con.execute(f"COPY {_relation(schema, table)} TO {_quote(str(path))} (FORMAT csv, HEADER false)")
+        con.execute(f"COPY ({query}) TO {_quote(str(path))} (FORMAT csv, HEADER false)")
 
         def chunks() -> Iterator[bytes]:
             with open(path, "rb") as handle:
@@ -386,8 +558,10 @@ def _csv_rows(con: duckdb.DuckDBPyConnection, schema: str, table: str) -> Iterat
         path.unlink(missing_ok=True)
 
 
-def _swap(engine: sa.Engine, tables: list[tuple[str, str]], attempts: int = 50) -> None:
-    """In one transaction: lock every published table, drop it and rename `<table>__next` in its place. The
+def _swap(engine: sa.Engine, tables: list[tuple[str, str]], record: Callable[[sa.Connection], None],
+          attempts: int = 50) -> None:
+    """In one transaction: lock every published table, drop it and rename `<table>__next` in its place, and
+    write the publication's record. The
     locks are taken first and all at once (within a short timeout, retried), so a reader never waits
     holding one table while the swap holds another."""
     postgres = engine.dialect.name == "postgresql"
@@ -411,6 +585,7 @@ def _swap(engine: sa.Engine, tables: list[tuple[str, str]], attempts: int = 50) 
                             if index and "__next" in index:
                                 connection.execute(sa.text(f'ALTER INDEX "{schema}"."{index}" RENAME TO '
                                                            f'"{index.replace("__next", "")}"'))
+                record(connection)
             return
         except sa.exc.OperationalError as exc:
             if not postgres or "lock timeout" not in str(exc) or attempt == attempts - 1:

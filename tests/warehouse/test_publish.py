@@ -17,6 +17,7 @@ from dagster_project.cli import refresh
 from tests.conftest import portal_options
 from tests.postgres import postgres_server
 from warehouse import publish as publish_module
+from warehouse.marts import build_marts
 from warehouse.publish import PUBLISHED, PublishError, publish, published_versions
 from warehouse.settings import Settings
 
@@ -61,10 +62,26 @@ def test_an_older_storage_version_is_written_when_asked(built: Path, tmp_path: P
         assert con.execute("SELECT count(*) FROM published.marts.funnel").fetchone()[0] > 0
 
 
+def forget_origins(folder: Path, url: str, prefix: str) -> None:
+    """As publications written before they recorded their origin: the next ones are full."""
+    with duckdb.connect(str(folder / "warehouse.duckdb")) as con:
+        con.execute("UPDATE meta.publication SET warehouse_id = NULL")
+    engine = sa.create_engine(url)
+    with engine.begin() as con:
+        con.execute(sa.text(f"UPDATE {prefix}meta.publication SET warehouse_id = NULL"))
+    engine.dispose()
+
+
+@pytest.mark.parametrize("path", ["full", "incremental"])
 def test_a_publication_that_fails_midway_leaves_the_previous_one_readable(
-        built: Path, tmp_path: Path, postgres: str, monkeypatch: pytest.MonkeyPatch) -> None:
-    settings = Settings(publish_directory=tmp_path)
+        built: Path, tmp_path: Path, postgres: str, monkeypatch: pytest.MonkeyPatch, path: str) -> None:
+    prefix = f"{path}_"
+    settings = Settings(publish_directory=tmp_path, publish_sql_schema_prefix=prefix)
     first = publish(built, settings, sql_url=postgres)
+    if path == "incremental":
+        build_marts(built, full=True)     # every mart rewritten: the next publications redo them in place
+    else:
+        forget_origins(tmp_path, postgres, prefix)
     real = publish_module._relation
     calls = {"n": 0}
 
@@ -79,7 +96,8 @@ def test_a_publication_that_fails_midway_leaves_the_previous_one_readable(
                                                                             "publish_parquet": False}):
         calls["n"] = 0
         with pytest.raises(PublishError, match="No space left on device"):
-            publish(built, Settings(publish_directory=tmp_path, **targets), sql_url=postgres)
+            publish(built, Settings(publish_directory=tmp_path, publish_sql_schema_prefix=prefix, **targets),
+                    sql_url=postgres)
     with duckdb.connect(str(tmp_path / "warehouse.duckdb"), read_only=True) as con:
         assert con.execute("SELECT version FROM meta.publication").fetchone()[0] == first.version
     assert published_versions(tmp_path) == [first.version]
@@ -88,16 +106,20 @@ def test_a_publication_that_fails_midway_leaves_the_previous_one_readable(
     killed = tmp_path / ".warehouse.20260101T000000000000Z.duckdb.partial"    # a killed publication's leftovers
     for leftover in (killed, killed.with_name(killed.name + ".wal")):
         leftover.write_bytes(b"\0" * 1024)
-    publish(built, Settings(publish_directory=tmp_path, publish_parquet=False))
+    monkeypatch.setattr(publish_module, "_relation", real)
+    again = publish(built, Settings(publish_directory=tmp_path, publish_parquet=False,
+                                    publish_sql_schema_prefix=prefix), sql_url=postgres)
+    assert again.modes == dict.fromkeys(("duckdb", "sql"), path)
     assert not list(tmp_path.glob(".*partial*"))
     assert pq.read_metadata(tmp_path / "parquet" / "core" / "fact_deal.parquet").num_rows > 0
     engine = sa.create_engine(postgres)
     with engine.connect() as con:
         tables = {r[0] for r in con.execute(sa.text(
             "SELECT table_schema || '.' || table_name FROM information_schema.tables "
-            "WHERE table_schema IN ('core', 'marts')"))}
-        assert tables == {f"{s}.{t}" for s, t in PUBLISHED}
-        assert con.execute(sa.text("SELECT count(*) FROM core.fact_deal")).scalar() > 0
+            f"WHERE table_schema IN ('{prefix}core', '{prefix}marts')"))}
+        assert tables == {f"{prefix}{s}.{t}" for s, t in PUBLISHED}
+        assert con.execute(sa.text(f"SELECT count(*) FROM {prefix}core.fact_deal")).scalar() > 0
+        assert con.execute(sa.text(f"SELECT version FROM {prefix}meta.publication")).scalar() == again.version
     engine.dispose()
 
 

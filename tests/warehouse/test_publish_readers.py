@@ -7,10 +7,13 @@ import json
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections import Counter
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import duckdb
+import psycopg
 import pytest
 import sqlalchemy as sa
 
@@ -18,7 +21,7 @@ from b24wh_simulator.client import SimulatorProcess
 from dagster_project.cli import refresh
 from tests.conftest import portal_options
 from tests.postgres import postgres_server
-from warehouse.publish import publish, published_versions
+from warehouse.publish import PUBLISHED, publish, published_versions
 from warehouse.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -89,6 +92,7 @@ class Reader:
 
 def refreshes_while_reading(tmp_path: Path, settings: Settings, reader_script: str, target: str,
                             sql_url: str | None = None) -> dict[str, Any]:
+    """Three refreshes with changes while a reader reads; each publication after the first is incremental."""
     warehouse = tmp_path / "warehouse.duckdb"
     with SimulatorProcess(**portal_options(deals=250, seed=83)) as portal:
         refresh(warehouse, credentials=portal.webhook_url, settings=settings)
@@ -96,12 +100,27 @@ def refreshes_while_reading(tmp_path: Path, settings: Settings, reader_script: s
             publish(warehouse, settings, sql_url=sql_url)
         reader = Reader(reader_script, target, tmp_path)
         for _ in range(3):      # each refresh adds contacts and deals, so each publication differs
-            portal.control.apply_changes(advance=3600, new_contacts=5, new_deals=3, stage_moves=3, new_activities=5)
-            refresh(warehouse, credentials=portal.webhook_url, settings=settings)
+            portal.control.apply_changes(advance=3600, new_contacts=5, new_deals=3, stage_moves=3, new_activities=5,
+                                         field_edits=5, deletions={"deal": 1, "contact": 1})
+            refreshed = refresh(warehouse, credentials=portal.webhook_url, settings=settings)
+            if settings.publish_duckdb:
+                assert refreshed.published.modes == {"duckdb": "incremental"}
             if sql_url:
-                publish(warehouse, Settings(publish_duckdb=False, publish_parquet=False), sql_url=sql_url)
+                published = publish(warehouse, Settings(publish_duckdb=False, publish_parquet=False), sql_url=sql_url)
+                assert published.modes == {"sql": "incremental"}
         time.sleep(0.5)
         return reader.result()
+
+
+def rows(con: Any, query: str) -> Counter[tuple[Any, ...]]:
+    return Counter(tuple(row) for row in con.execute(query).fetchall())
+
+
+def unlike_the_warehouse(warehouse: Path, fetch: Callable[[str], Counter[tuple[Any, ...]]]) -> list[str]:
+    """The published tables whose rows (as multisets) differ from the warehouse's."""
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        return [f"{schema}.{table}" for schema, table in PUBLISHED
+                if rows(con, f"FROM {schema}.{table}") != fetch(f"SELECT * FROM {schema}.{table}")]
 
 
 def test_duckdb_readers_never_fail_nor_see_a_mix_while_refreshes_publish(tmp_path: Path) -> None:
@@ -111,6 +130,8 @@ def test_duckdb_readers_never_fail_nor_see_a_mix_while_refreshes_publish(tmp_pat
     assert seen["reads"] > 50 and seen["versions"] >= 2, seen
     print("DuckDB reader:", seen)
     assert len(published_versions(tmp_path / "published")) == 2, "old versions are removed"
+    with duckdb.connect(str(tmp_path / "published" / "warehouse.duckdb"), read_only=True) as published:
+        assert unlike_the_warehouse(tmp_path / "warehouse.duckdb", lambda query: rows(published, query)) == []
 
 
 def test_postgres_readers_never_fail_nor_see_a_mix_while_refreshes_publish(tmp_path: Path, postgres: str) -> None:
@@ -120,5 +141,7 @@ def test_postgres_readers_never_fail_nor_see_a_mix_while_refreshes_publish(tmp_p
     print("PostgreSQL reader:", seen)
     assert seen["errors"] == [] and seen["bad"] == 0
     assert seen["reads"] > 50 and seen["versions"] >= 2, seen
+    with psycopg.connect(libpq) as published:
+        assert unlike_the_warehouse(tmp_path / "warehouse.duckdb", lambda query: rows(published, query)) == []
 
 

@@ -1,7 +1,8 @@
 -- Scope of marts.data_quality: the records (entity_type, entity_id) whose broken rules are redone. Every
 -- contact and company that changed since the last marts build; every record that shares a phone or e-mail
--- with one of them now, or shared one with it at the last build (its `duplicate` details); and every deal
--- (their one rule follows marts.deals_without_activities, rebuilt each time).
+-- with one of them now, or shared one with it at the last build (its `duplicate` details); and the deals
+-- that changed, or came into or left marts.deals_without_activities (rebuilt each time), which their one
+-- rule follows.
 WITH changed AS (
     SELECT 'contact' AS entity_type, key AS entity_id FROM meta.mart_changes WHERE change_set = 'contacts'
     UNION
@@ -24,6 +25,12 @@ SELECT entity_type, entity_id FROM changed
 UNION
 SELECT p.entity_type, p.entity_id FROM points AS p JOIN touched AS t USING (entity_type, kind, normalised)
 UNION
-SELECT entity_type, entity_id FROM marts.data_quality WHERE entity_type = 'deal'
-UNION
-SELECT 'deal', deal_id FROM marts.deals_without_activities
+SELECT 'deal', deal_id FROM (
+    (SELECT entity_id AS deal_id FROM marts.data_quality WHERE entity_type = 'deal'
+     EXCEPT SELECT deal_id FROM marts.deals_without_activities)
+    UNION
+    (SELECT deal_id FROM marts.deals_without_activities
+     EXCEPT SELECT entity_id FROM marts.data_quality WHERE entity_type = 'deal')
+    UNION
+    SELECT key FROM meta.mart_changes WHERE change_set = 'deals'
+)
