@@ -98,14 +98,6 @@ def portal(deals: int) -> SimulatorProcess:
     return SimulatorProcess(deals=deals, clock="frozen", anchor=ANCHOR, rate=1000, burst=10**6, operating_limit=0)
 
 
-def extract_base(base: Path, deals: int) -> None:
-    """Loads a freshly generated portal of `deals` deals into the base warehouse and builds its core tables."""
-    print(f"Extracting a {deals:,}-deal portal into the base warehouse...", flush=True)
-    with portal(deals) as sim:
-        load(base, sim.webhook_url)
-    timed_build(base, "full")
-
-
 def differences(warehouse: Path, other: Path) -> int:
     """Rows in which two warehouses' core tables differ (both ways, as multisets)."""
     with duckdb.connect(str(warehouse), read_only=True) as con:

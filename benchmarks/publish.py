@@ -1,12 +1,16 @@
-"""Publishing a big warehouse for BI tools: time per target (DuckDB file, Parquet, PostgreSQL).
+"""Publishing a big warehouse for BI tools, in full and after a change: time per target (DuckDB file,
+Parquet, PostgreSQL), and a whole refresh's time after the change.
 
     python benchmarks/publish.py                 # 1,000,000 deals, about 10M activities
     python benchmarks/publish.py --copies 5      # 100,000 deals
 
 The warehouse is made as in benchmarks/model.py (a 20,000-deal portal replicated `--copies` times), its
-core tables and marts built; then each target is published twice (the second run replaces the first,
-as every refresh does) into a private PostgreSQL server and a temporary folder, beside the baseline
-(the same on the base warehouse).
+core tables and marts built, and published in full to every target (a private PostgreSQL server and a
+temporary folder), beside the baseline (the same on the base warehouse). Then about 100 deals change in the
+portal an hour later (benchmarks/model.py's changes); an incremental load, core build and marts build bring
+them in, and every target is published again: incrementally where it can be (DuckDB, PostgreSQL; Parquet is
+always written whole). Prints each step's time, the refresh's total (load, core, marts, DuckDB publication),
+and checks the published file equals the warehouse and PostgreSQL holds as many rows.
 """
 
 from __future__ import annotations
@@ -15,24 +19,46 @@ import argparse
 import shutil
 import sys
 import tempfile
-from datetime import datetime
+import time
+from datetime import datetime, timedelta
 from pathlib import Path
+
+import duckdb
+import sqlalchemy as sa
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from benchmarks.marts import timed_marts  # noqa: E402
 from benchmarks.memory import peak_mib  # noqa: E402
-from benchmarks.model import ANCHOR, extract_base, replicate, timed_build  # noqa: E402
+from benchmarks.model import ANCHOR, CHANGES, load, portal, replicate, timed_build  # noqa: E402
 from tests.postgres import postgres_server  # noqa: E402
-from warehouse.marts import build_marts  # noqa: E402
-from warehouse.publish import publish  # noqa: E402
+from warehouse.publish import PUBLISHED, Published, publish  # noqa: E402
 from warehouse.settings import Settings  # noqa: E402
 
 
-def timed_publish(warehouse: Path, folder: Path, url: str) -> dict[str, float]:
-    settings = Settings(publish_directory=folder)
-    publish(warehouse, settings, sql_url=url)
-    return publish(warehouse, settings, sql_url=url).seconds
+def timed_publish(warehouse: Path, folder: Path, url: str) -> Published:
+    return publish(warehouse, Settings(publish_directory=folder), sql_url=url)
+
+
+def differences(warehouse: Path, published: Path, url: str) -> list[str]:
+    """Published tables whose rows differ from the warehouse's: in the DuckDB file as multisets, in PostgreSQL
+    by count."""
+    engine = sa.create_engine(url)
+    with duckdb.connect(str(warehouse), read_only=True) as con, engine.connect() as pg:
+        con.execute("SET memory_limit = '4GB'")
+        con.execute(f"ATTACH '{published}' AS published (READ_ONLY)")
+        differ = []
+        for schema, table in PUBLISHED:
+            name = f"{schema}.{table}"
+            if con.execute(f"SELECT (SELECT count(*) FROM (FROM {name} EXCEPT ALL FROM published.{name})) + "
+                           f"(SELECT count(*) FROM (FROM published.{name} EXCEPT ALL FROM {name}))").fetchone()[0]:  # type: ignore[index]
+                differ.append(f"{name} (DuckDB)")
+            if con.execute(f"SELECT count(*) FROM {name}").fetchone()[0] != \
+                    pg.execute(sa.text(f"SELECT count(*) FROM {name}")).scalar():  # type: ignore[index]
+                differ.append(f"{name} (PostgreSQL)")
+    engine.dispose()
+    return differ
 
 
 def main() -> int:
@@ -40,22 +66,44 @@ def main() -> int:
     parser.add_argument("--base-deals", type=int, default=20_000)
     parser.add_argument("--copies", type=int, default=50)
     args = parser.parse_args()
+    later = (datetime.fromisoformat(ANCHOR) + timedelta(hours=1)).isoformat()
     with tempfile.TemporaryDirectory(prefix="b24-publish-") as tmp, postgres_server() as url:
         base, big = Path(tmp) / "base.duckdb", Path(tmp) / "big.duckdb"
-        extract_base(base, args.base_deals)
-        build_marts(base, as_of=datetime.fromisoformat(ANCHOR))
-        baseline = timed_publish(base, Path(tmp) / "base-published", url)
-        shutil.copyfile(base, big)
-        replicate(big, args.copies)
-        timed_build(big, "full")
-        marts = build_marts(big, as_of=datetime.fromisoformat(ANCHOR))
-        rows = sum(marts.counts.values())
-        print(f"  big warehouse built; marts hold {rows:,} rows", flush=True)
-        result = timed_publish(big, Path(tmp) / "published", url)
-        for target, seconds in result.items():
-            print(f"Publish to {target:<8} {seconds:7.1f} s   baseline {baseline[target]:5.1f} s   "
-                  f"{seconds / baseline[target]:4.0f}x for {args.copies}x the data", flush=True)
-        size = sum(p.stat().st_size for p in (Path(tmp) / "published").rglob("*") if p.is_file()) / 2**20
+        folder = Path(tmp) / "published"
+        print(f"Extracting a {args.base_deals:,}-deal portal into the base warehouse...", flush=True)
+        with portal(args.base_deals) as sim:
+            load(base, sim.webhook_url)
+            timed_build(base, "full")
+            timed_marts(base)
+            shutil.copyfile(base, big)
+            baseline = timed_publish(base, Path(tmp) / "base-published", url).seconds
+            replicas = replicate(big, args.copies)
+            timed_build(big, "full")
+            marts = timed_marts(big)
+            print(f"  big warehouse built; marts hold {sum(marts['counts'].values()):,} rows", flush=True)
+            full = timed_publish(big, folder, url)
+            for target, seconds in full.seconds.items():
+                print(f"Publish in full to {target:<8} {seconds:7.1f} s   baseline {baseline[target]:5.1f} s   "
+                      f"{seconds / baseline[target]:4.0f}x for {args.copies}x the data", flush=True)
+            changes = sim.control.apply_changes(advance=3600, **CHANGES)
+            started = time.perf_counter()
+            load(big, sim.webhook_url, replicas)
+            loaded = time.perf_counter() - started
+        core = timed_build(big, "auto")
+        after = timed_marts(big, later)
+        again = timed_publish(big, folder, url)
+        deals = len({c["id"] for c in changes if c["entity"] == "deal"})
+        print(f"After {len(changes)} changes ({deals} deals): load {loaded:.1f} s, core {core['mode']} "
+              f"{core['seconds']:.1f} s, marts {after['mode']} {after['seconds']:.1f} s", flush=True)
+        for target, seconds in again.seconds.items():
+            print(f"Publish after the change to {target:<8} {again.modes[target]:<11} {seconds:7.1f} s   "
+                  f"{full.seconds[target] / seconds:5.1f}x faster than in full", flush=True)
+        refresh = loaded + core["seconds"] + after["seconds"] + again.seconds["duckdb"]
+        print(f"A whole refresh after the change (load, core, marts, DuckDB publication): {refresh:.1f} s "
+              f"(target at most 10 s); PostgreSQL publication {again.seconds['sql']:.1f} s (target at most 15 s)")
+        print(f"  published tables that differ from the warehouse: "
+              f"{differences(big, folder / 'warehouse.duckdb', url) or 'none'}")
+        size = sum(p.stat().st_size for p in folder.rglob("*") if p.is_file()) / 2**20
         print(f"Published files: {size:,.0f} MiB; benchmark process peak memory {peak_mib():.0f} MiB")
     return 0
 

@@ -32,7 +32,7 @@ from pathlib import Path
 import duckdb
 
 from warehouse import changelog
-from warehouse.catalogue import CHANGE_SETS, CORE_TABLES, MODELS, MODELS_DIR, Model, macros
+from warehouse.catalogue import CHANGE_SETS, CORE_TABLES, KEYED_CORE, MODELS, MODELS_DIR, Model, macros
 from warehouse.settings import Settings, portal_timezone
 
 
@@ -179,7 +179,7 @@ class _Build:
                              "WHERE key IS NOT NULL")
             self.changed[name] = int(self.con.execute(f"SELECT count(*) FROM changes_{name}").fetchone()[0])  # type: ignore[index]
         # An additive model's old rows for the changed keys are read before the tables under it are patched.
-        for model in _keyed():
+        for model in KEYED_CORE:
             self.con.execute(f"CREATE TABLE IF NOT EXISTS {_replaced(model)} AS FROM {model.relation} LIMIT 0")
         for model in MODELS:
             if model.additive:
@@ -280,16 +280,11 @@ class _Build:
         if self.mode == "full":
             self.con.execute("DELETE FROM meta.mart_changes")
             self.con.execute("INSERT INTO meta.mart_changes VALUES ('*', NULL)")
-            for model in _keyed():
+            for model in KEYED_CORE:
                 self.con.execute(f"CREATE OR REPLACE TABLE {_replaced(model)} AS FROM {model.relation} LIMIT 0")
             return
         for name in CHANGE_SETS:
             self.con.execute(f"INSERT INTO meta.mart_changes SELECT '{name}', key FROM changes_{name}")
-
-
-def _keyed() -> list[Model]:
-    """The core tables patched by key, whose replaced rows the marts build reads."""
-    return [m for m in MODELS if m.changes and not m.additive]
 
 
 def _replaced(model: Model) -> str:

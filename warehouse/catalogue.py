@@ -202,6 +202,8 @@ CHANGE_SETS: dict[str, str] = {p.stem: _key_column(p) for p in sorted((MODELS_DI
 _unknown = {m.changes for m in MODELS if m.changes} - set(CHANGE_SETS)
 if _unknown:
     raise CatalogueError(f"models name change sets without a file in models/changes/: {sorted(_unknown)}")
+# Core tables patched by key (their replaced rows are kept for the marts build).
+KEYED_CORE = tuple(m for m in MODELS if m.changes and not m.additive)
 # Patched marts and their scope files (models/scopes/<mart>.sql), one for each and nothing else.
 PATCHED_MARTS = tuple(m for m in MARTS if m.scope)
 _scopes = {p.stem for p in (MODELS_DIR / "scopes").glob("*.sql")}

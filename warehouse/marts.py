@@ -65,7 +65,7 @@ def build_marts(warehouse: Path | str, *, timezone: str | None = None, settings:
         for statement in macros():    # as the model build made them (a warehouse built before a macro existed)
             con.execute(statement)
         load_plans(con, settings.plans_file)
-        version = _version(timezone, settings, views)
+        version = _version(timezone, views)
         con.execute("CREATE TABLE IF NOT EXISTS meta.mart_builds (finished_at TIMESTAMPTZ, as_of TIMESTAMP)")
         for column in ("mode", "reason", "version"):
             con.execute(f"ALTER TABLE meta.mart_builds ADD COLUMN IF NOT EXISTS {column} VARCHAR")
@@ -176,10 +176,11 @@ def _used_up(con: duckdb.DuckDBPyConnection) -> None:
         con.execute(f"DELETE FROM meta.{table}")
 
 
-def _version(timezone: str, settings: Settings, views: dict[str, str]) -> str:
-    """What the marts depend on besides the data: their SQL and scopes, the macros, the settings (and the SQL
-    made from them) and the time zone."""
-    digest = hashlib.sha256(f"{timezone}|{settings!r}|{sorted(views.items())}".encode())
+def _version(timezone: str, views: dict[str, str]) -> str:
+    """What the patched marts' rows depend on besides the data: the marts' SQL and scopes, the macros, the SQL
+    made from the settings (required fields, the loss-reason field) and the time zone. The other marts are
+    rebuilt every time, whatever the settings."""
+    digest = hashlib.sha256(f"{timezone}|{sorted(views.items())}".encode())
     paths = [m.path for m in MARTS] + [m.scope_path for m in MARTS if m.scope]
     paths += sorted((MODELS_DIR / "macros").glob("*.sql"))
     for path in paths:

@@ -41,12 +41,14 @@ import sqlalchemy as sa
 
 from warehouse import changelog
 from warehouse.build import WarehouseError
-from warehouse.catalogue import CORE_TABLES, MART_TABLES, PRIMARY_KEYS
+from warehouse.catalogue import CORE_TABLES, KEYED_CORE, MART_TABLES, PATCHED_MARTS, PRIMARY_KEYS
 from warehouse.settings import Settings
 
 log = logging.getLogger(__name__)
 
 PUBLISHED: tuple[tuple[str, str], ...] = (*(("core", t) for t in CORE_TABLES), *(("marts", t) for t in MART_TABLES))
+# The big tables, which builds patch rather than rebuild: the keyed core tables and the marts with a scope.
+PATCHED = {m.relation for m in (*KEYED_CORE, *PATCHED_MARTS)}
 STABLE_NAME = "warehouse.duckdb"
 PUBLISH_URL_ENV = "B24WH_PUBLISH_URL"
 
@@ -178,8 +180,11 @@ def _changes(con: duckdb.DuckDBPyConnection, now: Origin | None, then: Origin | 
     logged = changelog.since(con, then.seq)
     if logged is None:
         return None
-    return {relation: changelog.WHOLE if changelog.WHOLE in conditions else " OR ".join(f"({c})" for c in conditions)
-            for relation, conditions in logged.items() if relation in {f"{s}.{t}" for s, t in PUBLISHED}}
+    changes = {relation: changelog.WHOLE if changelog.WHOLE in conditions else " OR ".join(f"({c})" for c in conditions)
+               for relation, conditions in logged.items() if relation in {f"{s}.{t}" for s, t in PUBLISHED}}
+    # A table that is normally patched was rebuilt whole (a full build): a new publication is quicker than
+    # deleting and copying most of the rows.
+    return None if any(changes.get(relation) == changelog.WHOLE for relation in PATCHED) else changes
 
 
 def _exists(con: duckdb.DuckDBPyConnection, schema: str, table: str) -> bool:
