@@ -7,6 +7,8 @@
 - `b24wh publish [--warehouse PATH]`: publish the built warehouse for BI tools again (refresh does it)
 - `b24wh status [--warehouse PATH] [--json]`: what the warehouse holds and how fresh it is, the last error
 - `b24wh wall [--host H] [--port P] [--token T]`: serve the sales-floor page from the published warehouse
+- `b24wh listen [--host H] [--port P] [--debounce SECONDS] [--every SECONDS]`: refresh when the portal sends
+  change events, and every SECONDS without them
 - `b24wh demo`: start the simulator, load a warehouse from it with plans for its team, print where it is, the
   headline figures and what to do next
 - `b24wh simulator ...`: run the local Bitrix24 portal alone (its own program; see --help)
@@ -30,6 +32,7 @@ import os
 import shutil
 import subprocess
 import sys
+from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -166,12 +169,20 @@ def main(argv: list[str] | None = None) -> int:
     screen.add_argument("--port", type=int, default=8050)
     screen.add_argument("--token", default=os.environ.get("B24WH_WALL_TOKEN"),
                         help="access token the page's link must carry (default: B24WH_WALL_TOKEN)")
+    hear = commands.add_parser("listen", help="refresh when the portal sends change events (docs/events.md)")
+    hear.add_argument("--warehouse", type=Path, help=WAREHOUSE_HELP)
+    hear.add_argument("--host", default="127.0.0.1", help="address to listen on (default: this machine only)")
+    hear.add_argument("--port", type=int, default=8060)
+    hear.add_argument("--debounce", type=float, default=1.0, metavar="SECONDS",
+                      help="wait this long after an event for the rest of a burst (default: 1)")
+    hear.add_argument("--every", type=float, default=300.0, metavar="SECONDS",
+                      help="refresh this long after the last refresh when no event came (default: 300)")
     show = commands.add_parser("demo", help="build a warehouse from the local simulator and print headline figures")
     show.add_argument("--scale", default="demo", help="simulator scale (tiny, small, demo, large, huge)")
     show.add_argument("--deals", type=int, help="portal size in deals (overrides --scale)")
     for command in (run, back, show):
         command.add_argument("--verbose", action="store_true", help="dlt's progress per table as well")
-    for command in (run, back, out, state):
+    for command in (run, back, out, state, hear):
         command.add_argument("--portal", action="append", default=[], metavar="NAME",
                              help="a portal listed in the settings file (repeatable); see docs/portals.md")
         command.add_argument("--all", action="store_true", help="every portal listed in the settings file")
@@ -259,6 +270,15 @@ def _run(args: argparse.Namespace) -> int:
         return 1
     if args.command == "status":
         return status(chosen, args.json)
+    if args.command == "listen":
+        if len(chosen) != 1:
+            print("b24wh listen: one receiver serves one portal: name it with --portal", file=sys.stderr)
+            return 2
+        try:
+            return listen(chosen[0], args.host, args.port, args.debounce, args.every)
+        except Exception as exc:   # one line, the cause kept
+            print(f"b24wh listen{chosen[0].mark}: {one_line(exc, chosen[0].warehouse)}", file=sys.stderr)
+            return 1
     if getattr(args, "every", None):
         return repeat(args, chosen)
     failed = [scope for scope in chosen if not _run_one(args, scope, window)]
@@ -326,32 +346,56 @@ def repeat(args: argparse.Namespace, chosen: list[Scope]) -> int:
 
     from dlt.common.runtime import signals
 
-    from dagster_project.progress import Progress
-    from warehouse.status import clear_error, record_error
-
     with signals.intercepted_signals():
         while not signals.was_signal_received():
             started = time.monotonic()
             for scope in chosen:
                 if signals.was_signal_received():
                     break
-                began = time.monotonic()
                 try:
-                    done = refresh(scope.warehouse, sweep=args.sweep, rebuild=args.rebuild, settings=scope.settings,
-                                   timezone=scope.timezone, progress=Progress(None), **scope.source_options())
-                    print(f"{datetime.now():%H:%M:%S}{scope.mark} refreshed in {time.monotonic() - began:.1f} s "
-                          f"({done.model.reason}); published {done.published.version}", flush=True)
-                except Exception as exc:  # reported, then retried at the next turn
+                    refresh_quietly(scope, sweep=args.sweep, rebuild=args.rebuild,
+                                    stopping=signals.was_signal_received)
+                except Exception:  # reported, then retried at the next turn
                     if signals.was_signal_received():
                         break
-                    line = one_line(exc, scope.warehouse)
-                    print(f"b24wh refresh{scope.mark}: {line}", file=sys.stderr, flush=True)
-                    record_error(scope.warehouse, "refresh", line)
-                else:
-                    clear_error(scope.warehouse)
             summary("refresh", chosen, quiet=True)
             if not signals.was_signal_received():
                 signals.sleep(max(0.0, args.every - (time.monotonic() - started)))
+    return 0
+
+
+def refresh_quietly(scope: Scope, sweep: bool | None = None, rebuild: bool = False,
+                    stopping: Callable[[], bool] = lambda: False) -> None:
+    """One refresh of a repeated or event-driven series: a line when done, a failure as one line on stderr
+    and in the warehouse's status (unless `stopping`: interrupted on purpose), then raised."""
+    import time
+
+    from dagster_project.progress import Progress
+    from warehouse.status import clear_error, record_error
+
+    began = time.monotonic()
+    try:
+        done = refresh(scope.warehouse, sweep=sweep, rebuild=rebuild, settings=scope.settings,
+                       timezone=scope.timezone, progress=Progress(None), **scope.source_options())
+    except Exception as exc:
+        if not stopping():
+            line = one_line(exc, scope.warehouse)
+            print(f"b24wh refresh{scope.mark}: {line}", file=sys.stderr, flush=True)
+            record_error(scope.warehouse, "refresh", line)
+        raise
+    clear_error(scope.warehouse)
+    print(f"{datetime.now():%H:%M:%S}{scope.mark} refreshed in {time.monotonic() - began:.1f} s "
+          f"({done.model.reason}); published {done.published.version}", flush=True)
+
+
+def listen(scope: Scope, host: str, port: int, debounce: float, every: float) -> int:
+    """`b24wh listen`: the portal's change events start refreshes (dagster_project/receiver.py)."""
+    from dagster_project import receiver
+    from pipelines.bitrix24.credentials import application_token
+
+    token = application_token(scope.name or None)
+    receiver.listen(token, lambda: refresh_quietly(scope), receiver.journal_path(scope.warehouse), host, port,
+                    debounce, every)
     return 0
 
 

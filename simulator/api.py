@@ -28,6 +28,7 @@ from b24wh_simulator.catalogue import (
     Method,
 )
 from b24wh_simulator.config import CostModel
+from b24wh_simulator.events import Events
 from b24wh_simulator.limits import OperatingBudget
 from b24wh_simulator.query import ApiError, Page, run_list
 
@@ -61,7 +62,8 @@ class Outcome:
 
 class Api:
     def __init__(self, db: sqlite3.Connection, tz: tzinfo, costs: Callable[[], CostModel],
-                 budget: OperatingBudget, unresolved_reference: str = "empty", history_ids: str = "strings") -> None:
+                 budget: OperatingBudget, unresolved_reference: str = "empty", history_ids: str = "strings",
+                 events: Events | None = None, application_token: Callable[[str], str] | None = None) -> None:
         self.db = db
         self.tz = tz
         self.costs = costs
@@ -69,6 +71,8 @@ class Api:
         self.unresolved_reference = unresolved_reference
         self.history_ids = history_ids
         self._sizes: dict[str, int] = {}
+        self.events = events or Events("simulator.bitrix24.test")
+        self.application_token = application_token
 
     def invalidate_sizes(self) -> None:
         self._sizes.clear()
@@ -283,6 +287,37 @@ class Api:
 
     def handle_scope(self, method: Method, params: dict[str, Any], caller: Caller) -> tuple[dict[str, Any], float]:
         return {"result": sorted(caller.scopes)}, self.costs().per_call
+
+    # --- event handlers (applications only) ---------------------------------------------------------
+
+    def _application(self, caller: Caller) -> str:
+        if not caller.key.startswith("app:") or self.application_token is None:
+            raise ApiError(401, "WRONG_AUTH_TYPE", "Current authorization type is denied for this method")
+        return caller.key.removeprefix("app:")
+
+    def handle_event_bind(self, method: Method, params: dict[str, Any],
+                          caller: Caller) -> tuple[dict[str, Any], float]:
+        client_id = self._application(caller)
+        event, url = str(params.get("event") or params.get("EVENT") or ""), str(params.get("handler") or
+                                                                                 params.get("HANDLER") or "")
+        if not event or not url.startswith(("http://", "https://")):
+            raise ApiError(400, "ERROR_ARGUMENT", "Event and handler are required")
+        try:
+            self.events.bind(event, url, self.application_token(client_id), client_id)  # type: ignore[misc]
+        except ValueError:
+            raise ApiError(400, "ERROR_EVENT_NOT_FOUND", "Event not found") from None
+        return {"result": True}, self.costs().per_call
+
+    def handle_event_unbind(self, method: Method, params: dict[str, Any],
+                            caller: Caller) -> tuple[dict[str, Any], float]:
+        client_id = self._application(caller)
+        removed = self.events.unbind(str(params.get("event", "")), str(params.get("handler", "")), client_id)
+        return {"result": {"count": removed}}, self.costs().per_call
+
+    def handle_event_get(self, method: Method, params: dict[str, Any], caller: Caller) -> tuple[dict[str, Any], float]:
+        client_id = self._application(caller)
+        return {"result": [{"event": h.event, "handler": h.url, "auth_type": "0", "offline": 0}
+                           for h in self.events.of(client_id)]}, self.costs().per_call
 
     # --- batch -------------------------------------------------------------------------------------
 

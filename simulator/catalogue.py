@@ -416,6 +416,9 @@ METHODS: dict[str, Method] = {m.name: m for m in (
     Method("voximplant.statistic.get", "telephony", "list", CALL_ENTITY, order_style="strings"),
     Method("tasks.task.list", "task", "list", TASK_ENTITY),
     Method("scope", None, "scope"),
+    Method("event.bind", None, "event_bind"),
+    Method("event.unbind", None, "event_unbind"),
+    Method("event.get", None, "event_get"),
     Method("batch", None, "batch"),
 )}
 

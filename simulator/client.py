@@ -72,6 +72,10 @@ class SimulatorControl:
             body["client_id"] = client_id
         return self._call("POST", "/oauth/authorize", body)
 
+    def outbound(self, handler: str, events: list[str]) -> str:
+        """Sets up an outbound webhook calling `handler` on `events`; returns its application token."""
+        return str(self._call("POST", "/outbound", {"handler": handler, "events": events})["application_token"])
+
     def truth(self) -> dict[str, Any]:
         return self._call("GET", "/truth")
 

@@ -6,6 +6,8 @@ same operations the HTTP control interface (`/_sim/...`) exposes.
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import json
 import secrets
 import sqlite3
@@ -19,6 +21,7 @@ from zoneinfo import ZoneInfo
 
 from b24wh_simulator.api import Api, Caller
 from b24wh_simulator.config import CostModel, DataConfig, Faults, Limits, OAuthApp, ServerConfig
+from b24wh_simulator.events import Events
 from b24wh_simulator.limits import LeakyBucket, OperatingBudget
 from b24wh_simulator.live import LivePortal
 from b24wh_simulator.query import ApiError
@@ -41,8 +44,10 @@ class Portal:
         self.fault_rng = Random(self.faults.seed)
         self.buckets: dict[str, LeakyBucket] = {}
         self.budget = OperatingBudget(self.limits.operating_limit)
+        self.events = Events(f"sim{self.data.seed:08d}.bitrix24.test")
         self.api = Api(self.db, self.tz, lambda: self.costs, self.budget, self.config.unresolved_reference,
-                       history_ids=self.config.history_ids)
+                       history_ids=self.config.history_ids, events=self.events,
+                       application_token=lambda client_id: self.application_token(self.app(client_id)))
         self.access_tokens: dict[str, tuple[OAuthApp, int, int]] = {}
         self.refresh_tokens: dict[str, tuple[OAuthApp, int, int]] = {}
         self.stats: Counter[str] = Counter()
@@ -99,6 +104,10 @@ class Portal:
                 return app
         raise ApiError(401, "invalid_client", "Invalid client id or secret")
 
+    def application_token(self, app: OAuthApp) -> str:
+        """What the portal signs an application's event calls with (given to it when installed)."""
+        return hmac.new(app.client_secret.encode(), b"application_token", hashlib.sha256).hexdigest()[:32]
+
     def _token_pair(self, app: OAuthApp, user_id: int) -> dict[str, Any]:
         access, refresh = secrets.token_hex(16), secrets.token_hex(16)
         expires = self.now() + app.token_lifetime
@@ -107,7 +116,8 @@ class Portal:
         return {"access_token": access, "expires": expires, "expires_in": app.token_lifetime,
                 "scope": ",".join(app.scopes), "domain": "oauth.bitrix.info", "server_endpoint":
                 "https://oauth.bitrix.info/rest/", "status": "L", "client_endpoint": "", "member_id":
-                f"sim{self.data.seed:08d}", "user_id": user_id, "refresh_token": refresh}
+                f"sim{self.data.seed:08d}", "user_id": user_id, "refresh_token": refresh,
+                "application_token": self.application_token(app)}
 
     def refresh(self, params: dict[str, Any]) -> dict[str, Any]:
         """The OAuth server's `grant_type=refresh_token` exchange; the old refresh token stops working."""
@@ -169,23 +179,29 @@ class Portal:
         for suffix in ("-wal", "-shm"):
             Path(self.store_path + suffix).unlink(missing_ok=True)
         working_copy(self.data, Path(self.store_path))
+        events = self.events        # its sending thread stays; its handlers go
         self.__init__(self.store_path, self.config)  # type: ignore[misc]
+        events.clear()
+        self.events = self.api.events = events
 
     # --- data ----------------------------------------------------------------------------------------
 
     def apply_changes(self, counts: dict[str, Any]) -> list[dict[str, Any]]:
         if self._live is None:
             self._live = LivePortal(self.db, self.data, self.now)
-        changes = self._live.apply(counts)
+        changes = [c.as_dict() for c in self._live.apply(counts)]
         self.api.invalidate_sizes()
-        return [c.as_dict() for c in changes]
+        self.events.raise_changes(changes, self.now())
+        return changes
 
     def status(self) -> dict[str, Any]:
         counts = {table: self.db.execute(f"SELECT count(*) FROM {table} WHERE is_deleted = 0").fetchone()[0]
                   for table in ("deals", "leads", "contacts", "companies", "activities", "invoices")}
         return {"now": self.now(), "clock": self.config.clock, "timezone": self.data.timezone,
                 "data": asdict(self.data), "rows": counts, "limits": asdict(self.limits),
-                "costs": asdict(self.costs), "faults": asdict(self.faults), "requests": dict(self.stats)}
+                "costs": asdict(self.costs), "faults": asdict(self.faults), "requests": dict(self.stats),
+                "events": {"handlers": len(self.events.handlers), "sent": self.events.sent,
+                           "failed": self.events.failed}}
 
 
 def _updated(obj: Any, changes: dict[str, Any]) -> Any:

@@ -3,8 +3,8 @@
 - `/rest/{user_id}/{secret}/{method}[.json]`: inbound webhooks
 - `/rest/{method}[.json]` with `auth=`: OAuth applications
 - `/oauth/token/`: the OAuth server's token refresh (shaped like oauth.bitrix.info)
-- `/_sim/...`: control (clock, live changes, faults, limits, costs, ground truth, statistics), for the holder of
-  the first webhook's secret (header `X-Simulator-Secret`)
+- `/_sim/...`: control (clock, live changes, outbound webhooks, faults, limits, costs, ground truth, statistics),
+  for the holder of the first webhook's secret (header `X-Simulator-Secret`)
 
 Order of checks for a REST call, as a portal answers: portal move (302), injected faults, the request
 bucket (503), the method (404, before any authentication; names are case-insensitive), credentials (401),
@@ -196,6 +196,15 @@ def _status(portal: Portal, body: dict[str, Any], request: web.Request) -> dict[
     return status
 
 
+def _outbound(portal: Portal, body: dict[str, Any], request: web.Request) -> dict[str, Any]:
+    """An outbound webhook, as an administrator sets one up: a handler URL and its events; answers with the
+    application token the portal signs its calls with."""
+    handler, events = str(body.get("handler", "")), list(body.get("events") or [])
+    if not handler.startswith(("http://", "https://")) or not events:
+        raise ValueError("an outbound webhook needs a handler URL and a list of events")
+    return {"handler": handler, "events": events, "application_token": portal.events.outbound(handler, events)}
+
+
 def _clock(portal: Portal, body: dict[str, Any], request: web.Request) -> dict[str, Any]:
     now = portal.advance(float(body.get("advance", 0)))
     return {"now": now, "iso": wire.format_datetime(now, portal.tz)}
@@ -273,6 +282,7 @@ def build_app(portal: Portal) -> web.Application:
     for kind in ("faults", "limits", "costs"):
         app.router.add_put(f"/_sim/{kind}", control(_settings(kind)))
     app.router.add_post("/_sim/oauth/authorize", control(_authorize))
+    app.router.add_post("/_sim/outbound", control(_outbound))
     app.router.add_get("/_sim/truth", control(_truth))
     app.router.add_post("/_sim/stats/reset", control(_stats_reset))
     app.router.add_post("/_sim/reset", control(_reset))

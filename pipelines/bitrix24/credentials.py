@@ -134,3 +134,24 @@ def portal_credentials(name: str) -> Bitrix24Credentials:
             f"no credentials for portal {name}: set {variable} to its webhook URL ({EXAMPLE_URL}), or put webhook_url "
             f"(or an OAuth application's portal, client_id, client_secret and refresh_token) under "
             f"[portals.{name}.credentials] in .dlt/secrets.toml (docs/portals.md)") from None
+
+
+@configspec
+class _EventSecrets(BaseConfiguration):
+    application_token: TSecretStrValue = None
+
+
+def application_token(portal: str | None = None) -> str:
+    """The token the portal signs its event calls with (an application's `application_token`, or the one an
+    outbound webhook shows), from dlt's configuration: `sources.bitrix24.application_token`, or for a listed
+    portal `portals.<name>.application_token` (environment variables SOURCES__BITRIX24__APPLICATION_TOKEN,
+    PORTALS__<NAME>__APPLICATION_TOKEN, then `.dlt/secrets.toml`)."""
+    sections = ("portals", portal) if portal else ("sources", "bitrix24")
+    try:
+        return str(resolve_configuration(_EventSecrets(), sections=sections).application_token)
+    except ConfigurationException:
+        key = ".".join(sections)
+        raise ConfigurationError(
+            f"no application token for the portal's events: set {'__'.join(sections).upper()}__APPLICATION_TOKEN "
+            f"or put application_token under [{key}] in .dlt/secrets.toml: the token the outbound webhook shows, "
+            "or the application's (docs/events.md)") from None

@@ -1,0 +1,143 @@
+"""`b24wh listen`: changes pushed from the portal start a refresh at once (docs/events.md).
+
+Bitrix24 calls a URL when CRM data changes: an outbound webhook, or an application's handlers
+(`event.bind`), with ONCRMDEALADD/UPDATE/DELETE, the lead, contact, company and activity events and the
+Tasks module's ONTASKADD/UPDATE/DELETE. Each call is a form POST (`event`, `data[FIELDS][ID]`, `ts`,
+`auth[...]`); its `auth[application_token]` must be the token configured for the portal
+(`pipelines.bitrix24.credentials.application_token`), else it is refused with 401 and changes nothing.
+
+An accepted event is journaled at once (`<warehouse>.events.jsonl`: when, which event, which id; a deletion is
+recorded the moment it arrives) and asks for a refresh. Refreshes run one at a time, in a thread of their own:
+one starts `debounce` seconds after the event that asked for it, so that a burst makes one refresh, and
+events that arrive during a refresh make one more after it; without events, one runs `every` seconds after
+the last. Polling stays the truth: each refresh reads what changed since its cursor and counts deletions, so
+a lost, repeated or late event changes nothing but when a refresh runs. `GET /status` tells what the
+receiver did.
+"""
+
+from __future__ import annotations
+
+import hmac
+import json
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from aiohttp import web
+
+EVENT_PREFIXES = ("ONCRMDEAL", "ONCRMLEAD", "ONCRMCONTACT", "ONCRMCOMPANY", "ONCRMACTIVITY", "ONTASK")
+EVENTS = frozenset(f"{p}{a}" for p in EVENT_PREFIXES for a in ("ADD", "UPDATE", "DELETE"))
+PATH = "/bitrix24/events"
+
+
+@dataclass
+class Counts:
+    accepted: int = 0
+    refused: int = 0
+    refreshes: int = 0
+    failed_refreshes: int = 0
+    last_event_at: str | None = None
+    last_refresh_at: str | None = None
+
+
+class Refresher:
+    """Runs `refresh` in a thread of its own, one at a time: `debounce` seconds after it is asked, once more
+    after a run during which it was asked again, and `every` seconds after the last run when nobody asked
+    (Bitrix24 does not send an event again when a call fails)."""
+
+    def __init__(self, refresh: Callable[[], None], debounce: float, counts: Counts, every: float) -> None:
+        self.refresh = refresh
+        self.debounce = debounce
+        self.every = every
+        self.counts = counts
+        self._asked = threading.Event()
+        self._stopped = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="b24wh-refresher", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def ask(self) -> None:
+        self._asked.set()
+
+    def stop(self) -> None:
+        self._stopped.set()
+        self._asked.set()
+        self._thread.join(timeout=600)
+
+    def _run(self) -> None:
+        while True:
+            if self._asked.wait(timeout=self.every):
+                if self._stopped.is_set():
+                    return
+                time.sleep(self.debounce)     # the rest of the burst joins this refresh
+            self._asked.clear()
+            try:
+                self.refresh()
+                self.counts.refreshes += 1
+            except Exception:   # reported by `refresh` itself; the next event tries again
+                self.counts.failed_refreshes += 1
+            self.counts.last_refresh_at = datetime.now(UTC).isoformat(timespec="seconds")
+
+
+def journal_path(warehouse: Path) -> Path:
+    return warehouse.with_name(warehouse.name + ".events.jsonl")
+
+
+def parse(form: dict[str, str]) -> tuple[str, str | None, str]:
+    """(event, record id, application token) of a Bitrix24 event call's form fields."""
+    return (str(form.get("event", "")).upper(), form.get("data[FIELDS][ID]"),
+            str(form.get("auth[application_token]", "")))
+
+
+def build_app(token: str, refresher: Refresher, journal: Path) -> web.Application:
+    counts = refresher.counts
+    lock = threading.Lock()
+
+    async def receive(request: web.Request) -> web.Response:
+        if request.content_type == "application/json":
+            body: Any = await request.json()
+            form = {"event": body.get("event", ""), "data[FIELDS][ID]": (body.get("data") or {}).get("FIELDS", {})
+                    .get("ID"), "auth[application_token]": (body.get("auth") or {}).get("application_token", "")}
+        else:
+            form = {k: str(v) for k, v in (await request.post()).items()}
+        event, record, given = parse(form)
+        if not given or not hmac.compare_digest(given.encode(), token.encode()):
+            counts.refused += 1
+            return web.json_response({"error": "unknown application token"}, status=401)
+        if event not in EVENTS:
+            counts.refused += 1
+            return web.json_response({"error": f"not a CRM change event: {event or '(none)'}"}, status=400)
+        now = datetime.now(UTC).isoformat(timespec="milliseconds")
+        line = json.dumps({"received_at": now, "event": event, "id": record, "ts": form.get("ts")}) + "\n"
+        with lock, open(journal, "a", encoding="utf-8") as handle:
+            handle.write(line)
+        counts.accepted += 1
+        counts.last_event_at = now
+        refresher.ask()
+        return web.json_response({"accepted": event})
+
+    async def status(request: web.Request) -> web.Response:
+        return web.json_response(asdict(counts))
+
+    app = web.Application(client_max_size=64 * 1024)
+    app.router.add_post(PATH, receive)
+    app.router.add_get("/status", status)
+    return app
+
+
+def listen(token: str, refresh: Callable[[], None], journal: Path, host: str, port: int, debounce: float,
+           every: float) -> None:
+    """Serves until stopped (Ctrl-C, SIGTERM); a refresh under way finishes first."""
+    refresher = Refresher(refresh, debounce, Counts(), every)
+    refresher.start()
+    print(f"Listening for the portal's events at http://{host}:{port}{PATH} (journal {journal}); "
+          "set this URL as the outbound webhook's handler (docs/events.md)", flush=True)
+    try:
+        web.run_app(build_app(token, refresher, journal), host=host, port=port, print=None, access_log=None)
+    finally:
+        refresher.stop()
