@@ -6,13 +6,13 @@ Tasks module's ONTASKADD/UPDATE/DELETE. Each call is a form POST (`event`, `data
 `auth[...]`); its `auth[application_token]` must be the token configured for the portal
 (`pipelines.bitrix24.credentials.application_token`), else it is refused with 401 and changes nothing.
 
-An accepted event is journaled at once (`<warehouse>.events.jsonl`: when, which event, which id; a deletion is
-recorded the moment it arrives) and asks for a refresh. Refreshes run one at a time, in a thread of their own:
-one starts `debounce` seconds after the event that asked for it, so that a burst makes one refresh, and
-events that arrive during a refresh make one more after it; without events, one runs `every` seconds after
-the last. Polling stays the truth: each refresh reads what changed since its cursor and counts deletions, so
-a lost, repeated or late event changes nothing but when a refresh runs. `GET /status` tells what the
-receiver did.
+It refreshes once when it starts, to catch up. An accepted event is journaled at once
+(`<warehouse>.events.jsonl`: when, which event, which id; a deletion is recorded the moment it arrives) and
+asks for a refresh. Refreshes run one at a time, in a thread of their own: one starts `debounce` seconds after
+the event that asked for it, so that a burst makes one refresh, and events that arrive during a refresh make
+one more after it; without events, one runs `every` seconds after the last. Polling stays the truth: each
+refresh reads what changed since its cursor and counts deletions, so a lost, repeated or late event changes
+nothing but when a refresh runs. `GET /status` tells what the receiver did.
 """
 
 from __future__ import annotations
@@ -135,9 +135,11 @@ def listen(token: str, refresh: Callable[[], None], journal: Path, host: str, po
     """Serves until stopped (Ctrl-C, SIGTERM); a refresh under way finishes first."""
     refresher = Refresher(refresh, debounce, Counts(), every)
     refresher.start()
-    print(f"Listening for the portal's events at http://{host}:{port}{PATH} (journal {journal}); "
-          "set this URL as the outbound webhook's handler (docs/events.md)", flush=True)
-    try:
-        web.run_app(build_app(token, refresher, journal), host=host, port=port, print=None, access_log=None)
+    refresher.ask()     # catch up with what changed while nobody listened
+    listening = (f"Listening for the portal's events at http://{host}:{port}{PATH} (journal {journal}); "
+                 "set this URL as the outbound webhook's handler (docs/events.md)")
+    try:    # aiohttp prints once the port is bound
+        web.run_app(build_app(token, refresher, journal), host=host, port=port, access_log=None,
+                    print=lambda _: print(listening, flush=True))
     finally:
         refresher.stop()
