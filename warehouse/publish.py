@@ -502,12 +502,12 @@ def _staged_table(con: duckdb.DuckDBPyConnection, metadata: sa.MetaData, schema:
                           "AND schema_name = ? AND table_name = ? ORDER BY column_index", [schema, table]).fetchall()
     description, comments = _comments(con, schema, table)
     primary, indexed = PRIMARY_KEYS.get(f"{schema}.{table}", ()), INDEXES.get(table, ())
-    # Incremental publications delete and insert rows in place: autovacuum keeps the tables from bloating
-    # (it gives way to the swap's lock, which a full publication retries).
+    # While loaded, autovacuum would only compete with the load (ANALYZE runs once, after it); once swapped in,
+    # the table is patched in place by incremental publications, and autovacuum is turned back on (`_swap`).
     staged = sa.Table(f"{table}__next", metadata,
                       *(sa.Column(name, sql_type(kind), nullable=name not in primary, comment=comments.get(name))
                         for name, kind in columns),
-                      schema=target_schema, comment=description)
+                      schema=target_schema, comment=description, postgresql_with={"autovacuum_enabled": "false"})
     return _Staged(staged, primary, indexed)
 
 
@@ -566,9 +566,8 @@ def _csv_rows(con: duckdb.DuckDBPyConnection, query: str) -> Iterator[Iterator[b
 def _swap(engine: sa.Engine, tables: list[tuple[str, str]], record: Callable[[sa.Connection], None],
           attempts: int = 50) -> None:
     """In one transaction: lock every published table, drop it and rename `<table>__next` in its place, and
-    write the publication's record. The
-    locks are taken first and all at once (within a short timeout, retried), so a reader never waits
-    holding one table while the swap holds another."""
+    write the publication's record. The locks are taken first and all at once (within a short timeout,
+    retried), so a reader never waits long holding one table while the swap holds another."""
     postgres = engine.dialect.name == "postgresql"
     for attempt in range(attempts):
         try:
@@ -576,7 +575,9 @@ def _swap(engine: sa.Engine, tables: list[tuple[str, str]], record: Callable[[sa
                 inspector = sa.inspect(connection)
                 existing = [(s, t) for s, t in tables if inspector.has_table(t, schema=s)]
                 if postgres and existing:
-                    connection.execute(sa.text("SET LOCAL lock_timeout = '200ms'"))
+                    # Autovacuum gives way to a lock request that waited deadlock_timeout (1 s by default): after
+                    # ten short tries, one waits that long.
+                    connection.execute(sa.text(f"SET LOCAL lock_timeout = '{200 if attempt < 10 else 1500}ms'"))
                     connection.execute(sa.text("LOCK TABLE " + ", ".join(f'"{s}"."{t}"' for s, t in existing)
                                                + " IN ACCESS EXCLUSIVE MODE"))
                 for schema, table in tables:
@@ -586,6 +587,7 @@ def _swap(engine: sa.Engine, tables: list[tuple[str, str]], record: Callable[[sa
                         connection.execute(sa.text(f'DROP TABLE "{schema}"."{table}"'))
                     connection.execute(sa.text(f'ALTER TABLE "{schema}"."{table}__next" RENAME TO "{table}"'))
                     if postgres:
+                        connection.execute(sa.text(f'ALTER TABLE "{schema}"."{table}" RESET (autovacuum_enabled)'))
                         for index in [*indexes, primary]:
                             if index and "__next" in index:
                                 connection.execute(sa.text(f'ALTER INDEX "{schema}"."{index}" RENAME TO '
