@@ -66,14 +66,16 @@ def timed_build(warehouse: Path, mode: str) -> dict[str, Any]:
 
 
 LOAD = """
-import json, sys
+import bisect, json, sys
 from pipelines.bitrix24 import pipeline
 replicas = json.loads(sys.argv[3])     # per raw table: ids from here on are the benchmark's copies, not the portal's
 if replicas:
     held_by = pipeline.known_ids
     def portals_own(pipe, entities):
         held = held_by(pipe, entities)
-        return lambda entity: tuple({i for i in ids if i < replicas.get(entity, float("inf"))} for ids in held(entity))
+        def below(ids, entity):    # ids are ascending
+            return ids[:bisect.bisect_left(ids, replicas[entity])] if entity in replicas else ids
+        return lambda entity: tuple(below(ids, entity) for ids in held(entity))
     pipeline.known_ids = portals_own
 pipeline.load(sys.argv[1], credentials=sys.argv[2], progress="log", operating_limit=0)
 """

@@ -23,7 +23,7 @@ import math
 import time
 from abc import ABC, abstractmethod
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from typing import Any
@@ -312,13 +312,14 @@ class DeletionWalker(Walker):
     among n rows about k·log₅₀(n). Restored or unloaded rows inside a range can hide a deletion from its count;
     the daily sweep, which reads every id, finds those."""
 
-    def __init__(self, entity: Entity, known: list[int]) -> None:
+    def __init__(self, entity: Entity, known: Sequence[int]) -> None:
+        """`known`: the warehouse's live ids, ascending (a list, or a compact `array` of a big table's)."""
         super().__init__(entity)
-        self.to_count: list[list[int]] = [sorted(known)] if known else []   # known ids of each range
-        self.to_list: list[list[int]] = []
+        self.to_count: list[Sequence[int]] = [known] if len(known) else []   # known ids of each range
+        self.to_list: list[Sequence[int]] = []
         self.deleted: set[int] = set()
         self.commands_sent = 0
-        self.done = not known
+        self.done = not len(known)
 
     @property
     def hungry(self) -> bool:
@@ -334,7 +335,7 @@ class DeletionWalker(Walker):
             listing = bool(self.to_list)
             ids = self.to_list.pop() if listing else self.to_count.pop()
             if listing:
-                params = by_ids(self.entity, ids, [id_field])
+                params = by_ids(self.entity, list(ids), [id_field])
             else:   # start=0: the portal counts the range (`total`)
                 params = {**self.entity.params, self.entity.filter_key: {f">={id_field}": ids[0],
                                                                          f"<={id_field}": ids[-1]},

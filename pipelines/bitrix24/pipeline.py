@@ -10,11 +10,13 @@ from __future__ import annotations
 import os
 import sys
 import time
+from array import array
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import dlt
+import pyarrow as pa
 from dlt.common.pipeline import LoadInfo
 from dlt.common.runtime.collector import Collector
 from dlt.destinations.impl.duckdb.configuration import DuckDbCredentials
@@ -60,21 +62,34 @@ def make_pipeline(warehouse: Path, progress: Collector | str | None = None) -> d
 
 
 def known_ids(pipeline: dlt.Pipeline, entities: Sequence[str] | None) -> KnownIds:
-    """Reads, per swept entity of this run, the ids the warehouse holds as live and as deleted: in one
-    connection, since each of dlt's SQL clients costs a configuration resolution (about 0.1 s)."""
+    """Reads, per swept entity of this run, the ids the warehouse holds as live and as deleted, ascending, as
+    compact arrays of 64-bit integers (8 bytes an id: ten million activities take 80 MB, not two gigabytes of
+    Python integers, and 0.8 s, not 7 s). Each table is merged on its id, so an id is there once. In one
+    connection, since each of dlt's SQL clients costs a configuration resolution."""
     swept = [BY_NAME[n] for n in entities or BY_NAME if n in BY_NAME and BY_NAME[n].sweep]
-    held: dict[str, tuple[set[int], set[int]]] = {}
+    held: dict[str, tuple[array[int], array[int]]] = {}
     with pipeline.sql_client() as client:
         tables = {r[0] for r in client.execute_sql(
             "SELECT table_name FROM information_schema.tables WHERE table_schema = %s", client.dataset_name)}
+        con = client.native_connection
+        deletions = client.make_qualified_table_name("deletions")
         for entity in (e for e in swept if e.name in tables):
-            deleted: set[int] = set()
-            if "deletions" in tables:
-                deleted = {r[0] for r in client.execute_sql(
-                    "SELECT id FROM deletions WHERE entity = %s AND is_deleted", entity.name)}
-            ids = {r[0] for r in client.execute_sql(f"SELECT DISTINCT id FROM {entity.name}")}
-            held[entity.name] = (ids - deleted, deleted & ids)
-    return lambda entity: held.get(entity, (set(), set()))
+            table = client.make_qualified_table_name(entity.name)
+            deleted = (f"SELECT id FROM {deletions} WHERE entity = '{entity.name}' AND is_deleted"
+                       if "deletions" in tables else "SELECT NULL::BIGINT AS id WHERE false")
+            held[entity.name] = tuple(  # type: ignore[assignment]
+                _int64s(con.sql(f"SELECT id FROM {table} WHERE id {which} ({deleted}) ORDER BY id")
+                        .to_arrow_table()) for which in ("NOT IN", "IN"))
+    return lambda entity: held.get(entity, (array("q"), array("q")))
+
+
+def _int64s(table: pa.Table) -> array[int]:
+    """A one-column Arrow table of non-null integers as an `array` of 64-bit integers."""
+    ids = array("q")
+    column = table.column(0).cast(pa.int64())
+    for chunk in column.chunks:
+        ids.frombytes(chunk.buffers()[1].to_pybytes()[chunk.offset * 8:(chunk.offset + len(chunk)) * 8])
+    return ids
 
 
 def remove_replayed_rows(pipeline: dlt.Pipeline) -> None:

@@ -19,7 +19,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from datetime import datetime, timedelta
 from typing import Any, Optional
 from zoneinfo import ZoneInfo, available_timezones
@@ -61,8 +61,8 @@ log = logging.getLogger(__name__)
 
 ROWS_PER_ITEM = 5_000   # rows handed to dlt at once: dlt's cost per item is high, per row of a table low
 
-# known_ids(entity name) -> (ids the warehouse holds as live, ids it holds as deleted)
-KnownIds = Callable[[str], tuple[set[int], set[int]]]
+# known_ids(entity name) -> (ids the warehouse holds as live, ids it holds as deleted), each ascending
+KnownIds = Callable[[str], tuple[Sequence[int], Sequence[int]]]
 
 DELETIONS_HINTS = dlt.mark.make_hints(
     table_name="deletions", write_disposition="merge", primary_key=("entity", "id"), file_format="parquet",
@@ -277,7 +277,7 @@ class Run:
         """After an id sweep: mark vanished rows deleted, un-mark restored ones, re-read what is missing."""
         if self.known_ids is None:
             raise ConfigurationError("a deletion sweep needs the warehouse's known ids (known_ids)")
-        known_live, known_deleted = self.known_ids(entity.name)
+        known_live, known_deleted = (set(ids) for ids in self.known_ids(entity.name))
         vanished = known_live - live
         restored = known_deleted & live
         missing = sorted(live - known_live)          # never loaded, or restored: read them again
@@ -296,9 +296,9 @@ class Run:
         if self.sweep or not entity.sweep or self.backfill is not None or self.known_ids is None:
             return None
         live, _ = self.known_ids(entity.name)
-        if not live:
+        if not len(live):
             return None
-        walker = DeletionWalker(entity, sorted(live))
+        walker = DeletionWalker(entity, live)
         self.scheduler.register(walker)
         return walker
 
