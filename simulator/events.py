@@ -8,7 +8,7 @@ Two ways to subscribe, as on a portal:
 
 Each change of the live portal (`simulator/live.py`) becomes one call per subscribed handler: a POST of the
 form fields `event`, `event_handler_id`, `data[FIELDS][ID]`, `ts` and `auth[...]`, sent from a thread of
-its own. A handler that fails or is slow is not called again (`../shared/bitrix24-api.md`, section 8).
+its own. A handler that fails or is slow is not called again, as Bitrix24 documents for its portals.
 """
 
 from __future__ import annotations

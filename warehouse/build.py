@@ -161,7 +161,7 @@ class _Build:
             return "no build on record"
         if last[0] != self.version:
             return "the models, time zone or working calendar changed"
-        missing = [name for name in CORE_TABLES if not _exists(self.con, "core", name)]
+        missing = [name for name in CORE_TABLES if not exists(self.con, "core", name)]
         return f"core.{missing[0]} is missing" if missing else ""
 
     def _why_full_after_reference(self) -> str:
@@ -266,7 +266,7 @@ class _Build:
                 self.con.execute("INSERT INTO meta.fingerprints VALUES (?, ?)",
                                  [model.relation, _fingerprint(self.con, model.relation)])
         self.con.execute("DELETE FROM meta.built_loads")
-        if _exists(self.con, "raw", "_dlt_loads"):
+        if exists(self.con, "raw", "_dlt_loads"):
             self.con.execute("INSERT INTO meta.built_loads SELECT load_id FROM raw._dlt_loads WHERE status = 0")
         self.con.execute("INSERT INTO meta.builds (finished_at, mode, reason, version, timezone) VALUES "
                          "(now(), ?, ?, ?, ?)", [self.mode, self.reason, self.version, self.timezone])
@@ -293,7 +293,7 @@ def _replaced(model: Model) -> str:
 
 def _deletions_sql(con: duckdb.DuckDBPyConnection) -> str:
     """The sweep's `raw.deletions` appears with the first deletion ever found; until then, none."""
-    if _exists(con, "raw", "deletions"):
+    if exists(con, "raw", "deletions"):
         return "SELECT entity, id, is_deleted, _dlt_load_id FROM raw.deletions"
     return ("SELECT CAST(NULL AS VARCHAR) AS entity, CAST(NULL AS BIGINT) AS id, false AS is_deleted, "
             "CAST(NULL AS VARCHAR) AS _dlt_load_id WHERE false")
@@ -306,7 +306,8 @@ def _holidays_sql(holidays: Sequence[date]) -> str:
     return f"SELECT holiday FROM (VALUES {values}) AS t(holiday)"
 
 
-def _exists(con: duckdb.DuckDBPyConnection, schema: str, table: str) -> bool:
+def exists(con: duckdb.DuckDBPyConnection, schema: str, table: str) -> bool:
+    """Whether the warehouse has this table (or view)."""
     found = con.execute("SELECT count(*) FROM information_schema.tables WHERE table_schema = ? AND table_name = ?",
                         [schema, table]).fetchone()
     return bool(found and found[0])

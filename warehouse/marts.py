@@ -26,7 +26,7 @@ from zoneinfo import ZoneInfo
 import duckdb
 
 from warehouse import changelog
-from warehouse.build import WarehouseError, comment, execute, transaction
+from warehouse.build import WarehouseError, comment, execute, exists, transaction
 from warehouse.catalogue import MART_TABLES, MARTS, MODELS_DIR, Model, macros
 from warehouse.plans import load_plans
 from warehouse.settings import Settings, portal_timezone
@@ -78,7 +78,7 @@ def build_marts(warehouse: Path | str, *, timezone: str | None = None, settings:
             if model.layer == "intermediate":
                 execute(con, model, f"CREATE OR REPLACE VIEW {model.relation} AS {model.sql(timezone)}")
                 continue
-            size = None if reason or not model.scope or not _exists(con, model) else \
+            size = None if reason or not model.scope or not exists(con, model.layer, model.name) else \
                 _patch(con, model, timezone, since, rewritten)
             if size is None:
                 execute(con, model, f"CREATE OR REPLACE TABLE {model.relation} AS {model.sql(timezone)}")
@@ -105,8 +105,7 @@ def _why_full(con: duckdb.DuckDBPyConnection, version: str, moment: datetime) ->
         return "the marts, their settings or the time zone changed"
     if moment < last[0]:
         return "as of an earlier moment than the last build"
-    if not con.execute("SELECT count(*) FROM information_schema.tables WHERE table_schema = 'meta' "
-                       "AND table_name = 'mart_changes'").fetchone()[0]:  # type: ignore[index]
+    if not exists(con, "meta", "mart_changes"):
         return "the core build handed over no changes"
     if con.execute("SELECT count(*) FROM meta.mart_changes WHERE change_set = '*'").fetchone()[0]:  # type: ignore[index]
         return "the core tables were built in full"
@@ -161,11 +160,6 @@ def _scope_parts(con: duckdb.DuckDBPyConnection, columns: tuple[str, ...]) -> li
                               for c, v in zip(columns, row, strict=True))
         parts.append(_Part(values, values))
     return parts
-
-
-def _exists(con: duckdb.DuckDBPyConnection, model: Model) -> bool:
-    return bool(con.execute("SELECT count(*) FROM information_schema.tables WHERE table_schema = ? AND "
-                            "table_name = ?", [model.layer, model.name]).fetchone()[0])  # type: ignore[index]
 
 
 def _used_up(con: duckdb.DuckDBPyConnection) -> None:
