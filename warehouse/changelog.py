@@ -2,13 +2,14 @@
 
 Every build (the core tables', the marts') logs, per published table it changed, a condition on the table's
 own columns that holds for every row it rewrote (`deal_id IN (...)`, `entity_type IN (...) AND entity_id IN
-(...)`, `event_at > TIMESTAMP ...`), or `true` for a table it rebuilt whole, under the next sequence number.
-A condition may hold for more rows than changed: a publication deletes the rows it names and copies them
-again from the warehouse, which leaves unchanged rows as they were.
+(...)`, `event_at > TIMESTAMP ...`), or `true` for a table it rebuilt whole, under the next sequence number
+and a token drawn at random for that build. A condition may hold for more rows than changed: a publication
+deletes the rows it names and copies them again from the warehouse, which leaves unchanged rows as they were.
 
-A publication target records the warehouse it came from and the sequence number it reflects; the next
-publication applies the conditions logged since (`since`). The log keeps a day: a target last published
-before what the log still holds, from another warehouse, or in another shape is published in full.
+A publication target records the token of the build it reflects; the next publication applies the
+conditions logged after that build (`since`). The log keeps a day. A token the log does not hold (a target
+published from another warehouse, from a copy of this one that went its own way, from a backup, or longer
+ago than the log keeps) means the target is published in full.
 """
 
 from __future__ import annotations
@@ -26,18 +27,22 @@ KEEP = "INTERVAL 1 DAY"
 
 
 def log(con: duckdb.DuckDBPyConnection, changed: Mapping[str, Iterable[str]]) -> None:
-    """Logs, under the next sequence number, the conditions per relation (`core.fact_deal`) that one build's
-    rewritten rows meet; drops what is older than a day (inside the build's transaction)."""
-    _create(con)
-    seq = current(con) + 1
+    """Logs one build: a token, the next sequence number, and the conditions per relation (`core.fact_deal`)
+    its rewritten rows meet; drops what is older than a day, the last build excepted (inside the build's
+    transaction)."""
+    con.execute("CREATE TABLE IF NOT EXISTS meta.publish_builds (seq BIGINT, token VARCHAR, logged_at TIMESTAMPTZ)")
+    con.execute("CREATE TABLE IF NOT EXISTS meta.publish_log (seq BIGINT, relation VARCHAR, condition VARCHAR)")
+    seq = int(con.execute("SELECT coalesce(max(seq), 0) + 1 FROM meta.publish_builds").fetchone()[0])  # type: ignore[index]
+    con.execute("INSERT INTO meta.publish_builds (seq, token, logged_at) VALUES (?, ?, now())",
+                [seq, uuid.uuid4().hex])
     rows = [(seq, relation, condition) for relation, conditions in changed.items() for condition in set(conditions)]
     if rows:
-        con.executemany("INSERT INTO meta.publish_log VALUES (?, now(), ?, ?)", rows)
-    old = con.execute(f"SELECT max(seq) FROM meta.publish_log WHERE logged_at < now() - {KEEP}").fetchone()[0]  # type: ignore[index]
+        con.executemany("INSERT INTO meta.publish_log (seq, relation, condition) VALUES (?, ?, ?)", rows)
+    old = con.execute(f"SELECT max(seq) FROM meta.publish_builds WHERE logged_at < now() - {KEEP} "
+                      "AND seq < ?", [seq]).fetchone()[0]  # type: ignore[index]
     if old is not None:
+        con.execute("DELETE FROM meta.publish_builds WHERE seq <= ?", [old])
         con.execute("DELETE FROM meta.publish_log WHERE seq <= ?", [old])
-        con.execute("UPDATE meta.publish_origin SET first_seq = ?", [old + 1])
-    con.execute("UPDATE meta.publish_origin SET last_seq = ?", [seq])
 
 
 def keys(column: str, values: Iterable[Any]) -> str:
@@ -55,35 +60,23 @@ def literal(value: Any) -> str:
     return str(value) if isinstance(value, int) else "'" + value.replace("'", "''") + "'"
 
 
-def origin(con: duckdb.DuckDBPyConnection) -> tuple[str, int] | None:
-    """The warehouse's id and the sequence number it is at; None before anything was logged."""
+def latest(con: duckdb.DuckDBPyConnection) -> str | None:
+    """The token of the warehouse's last build; None before anything was logged."""
     found = con.execute("SELECT count(*) FROM duckdb_tables() WHERE database_name = current_database() AND "
-                        "schema_name = 'meta' AND table_name = 'publish_origin'").fetchone()
-    row = con.execute("SELECT warehouse_id, last_seq FROM meta.publish_origin").fetchone() if found and found[0] \
-        else None
-    return (str(row[0]), int(row[1])) if row else None
+                        "schema_name = 'meta' AND table_name = 'publish_builds'").fetchone()
+    row = con.execute("SELECT token FROM meta.publish_builds ORDER BY seq DESC LIMIT 1").fetchone() \
+        if found and found[0] else None
+    return str(row[0]) if row else None
 
 
-def since(con: duckdb.DuckDBPyConnection, seq: int) -> dict[str, list[str]] | None:
-    """The conditions logged after `seq`, per relation; None when the log no longer holds all of them."""
-    first = con.execute("SELECT first_seq FROM meta.publish_origin").fetchone()[0]  # type: ignore[index]
-    if seq + 1 < first:
+def since(con: duckdb.DuckDBPyConnection, token: str) -> dict[str, list[str]] | None:
+    """The conditions logged after the build `token` names, per relation; None when the log does not hold
+    that build."""
+    found = con.execute("SELECT seq FROM meta.publish_builds WHERE token = ?", [token]).fetchone()
+    if found is None:
         return None
     changed: dict[str, list[str]] = {}
     for relation, condition in con.execute("SELECT DISTINCT relation, condition FROM meta.publish_log WHERE seq > ? "
-                                           "ORDER BY ALL", [seq]).fetchall():
+                                           "ORDER BY ALL", [found[0]]).fetchall():
         changed.setdefault(relation, []).append(condition)
     return changed
-
-
-def current(con: duckdb.DuckDBPyConnection) -> int:
-    return int(con.execute("SELECT last_seq FROM meta.publish_origin").fetchone()[0])  # type: ignore[index]
-
-
-def _create(con: duckdb.DuckDBPyConnection) -> None:
-    con.execute("CREATE TABLE IF NOT EXISTS meta.publish_log (seq BIGINT, logged_at TIMESTAMPTZ, relation VARCHAR, "
-                "condition VARCHAR)")
-    con.execute("CREATE TABLE IF NOT EXISTS meta.publish_origin (warehouse_id VARCHAR, first_seq BIGINT, "
-                "last_seq BIGINT)")
-    if not con.execute("SELECT count(*) FROM meta.publish_origin").fetchone()[0]:  # type: ignore[index]
-        con.execute("INSERT INTO meta.publish_origin VALUES (?, 1, 0)", [str(uuid.uuid4())])

@@ -14,11 +14,12 @@ Targets (`docs/publishing.md`):
   drops the old tables and renames the new ones in.
 
 Publications are incremental where they can be (`warehouse.changelog`): the DuckDB file and the SQL database
-record which warehouse and which of its builds they reflect (`meta.publication`), and the next publication
-redoes only the rows the builds since then rewrote: in a copy of the previous DuckDB file, renamed into place
-as above, and in the SQL database in one transaction of deletes and inserts, which readers never wait for.
-A target from another warehouse, in another shape (columns, types, descriptions, keys) or older than the
-log is published in full. Parquet files are always written whole.
+record which build of the warehouse they reflect (`meta.publication`), and the next publication redoes only
+the rows the builds since then rewrote: in a copy of the previous DuckDB file, renamed into place as above,
+and in the SQL database in one transaction of deletes and inserts, which readers never wait for. A target
+whose build the warehouse's log does not hold (another warehouse, a copy gone its own way, older than the
+log) or in another shape (columns, types, descriptions, keys) is published in full. Parquet files are always
+written whole.
 """
 
 from __future__ import annotations
@@ -88,9 +89,8 @@ class Published:
 
 @dataclass(frozen=True)
 class Origin:
-    """Which warehouse, at which point of its changelog and in which shape, a publication reflects."""
-    warehouse_id: str
-    seq: int
+    """Which build of the warehouse (its changelog token), in which shape, a publication reflects."""
+    token: str
     shape: str
 
 
@@ -158,9 +158,9 @@ def publish(warehouse: Path | str, settings: Settings | None = None, sql_url: st
 
 
 def _origin(con: duckdb.DuckDBPyConnection, settings: Settings) -> Origin | None:
-    """Where the warehouse's changelog stands, and the shape of what is published (None: no changelog yet)."""
-    logged = changelog.origin(con)
-    if logged is None:
+    """The warehouse's last build, and the shape of what is published (None: no build logged yet)."""
+    token = changelog.latest(con)
+    if token is None:
         return None
     shape = con.execute("SELECT schema_name, table_name, column_name, data_type, comment FROM duckdb_columns() WHERE "
                         "database_name = 'warehouse' AND schema_name IN ('core', 'marts') ORDER BY ALL").fetchall()
@@ -168,16 +168,15 @@ def _origin(con: duckdb.DuckDBPyConnection, settings: Settings) -> Origin | None
                          "'warehouse' AND schema_name IN ('core', 'marts') ORDER BY ALL").fetchall()
     text = repr((shape, tables, sorted(PRIMARY_KEYS.items()), sorted(INDEXES.items()),
                  settings.duckdb_storage_version))
-    return Origin(logged[0], logged[1], hashlib.sha256(text.encode()).hexdigest())
+    return Origin(token, hashlib.sha256(text.encode()).hexdigest())
 
 
 def _changes(con: duckdb.DuckDBPyConnection, now: Origin | None, then: Origin | None) -> Changes | None:
     """What to redo in a target that reflects `then` to make it reflect `now`: per published relation
     rewritten since, one condition (or WHOLE); None when the target is to be published in full."""
-    if now is None or then is None or (then.warehouse_id, then.shape) != (now.warehouse_id, now.shape) \
-            or then.seq > now.seq:
+    if now is None or then is None or then.shape != now.shape:
         return None
-    logged = changelog.since(con, then.seq)
+    logged = changelog.since(con, then.token)
     if logged is None:
         return None
     changes = {relation: changelog.WHOLE if changelog.WHOLE in conditions else " OR ".join(f"({c})" for c in conditions)
@@ -249,8 +248,8 @@ def publish_duckdb(con: duckdb.DuckDBPyConnection, directory: Path, version: str
             con.execute("DELETE FROM snapshot.meta.publication")
             con.execute("INSERT INTO snapshot.meta.publication SELECT ? AS version, now() AS published_at, "
                         "(SELECT max(finished_at) FROM meta.builds) AS built_at, "
-                        "(SELECT as_of FROM intermediate.settings) AS as_of, ?, ?, ?",
-                        [version, *((origin.warehouse_id, origin.seq, origin.shape) if origin else (None,) * 3)])
+                        "(SELECT as_of FROM intermediate.settings) AS as_of, ?, ?",
+                        [version, *((origin.token, origin.shape) if origin else (None, None))])
         finally:
             con.execute("DETACH snapshot")
         with open(partial, "rb+") as handle:
@@ -277,7 +276,7 @@ def _write_snapshot(con: duckdb.DuckDBPyConnection) -> None:
         for column, text in columns.items():
             con.execute(f"COMMENT ON COLUMN snapshot.{schema}.{table}.{column} IS {_quote(text)}")
     con.execute("CREATE TABLE snapshot.meta.publication (version VARCHAR, published_at TIMESTAMPTZ, "
-                "built_at TIMESTAMPTZ, as_of TIMESTAMP, warehouse_id VARCHAR, seq BIGINT, shape VARCHAR)")
+                "built_at TIMESTAMPTZ, as_of TIMESTAMP, build_token VARCHAR, shape VARCHAR)")
 
 
 def _patch_snapshot(con: duckdb.DuckDBPyConnection, changes: Changes) -> None:
@@ -300,9 +299,9 @@ def _file_origin(con: duckdb.DuckDBPyConnection, path: Path) -> Origin | None:
         columns = {r[0] for r in con.execute("SELECT column_name FROM duckdb_columns() WHERE database_name = "
                                              "'previous' AND schema_name = 'meta' AND table_name = 'publication'"
                                              ).fetchall()}
-        if not {"warehouse_id", "seq", "shape"} <= columns:
+        if not {"build_token", "shape"} <= columns:
             return None
-        row = con.execute("SELECT warehouse_id, seq, shape FROM previous.meta.publication").fetchone()
+        row = con.execute("SELECT build_token, shape FROM previous.meta.publication").fetchone()
         return Origin(*row) if row and row[0] is not None else None
     finally:
         con.execute("DETACH previous")
@@ -424,8 +423,7 @@ def _publication_table(schema: str) -> sa.Table:
     return sa.Table("publication", sa.MetaData(), sa.Column("version", sa.Text()),
                     sa.Column("published_at", sa.DateTime(timezone=True)),
                     sa.Column("built_at", sa.DateTime(timezone=True)), sa.Column("as_of", sa.DateTime()),
-                    sa.Column("warehouse_id", sa.Text()), sa.Column("seq", sa.BigInteger()),
-                    sa.Column("shape", sa.Text()), schema=schema)
+                    sa.Column("build_token", sa.Text()), sa.Column("shape", sa.Text()), schema=schema)
 
 
 def _database_origin(engine: sa.Engine, record: sa.Table) -> Origin | None:
@@ -433,9 +431,9 @@ def _database_origin(engine: sa.Engine, record: sa.Table) -> Origin | None:
         if not sa.inspect(connection).has_table(record.name, schema=record.schema):
             return None
         columns = {c["name"] for c in sa.inspect(connection).get_columns(record.name, schema=record.schema)}
-        if not {"warehouse_id", "seq", "shape"} <= columns:
+        if not {"build_token", "shape"} <= columns:
             return None
-        row = connection.execute(sa.select(record.c.warehouse_id, record.c.seq, record.c.shape)).first()
+        row = connection.execute(sa.select(record.c.build_token, record.c.shape)).first()
     return Origin(*row) if row and row[0] is not None else None
 
 
@@ -445,7 +443,7 @@ def _record(connection: sa.Connection, record: sa.Table, con: duckdb.DuckDBPyCon
     if connection.dialect.name == "postgresql":
         connection.execute(sa.text(f'CREATE SCHEMA IF NOT EXISTS "{record.schema}"'))
     if sa.inspect(connection).has_table(record.name, schema=record.schema) and \
-            not {"warehouse_id", "seq", "shape"} <= {c["name"] for c in sa.inspect(connection).get_columns(
+            not {"build_token", "shape"} <= {c["name"] for c in sa.inspect(connection).get_columns(
                 record.name, schema=record.schema)}:
         record.drop(connection)     # written before publications recorded their origin
     record.create(connection, checkfirst=True)
@@ -454,8 +452,7 @@ def _record(connection: sa.Connection, record: sa.Table, con: duckdb.DuckDBPyCon
     connection.execute(record.delete())
     connection.execute(record.insert().values(
         version=version, published_at=datetime.now(UTC), built_at=built_at, as_of=as_of,
-        warehouse_id=origin.warehouse_id if origin else None, seq=origin.seq if origin else None,
-        shape=origin.shape if origin else None))
+        build_token=origin.token if origin else None, shape=origin.shape if origin else None))
 
 
 def _replace_database(con: duckdb.DuckDBPyConnection, engine: sa.Engine, schema_prefix: str,

@@ -4,9 +4,11 @@ the previous one, and database passwords kept out of errors (readers under refre
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import datetime
 from pathlib import Path
 
 import duckdb
+import psycopg
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
@@ -16,6 +18,7 @@ from b24wh_simulator.client import SimulatorProcess
 from dagster_project.cli import refresh
 from tests.conftest import portal_options
 from tests.postgres import postgres_server
+from tests.warehouse.published import rows, unlike_the_warehouse
 from warehouse import publish as publish_module
 from warehouse.marts import build_marts
 from warehouse.publish import PUBLISHED, PublishError, publish, published_versions
@@ -65,10 +68,10 @@ def test_an_older_storage_version_is_written_when_asked(built: Path, tmp_path: P
 def forget_origins(folder: Path, url: str, prefix: str) -> None:
     """As publications written before they recorded their origin: the next ones are full."""
     with duckdb.connect(str(folder / "warehouse.duckdb")) as con:
-        con.execute("UPDATE meta.publication SET warehouse_id = NULL")
+        con.execute("UPDATE meta.publication SET build_token = NULL")
     engine = sa.create_engine(url)
     with engine.begin() as con:
-        con.execute(sa.text(f"UPDATE {prefix}meta.publication SET warehouse_id = NULL"))
+        con.execute(sa.text(f"UPDATE {prefix}meta.publication SET build_token = NULL"))
     engine.dispose()
 
 
@@ -121,6 +124,27 @@ def test_a_publication_that_fails_midway_leaves_the_previous_one_readable(
         assert con.execute(sa.text(f"SELECT count(*) FROM {prefix}core.fact_deal")).scalar() > 0
         assert con.execute(sa.text(f"SELECT version FROM {prefix}meta.publication")).scalar() == again.version
     engine.dispose()
+
+
+def test_a_copy_of_the_warehouse_gone_its_own_way_publishes_in_full(built: Path, tmp_path: Path, postgres: str) -> None:
+    """A copied project publishing to the same database as the original: after as many builds as the
+    original's, the copy's last build is still not the one the database reflects (each build draws a token of
+    its own), so the database is written whole from the copy, and holds the copy's rows."""
+    prefix = "copies_"
+    copy = tmp_path / "copy.duckdb"
+    copy.write_bytes(built.read_bytes())
+    original = Settings(publish_directory=tmp_path / "original", publish_parquet=False,
+                        publish_sql_schema_prefix=prefix)
+    publish(built, original, sql_url=postgres)
+    assert build_marts(built).mode == "incremental"
+    assert publish(built, original, sql_url=postgres).modes == {"duckdb": "incremental", "sql": "incremental"}
+    assert build_marts(copy, as_of=datetime(2030, 1, 1)).mode == "incremental"
+    from_copy = publish(copy, Settings(publish_directory=tmp_path / "copy", publish_parquet=False,
+                                       publish_sql_schema_prefix=prefix), sql_url=postgres)
+    assert from_copy.modes == {"duckdb": "full", "sql": "full"}
+    libpq = sa.engine.make_url(postgres).set(drivername="postgresql").render_as_string(hide_password=False)
+    with psycopg.connect(libpq) as published:
+        assert unlike_the_warehouse(copy, lambda query: rows(published, query), prefix) == []
 
 
 def test_a_wrong_database_password_is_reported_without_it(built: Path, tmp_path: Path, postgres: str) -> None:

@@ -7,8 +7,7 @@ import json
 import subprocess
 import sys
 import time
-from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +20,8 @@ from b24wh_simulator.client import SimulatorProcess
 from dagster_project.cli import refresh
 from tests.conftest import portal_options
 from tests.postgres import postgres_server
-from warehouse.publish import PUBLISHED, publish, published_versions
+from tests.warehouse.published import rows, unlike_the_warehouse
+from warehouse.publish import publish, published_versions
 from warehouse.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -112,15 +112,6 @@ def refreshes_while_reading(tmp_path: Path, settings: Settings, reader_script: s
         return reader.result()
 
 
-def rows(con: Any, query: str) -> Counter[tuple[Any, ...]]:
-    return Counter(tuple(row) for row in con.execute(query).fetchall())
-
-
-def unlike_the_warehouse(warehouse: Path, fetch: Callable[[str], Counter[tuple[Any, ...]]]) -> list[str]:
-    """The published tables whose rows (as multisets) differ from the warehouse's."""
-    with duckdb.connect(str(warehouse), read_only=True) as con:
-        return [f"{schema}.{table}" for schema, table in PUBLISHED
-                if rows(con, f"FROM {schema}.{table}") != fetch(f"SELECT * FROM {schema}.{table}")]
 
 
 def test_duckdb_readers_never_fail_nor_see_a_mix_while_refreshes_publish(tmp_path: Path) -> None:
