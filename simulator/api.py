@@ -62,8 +62,8 @@ class Outcome:
 
 class Api:
     def __init__(self, db: sqlite3.Connection, tz: tzinfo, costs: Callable[[], CostModel],
-                 budget: OperatingBudget, unresolved_reference: str = "empty", history_ids: str = "strings",
-                 events: Events | None = None, application_token: Callable[[str], str] | None = None) -> None:
+                 budget: OperatingBudget, events: Events, application_token: Callable[[str], str],
+                 unresolved_reference: str = "empty", history_ids: str = "strings") -> None:
         self.db = db
         self.tz = tz
         self.costs = costs
@@ -71,8 +71,8 @@ class Api:
         self.unresolved_reference = unresolved_reference
         self.history_ids = history_ids
         self._sizes: dict[str, int] = {}
-        self.events = events or Events("simulator.bitrix24.test")
-        self.application_token = application_token
+        self.events = events
+        self.application_token = application_token   # an application's client id -> its token
 
     def invalidate_sizes(self) -> None:
         self._sizes.clear()
@@ -291,7 +291,7 @@ class Api:
     # --- event handlers (applications only) ---------------------------------------------------------
 
     def _application(self, caller: Caller) -> str:
-        if not caller.key.startswith("app:") or self.application_token is None:
+        if not caller.key.startswith("app:"):
             raise ApiError(401, "WRONG_AUTH_TYPE", "Current authorization type is denied for this method")
         return caller.key.removeprefix("app:")
 
@@ -303,7 +303,7 @@ class Api:
         if not event or not url.startswith(("http://", "https://")):
             raise ApiError(400, "ERROR_ARGUMENT", "Event and handler are required")
         try:
-            self.events.bind(event, url, self.application_token(client_id), client_id)  # type: ignore[misc]
+            self.events.bind(event, url, self.application_token(client_id), client_id)
         except ValueError:
             raise ApiError(400, "ERROR_EVENT_NOT_FOUND", "Event not found") from None
         return {"result": True}, self.costs().per_call

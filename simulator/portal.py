@@ -45,9 +45,9 @@ class Portal:
         self.buckets: dict[str, LeakyBucket] = {}
         self.budget = OperatingBudget(self.limits.operating_limit)
         self.events = Events(f"sim{self.data.seed:08d}.bitrix24.test")
-        self.api = Api(self.db, self.tz, lambda: self.costs, self.budget, self.config.unresolved_reference,
-                       history_ids=self.config.history_ids, events=self.events,
-                       application_token=lambda client_id: self.application_token(self.app(client_id)))
+        self.api = Api(self.db, self.tz, lambda: self.costs, self.budget, self.events,
+                       lambda client_id: self.application_token(self.app(client_id)),
+                       self.config.unresolved_reference, history_ids=self.config.history_ids)
         self.access_tokens: dict[str, tuple[OAuthApp, int, int]] = {}
         self.refresh_tokens: dict[str, tuple[OAuthApp, int, int]] = {}
         self.stats: Counter[str] = Counter()
