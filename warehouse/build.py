@@ -180,7 +180,7 @@ class _Build:
             self.changed[name] = int(self.con.execute(f"SELECT count(*) FROM changes_{name}").fetchone()[0])  # type: ignore[index]
         # An additive model's old rows for the changed keys are read before the tables under it are patched.
         for model in KEYED_CORE:
-            self.con.execute(f"CREATE TABLE IF NOT EXISTS {_replaced(model)} AS FROM {model.relation} LIMIT 0")
+            self.con.execute(f"CREATE TABLE IF NOT EXISTS {replaced(model)} AS FROM {model.relation} LIMIT 0")
         for model in MODELS:
             if model.additive:
                 self.before[model.name] = self._span(model)
@@ -210,7 +210,7 @@ class _Build:
         scope = self._in_changes(model)
         changed = self.con.execute(f"SELECT key FROM changes_{model.changes}").fetchall()
         self.rewritten[model.relation] = [changelog.keys(CHANGE_SETS[model.changes or ""], (k for (k,) in changed))]
-        self._execute(model, f"INSERT INTO {_replaced(model)} SELECT * FROM {model.relation} WHERE {scope}")
+        self._execute(model, f"INSERT INTO {replaced(model)} SELECT * FROM {model.relation} WHERE {scope}")
         self._execute(model, f"DELETE FROM {model.relation} WHERE {scope}")
         self._execute(model, f"INSERT INTO {model.relation} SELECT * FROM ({model.sql(self.timezone)}) WHERE {scope}")
 
@@ -281,13 +281,14 @@ class _Build:
             self.con.execute("DELETE FROM meta.mart_changes")
             self.con.execute("INSERT INTO meta.mart_changes VALUES ('*', NULL)")
             for model in KEYED_CORE:
-                self.con.execute(f"CREATE OR REPLACE TABLE {_replaced(model)} AS FROM {model.relation} LIMIT 0")
+                self.con.execute(f"CREATE OR REPLACE TABLE {replaced(model)} AS FROM {model.relation} LIMIT 0")
             return
         for name in CHANGE_SETS:
             self.con.execute(f"INSERT INTO meta.mart_changes SELECT '{name}', key FROM changes_{name}")
 
 
-def _replaced(model: Model) -> str:
+def replaced(model: Model) -> str:
+    """Where a keyed core table's replaced rows wait for the marts build."""
     return f"meta.replaced_{model.name}"
 
 

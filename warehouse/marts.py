@@ -26,8 +26,8 @@ from zoneinfo import ZoneInfo
 import duckdb
 
 from warehouse import changelog
-from warehouse.build import WarehouseError, comment, execute, exists, transaction
-from warehouse.catalogue import MART_TABLES, MARTS, MODELS_DIR, Model, macros
+from warehouse.build import WarehouseError, comment, execute, exists, replaced, transaction
+from warehouse.catalogue import KEYED_CORE, MART_TABLES, MARTS, MODELS_DIR, Model, macros
 from warehouse.plans import load_plans
 from warehouse.settings import Settings, portal_timezone
 
@@ -69,9 +69,9 @@ def build_marts(warehouse: Path | str, *, timezone: str | None = None, settings:
         con.execute("CREATE TABLE IF NOT EXISTS meta.mart_builds (finished_at TIMESTAMPTZ, as_of TIMESTAMP)")
         for column in ("mode", "reason", "version"):
             con.execute(f"ALTER TABLE meta.mart_builds ADD COLUMN IF NOT EXISTS {column} VARCHAR")
-        reason = "asked for a full build" if full else _why_full(con, version, moment)
-        since = None if reason else con.execute("SELECT as_of FROM meta.mart_builds ORDER BY finished_at DESC "
-                                                "LIMIT 1").fetchone()[0]  # type: ignore[index]
+        last = con.execute("SELECT as_of, version FROM meta.mart_builds ORDER BY finished_at DESC LIMIT 1").fetchone()
+        reason = "asked for a full build" if full else _why_full(con, last, version, moment)
+        since = None if reason or last is None else last[0]
         patched: dict[str, int] = {}
         rewritten: dict[str, list[str]] = {}     # per mart, conditions its rewritten rows meet (changelog)
         for model in MARTS:
@@ -97,8 +97,9 @@ def build_marts(warehouse: Path | str, *, timezone: str | None = None, settings:
     return MartsBuilt(counts, moment, time.perf_counter() - started, mode, reason)
 
 
-def _why_full(con: duckdb.DuckDBPyConnection, version: str, moment: datetime) -> str:
-    last = con.execute("SELECT as_of, version FROM meta.mart_builds ORDER BY finished_at DESC LIMIT 1").fetchone()
+def _why_full(con: duckdb.DuckDBPyConnection, last: tuple[datetime, str] | None, version: str,
+              moment: datetime) -> str:
+    """Why the marts cannot be patched ('' when they can), given the last build's moment and version."""
     if last is None:
         return "no marts build on record"
     if last[1] != version:
@@ -164,10 +165,9 @@ def _scope_parts(con: duckdb.DuckDBPyConnection, columns: tuple[str, ...]) -> li
 
 def _used_up(con: duckdb.DuckDBPyConnection) -> None:
     """What the core build handed over is reflected now: emptied for the next core build to fill."""
-    for (table,) in con.execute("SELECT table_name FROM information_schema.tables WHERE table_schema = 'meta' "
-                                "AND (table_name = 'mart_changes' OR starts_with(table_name, 'replaced_'))"
-                                ).fetchall():
-        con.execute(f"DELETE FROM meta.{table}")
+    for relation in ("meta.mart_changes", *(replaced(model) for model in KEYED_CORE)):
+        if exists(con, *relation.split(".")):
+            con.execute(f"DELETE FROM {relation}")
 
 
 def _version(timezone: str, views: dict[str, str]) -> str:

@@ -179,8 +179,9 @@ def _changes(con: duckdb.DuckDBPyConnection, now: Origin | None, then: Origin | 
     logged = changelog.since(con, then.token)
     if logged is None:
         return None
+    published = {f"{s}.{t}" for s, t in PUBLISHED}
     changes = {relation: changelog.WHOLE if changelog.WHOLE in conditions else " OR ".join(f"({c})" for c in conditions)
-               for relation, conditions in logged.items() if relation in {f"{s}.{t}" for s, t in PUBLISHED}}
+               for relation, conditions in logged.items() if relation in published}
     # A table that is normally patched was rebuilt whole (a full build): a new publication is quicker than
     # deleting and copying most of the rows.
     return None if any(changes.get(relation) == changelog.WHOLE for relation in PATCHED) else changes
