@@ -32,7 +32,7 @@ import os
 import shutil
 import subprocess
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -55,8 +55,9 @@ def refresh(warehouse: Path, *, credentials: str | dict[str, Any] | Bitrix24Cred
             sweep: bool | None = None,
             backfill: dict[str, Any] | None = None, timezone: str | None = None, rebuild: bool = False,
             settings: Settings | None = None, as_of: datetime | None = None,
-            progress: Progress | None = None) -> Refreshed:
-    """The refresh graph (`dagster_project.steps`): extract (incremental, or a backfill window), the model (in
+            progress: Progress | None = None, entities: Sequence[str] | None = None) -> Refreshed:
+    """The refresh graph (`dagster_project.steps`): extract (incremental, or a backfill window; of `entities`
+    only, when given), the model (in
     full when `rebuild`) and its checks, the marts (as of `as_of`, portal time; default now) and their checks,
     and publishing for BI tools. Every setting is checked before any request; no other refresh may hold the
     warehouse. `credentials` (a webhook URL or OAuth fields) and `plan` (the portal's Bitrix24 plan) override
@@ -67,7 +68,7 @@ def refresh(warehouse: Path, *, credentials: str | dict[str, Any] | Bitrix24Cred
     source = {name: value for name, value in (("credentials", credentials), ("plan", plan)) if value}
     return Refreshed.of(run_steps(prepare(warehouse, settings=settings, timezone=timezone, source=source,
                                           sweep=sweep, backfill=backfill, rebuild=rebuild, as_of=as_of,
-                                          progress=progress)))
+                                          progress=progress, entities=entities)))
 
 
 def headline(warehouse: Path) -> str:
@@ -365,9 +366,10 @@ def repeat(args: argparse.Namespace, chosen: list[Scope]) -> int:
 
 
 def refresh_quietly(scope: Scope, sweep: bool | None = None, rebuild: bool = False,
-                    stopping: Callable[[], bool] = lambda: False) -> None:
-    """One refresh of a repeated or event-driven series: a line when done, a failure as one line on stderr
-    and in the warehouse's status (unless `stopping`: interrupted on purpose), then raised."""
+                    stopping: Callable[[], bool] = lambda: False, entities: Sequence[str] | None = None) -> None:
+    """One refresh of a repeated or event-driven series (of `entities` only, when given): a line when done, a
+    failure as one line on stderr and in the warehouse's status (unless `stopping`: interrupted on purpose),
+    then raised."""
     import time
 
     from dagster_project.progress import Progress
@@ -376,7 +378,8 @@ def refresh_quietly(scope: Scope, sweep: bool | None = None, rebuild: bool = Fal
     began = time.monotonic()
     try:
         done = refresh(scope.warehouse, sweep=sweep, rebuild=rebuild, settings=scope.settings,
-                       timezone=scope.timezone, progress=Progress(None), **scope.source_options())
+                       timezone=scope.timezone, progress=Progress(None), entities=entities,
+                       **scope.source_options())
     except Exception as exc:
         if not stopping():
             line = one_line(exc, scope.warehouse)
@@ -384,7 +387,8 @@ def refresh_quietly(scope: Scope, sweep: bool | None = None, rebuild: bool = Fal
             record_error(scope.warehouse, "refresh", line)
         raise
     clear_error(scope.warehouse)
-    print(f"{datetime.now():%H:%M:%S}{scope.mark} refreshed in {time.monotonic() - began:.1f} s "
+    which = f" {', '.join(entities)}" if entities else ""
+    print(f"{datetime.now():%H:%M:%S}{scope.mark} refreshed{which} in {time.monotonic() - began:.1f} s "
           f"({done.model.reason}); published {done.published.version}", flush=True)
 
 
@@ -394,8 +398,8 @@ def listen(scope: Scope, host: str, port: int, debounce: float, every: float) ->
     from pipelines.bitrix24.credentials import application_token
 
     token = application_token(scope.name or None)
-    receiver.listen(token, lambda: refresh_quietly(scope), receiver.journal_path(scope.warehouse), host, port,
-                    debounce, every)
+    receiver.listen(token, lambda entities: refresh_quietly(scope, entities=entities),
+                    receiver.journal_path(scope.warehouse), host, port, debounce, every)
     return 0
 
 

@@ -5,14 +5,14 @@
 - `reconcile`: the same with the deletion sweep forced, nightly (late edits and deletions).
 - `backfill`: monthly partitions; each partition reloads that month (by creation date), leaving the
   incremental cursors alone, then runs the model, the marts and publishing like any refresh.
-All three run the same assets, the steps of `dagster_project.steps` that `b24wh refresh` runs, and record
-their materialisations and check results.
-Every step that writes the warehouse runs in the `duckdb_writer` pool (limit 1 in dagster.yaml).
+All three run the same assets (`assets.refresh`: one op running the steps of `dagster_project.steps` that
+`b24wh refresh` runs) and record their materialisations and check results. The op writes the warehouse in the
+`duckdb_writer` pool (limit 1 in dagster.yaml).
 
-Where the settings file lists portals (docs/portals.md), each portal has its own assets (keys and ops after
+Where the settings file lists portals (docs/portals.md), each portal has its own assets (keys and op after
 its name, a writer pool of its own: `duckdb_writer_<name>`). `refresh` and `reconcile` run every portal in one
-run, the portals' steps in parallel under the multiprocess executor, a failing portal stopping only its own
-steps; `backfill_<name>` is that portal's monthly backfill (portal x month).
+run, the portals in parallel under the multiprocess executor, a failing portal stopping only itself;
+`backfill_<name>` is that portal's monthly backfill (portal x month).
 """
 # No `from __future__ import annotations` here: Dagster reads parameter annotations (configs, resources).
 
@@ -22,15 +22,10 @@ from typing import Any
 import dagster as dg
 from dagster._core.definitions.unresolved_asset_job_definition import UnresolvedAssetJobDefinition
 
-from assets.ingestion import ExtractConfig, extract_assets
-from assets.model import model_assets
+from assets.refresh import REFRESH_OP, RefreshConfig, refresh_assets
 from assets.steps import op_name
 from dagster_project.resources import Bitrix24Resource, WarehouseResource
 from warehouse.settings import Orchestration, Settings, SettingsError, load_settings, orchestration, portal_timezone
-
-
-def portal_assets(portal: str | None) -> list[dg.AssetsDefinition]:
-    return [extract_assets(portal), *model_assets(portal)]
 
 
 def backfill_job(name: str, portal: str | None, selection: dg.AssetSelection,
@@ -38,9 +33,9 @@ def backfill_job(name: str, portal: str | None, selection: dg.AssetSelection,
     def backfill_config(partition_key: str) -> dict[str, Any]:
         """The month's window (by creation date) for the extract step; the other steps run as in any refresh."""
         window = monthly.time_window_for_partition_key(partition_key)
-        extract = ExtractConfig(backfill_start=window.start.date().isoformat(),
+        extract = RefreshConfig(backfill_start=window.start.date().isoformat(),
                                 backfill_end=window.end.date().isoformat())
-        return {"ops": {op_name("bitrix24_raw", portal): {"config": extract.model_dump()}}}
+        return {"ops": {op_name(REFRESH_OP, portal): {"config": extract.model_dump()}}}
 
     return dg.define_asset_job(
         name, selection=selection,
@@ -52,14 +47,13 @@ def backfill_job(name: str, portal: str | None, selection: dg.AssetSelection,
 def build_definitions(settings: Settings, schedules: Orchestration, timezone: str) -> dg.Definitions:
     """The code location for the settings: one portal as always, or every listed portal side by side."""
     portals: list[str | None] = [p.name for p in settings.portals] or [None]
-    by_portal = {portal: portal_assets(portal) for portal in portals}
-    everything = dg.AssetSelection.assets(*(a for assets in by_portal.values() for a in assets))
+    by_portal = {portal: refresh_assets(portal) for portal in portals}
+    everything = dg.AssetSelection.assets(*by_portal.values())
     monthly = dg.MonthlyPartitionsDefinition(start_date=schedules.backfill_start, timezone=timezone)
-    sweep = {"config": ExtractConfig(force_sweep=True).model_dump()}
-    # Listed portals' steps mostly wait on their portals' rate limits: as many at once as there are portals (each
-    # portal's own pool still lets one of its steps write at a time), each step forked from a server that has
-    # imported the code location once (a fresh interpreter per step costs seconds of imports). One portal:
-    # Dagster's default.
+    sweep = {"config": RefreshConfig(force_sweep=True).model_dump()}
+    # Listed portals' refreshes mostly wait on their portals' rate limits: as many at once as there are portals
+    # (each portal's own pool still lets one writer at a time), each forked from a server that has imported the
+    # code location once (a fresh interpreter per op costs seconds of imports). One portal: Dagster's default.
     parallel = ({"execution": {"config": {"multiprocess": {
         "max_concurrent": len(portals),
         "start_method": {"forkserver": {"preload_modules": ["dagster_project.definitions"]}}}}}}
@@ -70,12 +64,12 @@ def build_definitions(settings: Settings, schedules: Orchestration, timezone: st
     reconcile_job = dg.define_asset_job(
         "reconcile", selection=everything,
         description="Refresh with the deletion sweep forced (late edits, deletions).",
-        config={**parallel, "ops": {op_name("bitrix24_raw", portal): sweep for portal in portals}})
-    backfills = [backfill_job(f"backfill_{portal}" if portal else "backfill", portal, dg.AssetSelection.assets(*assets),
+        config={**parallel, "ops": {op_name(REFRESH_OP, portal): sweep for portal in portals}})
+    backfills = [backfill_job(f"backfill_{portal}" if portal else "backfill", portal, dg.AssetSelection.assets(assets),
                               monthly)
                  for portal, assets in by_portal.items()]
     return dg.Definitions(
-        assets=[a for assets in by_portal.values() for a in assets],
+        assets=list(by_portal.values()),
         jobs=[refresh_job, reconcile_job, *backfills],
         schedules=[
             dg.ScheduleDefinition(job=refresh_job, cron_schedule=schedules.refresh_cron,

@@ -4,7 +4,7 @@ A `Scope` is everything one refresh of one portal reads and writes: its warehous
 state and cursors), its settings (plans file, publication folder, SQL schemas) and time zone, and how to find
 its credentials. Listed portals share nothing: each has its own folder (`data/portals/<name>/` by default),
 its credentials only under its own name, and its schemas in the SQL database. `b24wh --portal NAME` and
-`--all`, and each portal's Dagster assets (`assets.steps.scope_of`), all go through `scopes()`.
+`--all`, and each portal's Dagster assets (`assets.refresh.scope_of`), all go through `scopes()`.
 """
 
 from __future__ import annotations

@@ -8,11 +8,14 @@ Tasks module's ONTASKADD/UPDATE/DELETE. Each call is a form POST (`event`, `data
 
 It refreshes once when it starts, to catch up. An accepted event is journaled at once
 (`<warehouse>.events.jsonl`: when, which event, which id; a deletion is recorded the moment it arrives) and
-asks for a refresh. Refreshes run one at a time, in a thread of their own: one starts `debounce` seconds after
-the event that asked for it, so that a burst makes one refresh, and events that arrive during a refresh make
-one more after it; without events, one runs `every` seconds after the last. Polling stays the truth: each
-refresh reads what changed since its cursor and counts deletions, so a lost, repeated or late event changes
-nothing but when a refresh runs. `GET /status` tells what the receiver did.
+asks for a refresh of the entities it concerns (`ENTITIES_OF`: a deal's event, the deals and their stage
+history). Refreshes run one at a time, in a thread of their own: one starts `debounce` seconds after the event
+that asked for it, so that a burst makes one refresh (of every entity the burst concerns), and events that
+arrive during a refresh make one more after it; without events, a refresh of everything runs `every` seconds
+after the last. Polling stays the truth: each refresh reads what changed since its cursors and counts
+deletions, so a lost, repeated or late event changes nothing but when a refresh runs, and the refresh of
+everything catches what no event announced (users, stages, invoices). `GET /status` tells what the receiver
+did.
 """
 
 from __future__ import annotations
@@ -29,8 +32,19 @@ from typing import Any
 
 from aiohttp import web
 
-EVENT_PREFIXES = ("ONCRMDEAL", "ONCRMLEAD", "ONCRMCONTACT", "ONCRMCOMPANY", "ONCRMACTIVITY", "ONTASK")
-EVENTS = frozenset(f"{p}{a}" for p in EVENT_PREFIXES for a in ("ADD", "UPDATE", "DELETE"))
+# Per event family, the catalogue's entities (pipelines/bitrix24/catalogue.py) its changes reach: a deal's stage
+# move writes the stage history too; a call ends as an activity.
+ENTITIES_OF: dict[str, tuple[str, ...]] = {
+    "ONCRMDEAL": ("deals", "deal_stage_history"),
+    "ONCRMLEAD": ("leads", "lead_status_history"),
+    "ONCRMCONTACT": ("contacts",),
+    "ONCRMCOMPANY": ("companies",),
+    "ONCRMACTIVITY": ("activities", "calls"),
+    "ONTASK": ("tasks",),
+}
+ACTIONS = ("ADD", "UPDATE", "DELETE")
+EVENTS = {f"{family}{action}": entities for family, entities in ENTITIES_OF.items() for action in ACTIONS}
+Refresh = Callable[[list[str] | None], None]    # the entities to read; None: every one
 PATH = "/bitrix24/events"
 
 
@@ -42,27 +56,42 @@ class Counts:
     failed_refreshes: int = 0
     last_event_at: str | None = None
     last_refresh_at: str | None = None
+    last_refresh_of: list[str] | None = None    # the entities the last refresh read; None: every one
 
 
 class Refresher:
-    """Runs `refresh` in a thread of its own, one at a time: `debounce` seconds after it is asked, once more
-    after a run during which it was asked again, and `every` seconds after the last run when nobody asked
-    (Bitrix24 does not send an event again when a call fails)."""
+    """Runs `refresh` in a thread of its own, one at a time: `debounce` seconds after it is asked (for the
+    entities asked for since the last run), once more after a run during which it was asked again, and for
+    every entity `every` seconds after the last run when nobody asked (Bitrix24 does not send an event again
+    when a call fails)."""
 
-    def __init__(self, refresh: Callable[[], None], debounce: float, counts: Counts, every: float) -> None:
+    def __init__(self, refresh: Refresh, debounce: float, counts: Counts, every: float) -> None:
         self.refresh = refresh
         self.debounce = debounce
         self.every = every
         self.counts = counts
         self._asked = threading.Event()
         self._stopped = threading.Event()
+        self._lock = threading.Lock()
+        self._entities: set[str] | None = set()    # asked for since the last run; None: every one
         self._thread = threading.Thread(target=self._run, name="b24wh-refresher", daemon=True)
 
     def start(self) -> None:
         self._thread.start()
 
-    def ask(self) -> None:
+    def ask(self, entities: tuple[str, ...] | None = None) -> None:
+        """A refresh of these entities (None: of every one)."""
+        with self._lock:
+            if entities is None or self._entities is None:
+                self._entities = None
+            else:
+                self._entities.update(entities)
         self._asked.set()
+
+    def _take(self) -> list[str] | None:
+        with self._lock:
+            asked, self._entities = self._entities, set()
+        return None if asked is None else sorted(asked)
 
     def stop(self) -> None:
         self._stopped.set()
@@ -75,13 +104,17 @@ class Refresher:
                 if self._stopped.is_set():
                     return
                 time.sleep(self.debounce)     # the rest of the burst joins this refresh
+            else:
+                self.ask()                    # nobody asked for `every` seconds: everything
             self._asked.clear()
+            entities = self._take()
             try:
-                self.refresh()
+                self.refresh(entities)
                 self.counts.refreshes += 1
             except Exception:   # reported by `refresh` itself; the next event tries again
                 self.counts.failed_refreshes += 1
             self.counts.last_refresh_at = datetime.now(UTC).isoformat(timespec="seconds")
+            self.counts.last_refresh_of = entities
 
 
 def journal_path(warehouse: Path) -> Path:
@@ -118,7 +151,7 @@ def build_app(token: str, refresher: Refresher, journal: Path) -> web.Applicatio
             handle.write(line)
         counts.accepted += 1
         counts.last_event_at = now
-        refresher.ask()
+        refresher.ask(EVENTS[event])
         return web.json_response({"accepted": event})
 
     async def status(request: web.Request) -> web.Response:
@@ -130,12 +163,12 @@ def build_app(token: str, refresher: Refresher, journal: Path) -> web.Applicatio
     return app
 
 
-def listen(token: str, refresh: Callable[[], None], journal: Path, host: str, port: int, debounce: float,
+def listen(token: str, refresh: Refresh, journal: Path, host: str, port: int, debounce: float,
            every: float) -> None:
     """Serves until stopped (Ctrl-C, SIGTERM); a refresh under way finishes first."""
     refresher = Refresher(refresh, debounce, Counts(), every)
     refresher.start()
-    refresher.ask()     # catch up with what changed while nobody listened
+    refresher.ask()     # catch up with everything that changed while nobody listened
     listening = (f"Listening for the portal's events at http://{host}:{port}{PATH} (journal {journal}); "
                  "set this URL as the outbound webhook's handler (docs/events.md)")
     try:    # aiohttp prints once the port is bound

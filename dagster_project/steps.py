@@ -3,9 +3,10 @@
     extract -> core (CORE_CHECKS) -> marts (MART_CHECKS) -> publish
 
 `b24wh refresh`, `b24wh backfill` and the demo run `STEPS` in this order in one process (`run_steps`). Dagster
-runs the same steps as assets (`assets/`: one asset or multi-asset per step, calling `Step.run`, with the
-step's checks as its blocking asset checks), and its `refresh`, `reconcile` and `backfill` jobs select them
-all. In both, a failing check stops every later step, and each step writes under the warehouse's writer lock.
+runs the same steps the same way, as one multi-asset per portal (`assets/refresh.py`: `each_step`, every step's
+assets materialised as it ends, its checks reported as asset check results), which its `refresh`, `reconcile`
+and `backfill` jobs select. In both, a failing check stops every later step, and the steps write under the
+warehouse's writer lock.
 
 Every setting a step reads is resolved and checked once, before any request, by `prepare`: the settings
 file, the portal's time zone, the plans file, the publication URL and the warehouse file.
@@ -13,7 +14,8 @@ file, the portal's time zone, the plans file, the publication URL and the wareho
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import closing
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -22,7 +24,7 @@ from typing import Any
 from dagster_project.progress import Progress
 from pipelines.bitrix24.pipeline import load
 from warehouse.build import Built, build
-from warehouse.checks import CORE_CHECKS, MART_CHECKS, Check, require
+from warehouse.checks import CORE_CHECKS, MART_CHECKS, Check, count, require
 from warehouse.files import check_warehouse, writer_lock
 from warehouse.marts import MartsBuilt, build_marts
 from warehouse.publish import Published, check_publish_url, publish
@@ -106,22 +108,37 @@ class Refreshed:
         return cls(results["core"], results["marts"], results["publish"])
 
 
-def run_step(step: Step, request: Request) -> Any:
-    """One step alone (as a Dagster asset runs it), under the writer lock."""
+@dataclass(frozen=True)
+class Done:
+    """A step that ran: its result and how many rows break each of its checks."""
+
+    step: Step
+    result: Any
+    violations: dict[Check, int]
+
+    @property
+    def passed(self) -> bool:
+        return not any(self.violations.values())
+
+
+def each_step(request: Request, steps: Sequence[Step] = STEPS) -> Iterator[Done]:
+    """The steps in order, the warehouse locked from the first step to the last (no other refresh in between).
+    Yields each step as it ends, with its checks counted; after a step whose check fails, raises WarehouseError
+    naming it instead of going on. Close the iterator when leaving it early: it holds the lock."""
     with writer_lock(request.warehouse):
-        return step.run(request)
+        for step in steps:
+            done = Done(step, step.run(request), count(str(request.warehouse), step.checks))
+            yield done
+            require(done.violations, step.if_checks_fail)
 
 
 def run_steps(request: Request, steps: Sequence[Step] = STEPS) -> dict[str, Any]:
-    """The steps in order (by default all: a refresh), each step's checks passing before the next, the
-    warehouse locked from the first step to the last (no other refresh in between). Returns each step's
-    result by its name."""
+    """The steps in order (by default all: a refresh), each step's checks passing before the next. Returns each
+    step's result by its name."""
     results: dict[str, Any] = {}
-    with writer_lock(request.warehouse):
-        for step in steps:
-            results[step.name] = step.run(request)
-            if step.checks:
-                require(str(request.warehouse), step.checks, step.if_checks_fail)
-            if request.progress:
-                request.progress.finished(step.name, results[step.name])
+    with closing(each_step(request, steps)) as done_steps:
+        for done in done_steps:
+            results[done.step.name] = done.result
+            if request.progress and done.passed:
+                request.progress.finished(done.step.name, done.result)
     return results

@@ -7,8 +7,7 @@ import dagster as dg
 import duckdb
 import pytest
 
-from assets.ingestion import bitrix24_raw
-from assets.model import warehouse_core, warehouse_marts, warehouse_published
+from assets.refresh import warehouse_refresh
 from b24wh_simulator.client import SimulatorProcess
 from dagster_project.definitions import defs
 from dagster_project.resources import Bitrix24Resource, WarehouseResource
@@ -36,8 +35,7 @@ def resources(portal: Any, warehouse: Path) -> dict[str, Any]:
 
 def test_the_whole_graph_materialises_with_every_check_passing(portal: Any, tmp_path: Path) -> None:
     warehouse = tmp_path / "warehouse.duckdb"
-    result = dg.materialize([bitrix24_raw, warehouse_core, warehouse_marts, warehouse_published],
-                            resources=resources(portal, warehouse))
+    result = dg.materialize([warehouse_refresh], resources=resources(portal, warehouse))
     assert result.success
     materialised = {e.asset_key.to_user_string() for e in result.get_asset_materialization_events()}
     assert {"bitrix24/raw/deals", "warehouse/core/fact_deal", "warehouse/marts/funnel", "warehouse/published"} \
@@ -54,13 +52,14 @@ def test_the_whole_graph_materialises_with_every_check_passing(portal: Any, tmp_
 
 def test_a_failing_blocking_check_stops_what_is_downstream(portal: Any, tmp_path: Path) -> None:
     warehouse = tmp_path / "warehouse.duckdb"
-    assert dg.materialize([bitrix24_raw, warehouse_core], resources=resources(portal, warehouse)).success
+    raw_and_core = dg.AssetSelection.key_prefixes(["bitrix24", "raw"], ["warehouse", "core"])
+    assert dg.materialize([warehouse_refresh], selection=raw_and_core, resources=resources(portal, warehouse)).success
     with duckdb.connect(str(warehouse)) as con:   # a deal whose responsible user the portal does not list
         con.execute("INSERT INTO raw.deals (id, title, category_id, stage_id, stage_semantic_id, assigned_by_id, "
                     "date_create, date_modify, _dlt_load_id, _dlt_id) SELECT 10000000, 'orphan', 0, 'NEW', 'P', "
                     "999999, now(), now(), 'test', 'test-orphan'")
     # No extraction this time: a refresh's deletion count would mark the portal-less deal deleted.
-    result = dg.materialize([warehouse_core, warehouse_marts, warehouse_published],
+    result = dg.materialize([warehouse_refresh], selection=dg.AssetSelection.key_prefixes(["warehouse"]),
                             resources=resources(portal, warehouse), raise_on_error=False)
     assert not result.success
     failed = [e for e in result.get_asset_check_evaluations() if not e.passed]
@@ -124,17 +123,14 @@ def test_a_backfilled_month_leaves_the_cursors_and_matches_a_full_load(portal: A
 
 
 def test_the_command_line_and_dagster_run_the_same_steps() -> None:
-    from assets.model import warehouse_core, warehouse_marts
-    from dagster_project.steps import STEP, STEPS
+    from dagster_project.steps import STEPS
 
     assert [s.name for s in STEPS] == ["extract", "core", "marts", "publish"]
     specs = {spec.key.to_user_string() for spec in defs.resolve_all_asset_specs()}
     job = defs.resolve_job_def("refresh")
-    assert {n.name for n in job.graph.node_defs} == {"bitrix24_raw", "warehouse_core", "warehouse_marts",
-                                                     "warehouse__published"}
-    for asset, step in ((warehouse_core, STEP["core"]), (warehouse_marts, STEP["marts"])):
-        assert {c.name for c in asset.check_specs} == {c.name for c in step.checks}
-    assert "warehouse/published" in specs
+    assert {n.name for n in job.graph.node_defs} == {"warehouse_refresh"}
+    assert {c.name for c in warehouse_refresh.check_specs} == {c.name for s in STEPS for c in s.checks}
+    assert {"bitrix24/raw/deals", "warehouse/core/fact_deal", "warehouse/marts/funnel", "warehouse/published"} <= specs
     for name in ("refresh", "reconcile", "backfill"):
         assert {n.name for n in defs.resolve_job_def(name).graph.node_defs} == {n.name for n in job.graph.node_defs}
 
@@ -144,7 +140,8 @@ def test_a_bad_setting_fails_the_first_step_in_one_line_before_any_request(porta
     settings.write_text('[plans]\nplans_file = "plans.csv"\n', encoding="utf-8")
     (tmp_path / "plans.csv").write_text("scope,id,month,metric,plan\nmanager,1,2026-10,calls,1e400\n")
     portal.control.reset_stats()
-    result = dg.materialize([bitrix24_raw], raise_on_error=False, resources={
+    result = dg.materialize([warehouse_refresh], selection=dg.AssetSelection.key_prefixes(["bitrix24", "raw"]),
+                            raise_on_error=False, resources={
         "bitrix24": Bitrix24Resource(webhook_url=portal.webhook_url),
         "warehouse": WarehouseResource(path=str(tmp_path / "warehouse.duckdb"), settings_file=str(settings))})
     assert not result.success

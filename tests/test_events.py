@@ -21,6 +21,8 @@ import pytest
 import requests
 
 from dagster_project.cli import refresh
+from dagster_project.receiver import ENTITIES_OF, EVENTS, Counts, Refresher
+from pipelines.bitrix24.catalogue import BY_NAME
 from tests.conftest import free_port
 
 
@@ -50,6 +52,33 @@ class Capture:
         while len(self.calls) < count and time.monotonic() < deadline:
             time.sleep(0.05)
         return self.calls
+
+
+def wait_until(condition: Any, timeout: float = 10) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition() and time.monotonic() < deadline:
+        time.sleep(0.02)
+
+
+def test_a_burst_refreshes_the_entities_its_events_concern_and_silence_refreshes_everything() -> None:
+    assert {e for entities in ENTITIES_OF.values() for e in entities} <= set(BY_NAME)
+    runs: list[list[str] | None] = []
+    refresher = Refresher(runs.append, debounce=0.2, counts=Counts(), every=1.5)
+    refresher.start()
+    for event in ("ONCRMDEALUPDATE", "ONCRMACTIVITYADD", "ONCRMDEALDELETE"):
+        refresher.ask(EVENTS[event])
+    wait_until(lambda: len(runs) == 1)
+    assert runs == [["activities", "calls", "deal_stage_history", "deals"]]
+    assert refresher.counts.last_refresh_of == runs[0]
+    wait_until(lambda: len(runs) == 2)     # nobody asked for `every` seconds
+    assert runs[1] is None and refresher.counts.last_refresh_of is None
+    refresher.ask(EVENTS["ONTASKADD"])
+    refresher.ask()                         # everything takes in what was asked before
+    refresher.ask(EVENTS["ONCRMCONTACTADD"])
+    wait_until(lambda: len(runs) == 3)
+    assert runs[2] is None
+    refresher.stop()
+    assert len(runs) == 3 and refresher.counts.refreshes == 3
 
 
 @pytest.fixture()
@@ -105,6 +134,8 @@ def listening(tmp_path: Path, fresh_portal: Any) -> Iterator[tuple[Any, Path, st
         except requests.ConnectionError:
             assert process.poll() is None, process.communicate()
             time.sleep(0.1)
+    wait_until(lambda: status(url)["refreshes"] >= 1, timeout=60)     # the catch-up refresh at start
+    assert status(url)["last_refresh_of"] is None, "the catch-up refresh reads every entity"
     yield fresh_portal, warehouse, url, token
     process.send_signal(signal.SIGTERM)
     out, err = process.communicate(timeout=120)
@@ -139,10 +170,11 @@ def test_events_refresh_the_warehouse_at_once_and_unsigned_calls_change_nothing(
         encoding="utf-8").splitlines()]
     assert {"event": "ONCRMDEALDELETE", "id": str(gone)} in [{"event": e["event"], "id": e["id"]} for e in journal]
     deadline = time.monotonic() + 30     # the refresh counts once its last lines are printed
-    while status(url)["refreshes"] < 1 and time.monotonic() < deadline:
+    while status(url)["refreshes"] < 2 and time.monotonic() < deadline:
         time.sleep(0.1)
     before = status(url)
-    assert before["accepted"] == len(journal) == 3 and before["refreshes"] >= 1
+    assert before["accepted"] == len(journal) == 3 and before["refreshes"] >= 2
+    assert before["last_refresh_of"] == ["deal_stage_history", "deals"], "a deal's events read deals only"
     # Unsigned, wrongly signed and foreign calls are refused; they start nothing.
     for form in ({"event": "ONCRMDEALDELETE", "data[FIELDS][ID]": "1"},
                  {"event": "ONCRMDEALDELETE", "data[FIELDS][ID]": "1", "auth[application_token]": "forged"},

@@ -37,13 +37,11 @@ def test_each_portal_has_its_own_assets_pool_and_backfill() -> None:
     assert {"north/bitrix24/raw/deals", "south/warehouse/core/fact_deal", "east/warehouse/published"} <= keys
     assert not any(k.startswith(("bitrix24/", "warehouse/")) for k in keys)
     pools = {a.op.name: a.op.pool for a in defs.assets or [] if isinstance(a, dg.AssetsDefinition)}
-    assert pools["north__bitrix24_raw"] == pools["north__warehouse_core"] == "duckdb_writer_north"
-    assert pools["east__warehouse__published"] == "duckdb_writer_east"
+    assert pools == {f"{name}__warehouse_refresh": f"duckdb_writer_{name}" for name in ("north", "south", "east")}
     jobs = {job.name for job in defs.jobs}
     assert {"refresh", "reconcile", "backfill_north", "backfill_south", "backfill_east"} <= jobs
     backfill = defs.resolve_job_def("backfill_east")
-    assert {n.name for n in backfill.graph.node_defs} == {"east__bitrix24_raw", "east__warehouse_core",
-                                                           "east__warehouse_marts", "east__warehouse__published"}
+    assert {n.name for n in backfill.graph.node_defs} == {"east__warehouse_refresh"}
 
 
 def test_dagster_refreshes_every_portal_in_one_run_and_a_failing_one_stops_only_itself(
@@ -64,7 +62,7 @@ def test_dagster_refreshes_every_portal_in_one_run_and_a_failing_one_stops_only_
         result = dg.execute_job(dg.reconstructable(refresh_every_portal), instance=instance, raise_on_error=False)
         assert not result.success
         failed = {e.step_key for e in result.all_events if e.event_type == dg.DagsterEventType.STEP_FAILURE}
-        assert failed == {"south__bitrix24_raw"}
+        assert failed == {"south__warehouse_refresh"}
         published = {name: instance.get_latest_materialization_event(dg.AssetKey([name, "warehouse", "published"]))
                      for name in three_portals}
         assert published["north"] and published["east"] and not published["south"]
@@ -80,7 +78,7 @@ def test_dagster_refreshes_every_portal_in_one_run_and_a_failing_one_stops_only_
     for name in ("north", "east"):
         warehouse = project / "data" / "portals" / name / "warehouse.duckdb"
         assert warehouse_deals(warehouse) == portal_deals(three_portals[name]), name
-    extracts = ("north__bitrix24_raw", "east__bitrix24_raw")
-    assert min(ended[s] for s in extracts) > max(started[s] for s in extracts), "the portals' extracts overlapped"
+    refreshes = ("north__warehouse_refresh", "east__warehouse_refresh")
+    assert min(ended[s] for s in refreshes) > max(started[s] for s in refreshes), "the portals ran one after another"
 
 

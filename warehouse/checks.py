@@ -84,11 +84,17 @@ def violations(con: duckdb.DuckDBPyConnection, check: Check) -> int:
     return int(con.execute(check.violations).fetchone()[0])  # type: ignore[index]
 
 
-def require(warehouse: str, checks: tuple[Check, ...], consequence: str) -> None:
-    """Raises WarehouseError naming the first failing check (and how many more failed), if any fails."""
+def count(warehouse: str, checks: tuple[Check, ...]) -> dict[Check, int]:
+    """Each check's violations in the warehouse (none read when there are no checks)."""
+    if not checks:
+        return {}
     with duckdb.connect(warehouse, read_only=True) as con:
-        failed = [f"{c.table}.{c.name}: {n} rows break it ({c.description})"
-                  for c in checks if (n := violations(con, c))]
+        return {check: violations(con, check) for check in checks}
+
+
+def require(counted: dict[Check, int], consequence: str) -> None:
+    """Raises WarehouseError naming the first failing check (and how many more failed), if any fails."""
+    failed = [f"{c.table}.{c.name}: {n} rows break it ({c.description})" for c, n in counted.items() if n]
     if failed:
         raise WarehouseError(f"{consequence}: {failed[0]}" + (f" (and {len(failed) - 1} more)"
                                                              if len(failed) > 1 else ""))
