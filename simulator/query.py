@@ -8,11 +8,13 @@ Bitrix24 list semantics reproduced here: every filter prefix (`>=`, `>`, `<=`, `
 
 from __future__ import annotations
 
-import json
 import sqlite3
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import tzinfo
 from typing import Any
+
+import orjson
 
 from b24wh_simulator import wire
 from b24wh_simulator.catalogue import MULTIFIELD_TYPES, Entity, Field
@@ -270,7 +272,8 @@ def run_list(db: sqlite3.Connection, entity: Entity, *, filt: Any, select: Any, 
     total = 0
     if not no_count:
         total = db.execute(f"SELECT count(*) FROM {entity.source} WHERE {where_sql}", args).fetchone()[0]
-    rows = [render_row(entity, fields, r[1:], tz) for r in raw]
+    render = renderer(entity, fields, tz)
+    rows = [render(r[1:]) for r in raw]
     if multi and raw:
         attach_multifields(db, entity, rows, [r[0] for r in raw], multi)
     nxt = offset + PAGE_SIZE if not no_count and offset + PAGE_SIZE < total else None
@@ -284,34 +287,41 @@ def field_key(name: str) -> str:
     return name.lower().replace("_", "")
 
 
-def render_row(entity: Entity, fields: list[Field], values: tuple[Any, ...], tz: tzinfo) -> dict[str, Any]:
-    native = entity.native_numbers
-    return {f.name: render_value(f.kind, v, tz, native) for f, v in zip(fields, values, strict=True)}
+def renderer(entity: Entity, fields: list[Field], tz: tzinfo) -> Callable[[tuple[Any, ...]], dict[str, Any]]:
+    """Renders a row's stored values as the portal answers them; each field's conversion chosen once per page."""
+    names = [f.name for f in fields]
+    convert = [_converter(f.kind, tz, entity.native_numbers) for f in fields]
+
+    def render(values: tuple[Any, ...]) -> dict[str, Any]:
+        return {name: to(value) for name, to, value in zip(names, convert, values, strict=True)}
+    return render
 
 
-def render_value(kind: str, value: Any, tz: tzinfo, native: bool) -> Any:
-    if value is None:
-        # Live portals send an empty date or datetime of a classic list as "" (`"DATE_CLOSED": ""`), other
-        # empty values as null.
-        return "" if kind in ("date", "datetime") and not native else None
+def _converter(kind: str, tz: tzinfo, native: bool) -> Callable[[Any], Any]:
+    # Live portals send an empty date or datetime of a classic list as "" (`"DATE_CLOSED": ""`), other empty
+    # values as null.
+    empty = "" if kind in ("date", "datetime") and not native else None
     if kind in ("id", "int"):
-        return int(value) if native else str(int(value))
+        return (lambda v: None if v is None else int(v)) if native else (lambda v: None if v is None else str(int(v)))
     if kind == "nint":
-        return int(value)
+        return lambda v: None if v is None else int(v)
     if kind == "money":
-        if native:
-            number = float(value)
-            return int(number) if number.is_integer() else number
-        return f"{float(value):.2f}"
+        return (lambda v: None if v is None else _native_money(v)) if native else \
+            (lambda v: None if v is None else f"{float(v):.2f}")
     if kind == "datetime":
-        return wire.format_datetime(value, tz)
+        return lambda v: empty if v is None else wire.format_datetime(v, tz)
     if kind == "date":
-        return wire.format_date(value, tz)
+        return lambda v: empty if v is None else wire.format_date(v, tz)
     if kind == "bool":
-        return bool(value)
+        return lambda v: None if v is None else bool(v)
     if kind == "json":
-        return json.loads(value) if isinstance(value, str) else value
-    return value if isinstance(value, str) else str(value)
+        return lambda v: None if v is None else (orjson.loads(v) if isinstance(v, str) else v)
+    return lambda v: None if v is None else (v if isinstance(v, str) else str(v))
+
+
+def _native_money(value: Any) -> int | float:
+    number = float(value)
+    return int(number) if number.is_integer() else number
 
 
 def attach_multifields(db: sqlite3.Connection, entity: Entity, rows: list[dict[str, Any]], ids: list[int],

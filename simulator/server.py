@@ -49,7 +49,7 @@ BLOCKS = {"overload": ApiError(503, "OVERLOAD_LIMIT", "REST API is blocked due t
 
 
 def json_response(status: int, body: Any) -> web.Response:
-    return web.Response(status=status, text=wire.dumps(body), content_type="application/json", charset="utf-8")
+    return web.Response(status=status, body=wire.dumps(body), content_type="application/json", charset="utf-8")
 
 
 def error_response(err: ApiError) -> web.Response:

@@ -8,11 +8,12 @@ that date, in the portal's offset (20 March on a -05:00 portal is `2026-03-19T19
 
 from __future__ import annotations
 
-import json
 import re
 from datetime import UTC, datetime, tzinfo
 from typing import Any
 from urllib.parse import unquote_plus
+
+import orjson
 
 _KEY_RE = re.compile(r"^([^\[\]=]+)((?:\[[^\]]*\])*)=(.*)$", re.DOTALL)
 _BRACKETS_RE = re.compile(r"\[([^\]]*)\]")
@@ -155,6 +156,6 @@ def time_block(start: float, finish: float, tz: tzinfo, operating: float | None,
 
 
 
-def dumps(obj: Any) -> str:
-    """PHP's json_encode: empty arrays stay `[]`, unicode unescaped."""
-    return json.dumps(obj, ensure_ascii=False, separators=(",", ":"))
+def dumps(obj: Any) -> bytes:
+    """PHP's json_encode: compact, empty arrays stay `[]`, unicode unescaped (UTF-8)."""
+    return orjson.dumps(obj, option=orjson.OPT_NON_STR_KEYS)
