@@ -14,6 +14,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 import pyarrow as pa
+import pyarrow.compute as pc
 from dlt.common.normalizers.naming.snake_case import NamingConvention
 
 
@@ -124,6 +125,45 @@ def arrow_schema(types: dict[str, str], key: str) -> pa.Schema:
 
 def typed_table(rows: list[dict[str, Any]], types: dict[str, str], schema: pa.Schema) -> pa.Table:
     """A page as one Arrow table of the fields named in `types` (a field a row lacks is NULL)."""
-    return pa.Table.from_arrays(
-        [pa.array([CONVERTERS[kind](row.get(key)) for row in rows], type=ARROW_TYPES[kind])
-         for key, kind in types.items()], schema=schema)
+    return pa.Table.from_arrays([typed_column([row.get(key) for row in rows], kind) for key, kind in types.items()],
+                                schema=schema)
+
+
+def typed_column(values: list[Any], kind: str) -> pa.Array:
+    """A column of one kind as the converters above type it. The common shapes (all strings, or all the
+    target's own type, with "" and None for empty) are parsed by Arrow in one call; anything Arrow does not
+    parse exactly as the converter would (other formats, mixed types, extra precision) goes value by value."""
+    target = ARROW_TYPES[kind]
+    if kind in _ARROW_PARSED:
+        try:
+            column = pa.array(values)
+        except (pa.ArrowInvalid, pa.ArrowTypeError, OverflowError):
+            column = None
+        if column is not None and column.type in _ARROW_PARSED[kind]:
+            try:
+                return _parsed(column, kind, target)
+            except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+                pass
+    return pa.array([CONVERTERS[kind](value) for value in values], type=target)
+
+
+# Per kind, the inferred column types Arrow parses exactly as the kind's converter does.
+_ARROW_PARSED: dict[str, tuple[pa.DataType, ...]] = {
+    "id": (pa.string(), pa.int64(), pa.null()), "int": (pa.string(), pa.int64(), pa.null()),
+    "money": (pa.string(), pa.null()), "datetime": (pa.string(), pa.null()), "date": (pa.string(), pa.null()),
+    "yn": (pa.string(), pa.bool_(), pa.null()), "bool": (pa.string(), pa.bool_(), pa.null()),
+    "str": (pa.string(), pa.null()),
+}
+_TRUE = pa.array(["Y", "1", "TRUE"])
+
+
+def _parsed(column: pa.Array, kind: str, target: pa.DataType) -> pa.Array:
+    if column.type != pa.string() or kind == "str":
+        return column.cast(target)
+    column = pc.if_else(pc.equal(column, ""), pa.scalar(None, pa.string()), column)   # "" is empty, as None
+    if kind in ("yn", "bool"):
+        truth = pc.is_in(pc.utf8_upper(pc.utf8_trim_whitespace(column)), value_set=_TRUE)
+        return pc.if_else(pc.is_null(column), pa.scalar(None, pa.bool_()), truth)
+    if kind == "date":   # the UTC date of the instant, as to_date reads it
+        return column.cast(pa.timestamp("us", tz="UTC")).cast(target)
+    return column.cast(target)

@@ -8,13 +8,22 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
+import pyarrow as pa
 import pytest
 import requests
 
 from pipelines.bitrix24.auth import WebhookAuth
 from pipelines.bitrix24.catalogue import BY_NAME
 from pipelines.bitrix24.client import Bitrix24Client
-from pipelines.bitrix24.convert import arrow_schema, to_date, typed_row, typed_table
+from pipelines.bitrix24.convert import (
+    ARROW_TYPES,
+    CONVERTERS,
+    arrow_schema,
+    to_date,
+    typed_column,
+    typed_row,
+    typed_table,
+)
 from pipelines.bitrix24.errors import ConfigurationError
 from pipelines.bitrix24.paging import rows_of
 from pipelines.bitrix24.source import check_portal_timezone
@@ -219,3 +228,25 @@ def test_tasks_recorded_with_string_ids_type_as_numbers() -> None:
     ids = [r[entity.id_key] for r in rows]
     assert len(ids) == len(set(ids)) > 1000 and all(isinstance(i, int) for i in ids)
     assert entity.row_key("CHANGED_DATE") == "changedDate" and "UF_CRM_TASK" in entity.select()
+
+
+COLUMN_SHAPES: dict[str, list[list[Any]]] = {
+    "id": [["1", "2", None, ""], [1, 2, None], ["1.5", "2"], [" 3", "4"], ["abc"], [True, "1"], [None, None], ["+5"],
+           ["1_000"], [{}, "3"], [[], "4"], []],
+    "money": [["10.5", "123.456", ""], ["12", None, "1e3"], [" 12"], [10.5, 3], ["-0.5"], ["abc"], ["0.005"],
+              ["9999999999999999.99"], ["0.015", "0.025"]],
+    "datetime": [["2026-03-19T19:00:00+03:00", "", None, "2026-03-19T19:00:00Z"], ["2026-03-19T19:00:00"],
+                 ["2026-03-19T19:00:00.123456-05:00"], ["garbage"], [5], ["2026-03-19 19:00:00+03:00"]],
+    "date": [["2026-03-19T19:00:00-05:00", "2026-03-20", ""], ["2026-03-19T23:30:00+03:00", None],
+             ["2026-03-19T19:00:00"], ["2026-03-19T01:30:00+03:00"]],
+    "yn": [["Y", "N", "", None, " y ", "1", "true", "x"], [True, False, None], ["Y", True]],
+    "str": [["a", "", None], ["a", 5], [{"a": 1}, "b"], [[], "c"], [None]],
+}
+
+
+@pytest.mark.parametrize("kind", sorted(COLUMN_SHAPES))
+def test_a_column_parsed_at_once_equals_its_values_converted_one_by_one(kind: str) -> None:
+    for values in COLUMN_SHAPES[kind]:
+        one_by_one = pa.array([CONVERTERS[kind](v) for v in values], type=ARROW_TYPES[kind])
+        at_once = typed_column(values, kind)
+        assert at_once.type == one_by_one.type and at_once.equals(one_by_one), (kind, values, at_once.to_pylist())
