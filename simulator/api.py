@@ -70,19 +70,8 @@ class Api:
         self.budget = budget
         self.unresolved_reference = unresolved_reference
         self.history_ids = history_ids
-        self._sizes: dict[str, int] = {}
         self.events = events
         self.application_token = application_token   # an application's client id -> its token
-
-    def invalidate_sizes(self) -> None:
-        self._sizes.clear()
-
-    def table_size(self, table: str | None) -> int:
-        if table is None:
-            return 0
-        if table not in self._sizes:
-            self._sizes[table] = self.db.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
-        return self._sizes[table]
 
     # --- entry point -------------------------------------------------------------------------------
 
@@ -137,8 +126,7 @@ class Api:
                   default_order: list[tuple[str, str]] | None = None) -> Page:
         return run_list(self.db, entity, filt=filt, select=wire.lookup(params, "select"), order=order,
                         start=wire.lookup(params, "start"), tz=self.tz, strict_filter=strict,
-                        extra_where=extra_where, extra_args=extra_args, default_order=default_order,
-                        table_size=self.table_size(entity.size_table))
+                        extra_where=extra_where, extra_args=extra_args, default_order=default_order)
 
     def handle_list(self, method: Method, params: dict[str, Any], caller: Caller) -> tuple[dict[str, Any], float]:
         entity = method.entity

@@ -51,7 +51,6 @@ class Entity:
     native_numbers: bool = False
     multifield_owner: int | None = None   # entity type id in the multifields table
     wrap: str | None = None         # result wrapped as {wrap: [...]}
-    size_table: str | None = None   # table whose size drives the cost of counting `total`
 
 
 def F(name: str, kind: str = "str", type_: str | None = None, title: str | None = None, *,
@@ -99,7 +98,7 @@ _LAST_ACTIVITY = (F("LAST_ACTIVITY_TIME", "datetime", read_only=True),
 
 
 DEAL_ENTITY = Entity(
-    name="deal", source="deals t", where="t.is_deleted = 0", multifield_owner=None, size_table="deals",
+    name="deal", source="deals t", where="t.is_deleted = 0", multifield_owner=None,
     fields=(
         F("ID", "id", title="ID", read_only=True),
         F("TITLE", title="Title"),
@@ -143,7 +142,7 @@ DEAL_ENTITY = Entity(
     ))
 
 LEAD_ENTITY = Entity(
-    name="lead", source="leads t", where="t.is_deleted = 0", multifield_owner=LEAD, size_table="leads",
+    name="lead", source="leads t", where="t.is_deleted = 0", multifield_owner=LEAD,
     fields=(
         F("ID", "id", title="ID", read_only=True),
         F("TITLE", title="Lead Name"),
@@ -180,7 +179,6 @@ LEAD_ENTITY = Entity(
 
 CONTACT_ENTITY = Entity(
     name="contact", source="contacts t", where="t.is_deleted = 0", multifield_owner=CONTACT,
-    size_table="contacts",
     fields=(
         F("ID", "id", title="ID", read_only=True),
         F("POST", title="Position"),
@@ -207,7 +205,6 @@ CONTACT_ENTITY = Entity(
 
 COMPANY_ENTITY = Entity(
     name="company", source="companies t", where="t.is_deleted = 0", multifield_owner=COMPANY,
-    size_table="companies",
     fields=(
         F("ID", "id", title="ID", read_only=True),
         F("TITLE", title="Company Name"),
@@ -229,7 +226,7 @@ COMPANY_ENTITY = Entity(
     ))
 
 ACTIVITY_ENTITY = Entity(
-    name="activity", source="activities t", where="t.is_deleted = 0", size_table="activities",
+    name="activity", source="activities t", where="t.is_deleted = 0",
     fields=(
         F("ID", "id"), F("OWNER_ID", "id"), F("OWNER_TYPE_ID", "int"), F("TYPE_ID", "int"),
         F("PROVIDER_ID"), F("PROVIDER_TYPE_ID"), _const("PROVIDER_GROUP_ID", None),
@@ -261,14 +258,14 @@ def _history(entity_type_id: int) -> Entity:
         extra = (F("CATEGORY_ID", "id"), F("STAGE_SEMANTIC_ID"), F("STAGE_ID"))
     return Entity(name=f"stagehistory{entity_type_id}", source="stage_history t",
                   where=f"t.entity_type_id = {entity_type_id} AND t.is_deleted = 0", fields=_HISTORY_COMMON + extra,
-                  native_numbers=True, wrap="items", size_table="stage_history")
+                  native_numbers=True, wrap="items")
 
 
 STAGE_HISTORY_ENTITIES = {t: _history(t) for t in (LEAD, DEAL, SMART_INVOICE)}
 
 SMART_INVOICE_ENTITY = Entity(
     name="smart_invoice", source="invoices t", where="t.is_deleted = 0", id_field="id", item_style=True,
-    native_numbers=True, wrap="items", size_table="invoices",
+    native_numbers=True, wrap="items",
     fields=(
         F("id", "id"), F("xmlId", expr="NULL"), F("title"), F("accountNumber"),
         F("stageId"), F("previousStageId"), F("categoryId", "id"),
@@ -294,7 +291,7 @@ CATEGORY_ENTITY = Entity(
             F("originatorId", expr="CASE WHEN t.id = 0 THEN NULL ELSE '' END")))
 
 USER_ENTITY = Entity(
-    name="user", source="users t", where="1 = 1", size_table="users",
+    name="user", source="users t", where="1 = 1",
     fields=(F("ID", "id"), F("ACTIVE", "bool"), F("NAME"), F("LAST_NAME"), F("SECOND_NAME"), F("EMAIL"),
             F("LAST_LOGIN", "datetime"), F("DATE_REGISTER", "datetime"), _const("TIME_ZONE", ""),
             F("IS_ONLINE", "yn"), _const("TIMESTAMP_X", "{}", "json"),
@@ -309,7 +306,7 @@ DEPARTMENT_ENTITY = Entity(
     fields=(F("ID", "id"), F("NAME"), F("SORT", "nint"), F("PARENT", "id"), F("UF_HEAD", "id")))
 
 CALL_ENTITY = Entity(
-    name="call", source="calls t", where="1 = 1", size_table="activities",
+    name="call", source="calls t", where="1 = 1",
     fields=(F("ID", "id"), F("PORTAL_USER_ID", "id"), F("PORTAL_NUMBER"), F("PHONE_NUMBER"), F("CALL_ID"),
             _const("EXTERNAL_CALL_ID", None), _const("CALL_CATEGORY", "external"), _const("CALL_LOG", None),
             F("CALL_DURATION", "int"), F("CALL_START_DATE", "datetime"), _const("CALL_RECORD_URL", ""),
@@ -324,7 +321,7 @@ CALL_ENTITY = Entity(
 # tasks.task.list (scope task): camelCase keys, numbers as strings (recorded live), `{"tasks": [...]}`; filters,
 # order and select name fields in UPPER_CASE (`>ID`, `>=CHANGED_DATE`, `UF_CRM_TASK`).
 TASK_ENTITY = Entity(
-    name="task", source="tasks t", where="t.is_deleted = 0", id_field="id", wrap="tasks", size_table="tasks",
+    name="task", source="tasks t", where="t.is_deleted = 0", id_field="id", wrap="tasks",
     fields=(F("id", "id"), F("title"), F("status", "int"), _const("subStatus", "-1", "int"),
             F("responsibleId", "id", expr="t.responsible_id"), F("createdBy", "id", expr="t.created_by"),
             F("createdDate", "datetime", expr="t.created_date"), F("changedDate", "datetime", expr="t.changed_date"),
@@ -335,7 +332,7 @@ TASK_ENTITY = Entity(
             _const("group", "[]", "json")))
 
 COMMENT_ENTITY = Entity(
-    name="timeline_comment", source="timeline_comments t", size_table="timeline_comments",
+    name="timeline_comment", source="timeline_comments t",
     where="(t.entity_type != 'deal' OR EXISTS (SELECT 1 FROM deals d WHERE d.id = t.entity_id AND d.is_deleted = 0))",
     fields=(F("ID", "id"), F("ENTITY_ID", "id"), F("ENTITY_TYPE"), F("CREATED", "datetime"), F("COMMENT"),
             F("AUTHOR_ID", "id"), F("FILES", "json")))

@@ -190,7 +190,6 @@ class Portal:
         if self._live is None:
             self._live = LivePortal(self.db, self.data, self.now)
         changes = [c.as_dict() for c in self._live.apply(counts)]
-        self.api.invalidate_sizes()
         self.events.raise_changes(changes, self.now())
         return changes
 

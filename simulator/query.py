@@ -45,7 +45,7 @@ class Page:
     rows: list[dict[str, Any]]
     total: int
     next: int | None
-    counted_rows: int      # rows the server had to count for `total` (drives the cost model)
+    counted_rows: int      # rows the server counted for `total`: those the filter matches (drives the cost model)
     skipped_rows: int      # offset rows walked past
     width: int             # columns selected
 
@@ -248,8 +248,7 @@ def resolve_order(entity: Entity, order: Any, default: list[tuple[str, str]]) ->
 
 def run_list(db: sqlite3.Connection, entity: Entity, *, filt: Any, select: Any, order: Any, start: Any,
              tz: tzinfo, strict_filter: bool = False, extra_where: str | None = None,
-             extra_args: tuple[Any, ...] = (), default_order: list[tuple[str, str]] | None = None,
-             table_size: int = 0) -> Page:
+             extra_args: tuple[Any, ...] = (), default_order: list[tuple[str, str]] | None = None) -> Page:
     builder = FilterBuilder(entity, tz, strict_filter)
     where = builder.build(filt)
     clauses = [entity.where, where] + ([extra_where] if extra_where else [])
@@ -277,7 +276,7 @@ def run_list(db: sqlite3.Connection, entity: Entity, *, filt: Any, select: Any, 
     if multi and raw:
         attach_multifields(db, entity, rows, [r[0] for r in raw], multi)
     nxt = offset + PAGE_SIZE if not no_count and offset + PAGE_SIZE < total else None
-    return Page(rows=rows, total=total, next=nxt, counted_rows=0 if no_count else max(table_size, total),
+    return Page(rows=rows, total=total, next=nxt, counted_rows=0 if no_count else total,
                 skipped_rows=offset, width=len(fields) + 3 * len(multi))
 
 

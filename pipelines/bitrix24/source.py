@@ -55,10 +55,12 @@ from pipelines.bitrix24.paging import (
     OffsetWalker,
     Scheduler,
     Walker,
+    count_due,
 )
 
 log = logging.getLogger(__name__)
 
+COUNTED_AT = "deletions_counted_at"   # resource state: when this entity's deletions were last counted
 ROWS_PER_ITEM = 5_000   # rows handed to dlt at once: dlt's cost per item is high, per row of a table low
 
 # known_ids(entity name) -> (ids the warehouse holds as live, ids it holds as deleted), each ascending
@@ -91,6 +93,7 @@ class Run:
         self.progress = progress
         self.rows_read = 0
         self.rows_expected: int | None = None
+        self.count_allowance = settings.COUNT_SECONDS_PER_REFRESH   # the portal's seconds left for deletion counts
         self.preflight(language, timezone)
 
     # --- preflight ---------------------------------------------------------------------------------
@@ -182,7 +185,7 @@ class Run:
             if isinstance(walker, KeysetWalker):
                 walker.spawn = lambda sibling: walkers.append(self.scheduler.register(sibling))
         ids_walker = self.scheduler.register(IdsWalker(entity)) if self.sweep and entity.sweep else None
-        deletions = self.deletion_walker(entity)
+        deletions = self.deletion_walker(entity, state)
         yield None   # every selected resource registers before the first batch goes out
         cursor = state.get("cursor")
         last_id = int(state.get("last_id", 0))
@@ -208,6 +211,8 @@ class Run:
             log.info("Bitrix24 %s: %d deleted in the portal, found by counting in %d commands", entity.name,
                      len(deletions.deleted), deletions.commands_sent)
             yield self.marks(entity, deleted=deletions.deleted)
+        if deletions is not None:
+            state[COUNTED_AT] = self.started.timestamp()
         if self.backfill is None:
             if entity.incremental and cursor:
                 state["cursor"] = cursor
@@ -291,13 +296,19 @@ class Run:
         if vanished or restored:
             yield self.marks(entity, deleted=vanished, restored=restored)
 
-    def deletion_walker(self, entity: Entity) -> DeletionWalker | None:
-        """Between sweeps, every plain refresh counts the ids the warehouse holds as live (`DeletionWalker`)."""
+    def deletion_walker(self, entity: Entity, state: dict[str, Any]) -> DeletionWalker | None:
+        """Between sweeps, a plain refresh counts the ids the warehouse holds as live (`DeletionWalker`), as often
+        as the count's cost to the portal allows (`count_due`; the last count's time is in the resource's state)."""
         if self.sweep or not entity.sweep or self.backfill is not None or self.known_ids is None:
             return None
         live, _ = self.known_ids(entity.name)
         if not len(live):
             return None
+        if not count_due(len(live), state.get(COUNTED_AT), self.started.timestamp(), self.count_allowance):
+            log.info("Bitrix24 %s: deletions not counted this time (%d rows; the portal's time for counting is "
+                     "spent or the count is too big: the sweep finds them)", entity.name, len(live))
+            return None
+        self.count_allowance -= len(live) * settings.COUNT_SECONDS_PER_ROW
         walker = DeletionWalker(entity, live)
         self.scheduler.register(walker)
         return walker
