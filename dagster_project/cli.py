@@ -55,9 +55,11 @@ def refresh(warehouse: Path, *, credentials: str | dict[str, Any] | Bitrix24Cred
             sweep: bool | None = None,
             backfill: dict[str, Any] | None = None, timezone: str | None = None, rebuild: bool = False,
             settings: Settings | None = None, as_of: datetime | None = None,
-            progress: Progress | None = None, entities: Sequence[str] | None = None) -> Refreshed:
+            progress: Progress | None = None, entities: Sequence[str] | None = None,
+            reported_deletions: dict[str, list[int]] | None = None) -> Refreshed:
     """The refresh graph (`dagster_project.steps`): extract (incremental, or a backfill window; of `entities`
-    only, when given), the model (in
+    only, when given; checking the ids in `reported_deletions`, by entity, as the portal's events named them),
+    the model (in
     full when `rebuild`) and its checks, the marts (as of `as_of`, portal time; default now) and their checks,
     and publishing for BI tools. Every setting is checked before any request; no other refresh may hold the
     warehouse. `credentials` (a webhook URL or OAuth fields) and `plan` (the portal's Bitrix24 plan) override
@@ -65,7 +67,8 @@ def refresh(warehouse: Path, *, credentials: str | dict[str, Any] | Bitrix24Cred
     line per phase (`dagster_project.progress`)."""
     from dagster_project.steps import Refreshed, prepare, run_steps
 
-    source = {name: value for name, value in (("credentials", credentials), ("plan", plan)) if value}
+    source = {name: value for name, value in (("credentials", credentials), ("plan", plan),
+                                              ("reported_deletions", reported_deletions)) if value}
     return Refreshed.of(run_steps(prepare(warehouse, settings=settings, timezone=timezone, source=source,
                                           sweep=sweep, backfill=backfill, rebuild=rebuild, as_of=as_of,
                                           progress=progress, entities=entities)))
@@ -366,10 +369,11 @@ def repeat(args: argparse.Namespace, chosen: list[Scope]) -> int:
 
 
 def refresh_quietly(scope: Scope, sweep: bool | None = None, rebuild: bool = False,
-                    stopping: Callable[[], bool] = lambda: False, entities: Sequence[str] | None = None) -> None:
-    """One refresh of a repeated or event-driven series (of `entities` only, when given): a line when done, a
-    failure as one line on stderr and in the warehouse's status (unless `stopping`: interrupted on purpose),
-    then raised."""
+                    stopping: Callable[[], bool] = lambda: False, entities: Sequence[str] | None = None,
+                    reported_deletions: dict[str, list[int]] | None = None) -> None:
+    """One refresh of a repeated or event-driven series (of `entities` only, when given; checking
+    `reported_deletions`): a line when done, a failure as one line on stderr and in the warehouse's status
+    (unless `stopping`: interrupted on purpose), then raised."""
     import time
 
     from dagster_project.progress import Progress
@@ -379,7 +383,7 @@ def refresh_quietly(scope: Scope, sweep: bool | None = None, rebuild: bool = Fal
     try:
         done = refresh(scope.warehouse, sweep=sweep, rebuild=rebuild, settings=scope.settings,
                        timezone=scope.timezone, progress=Progress(None), entities=entities,
-                       **scope.source_options())
+                       reported_deletions=reported_deletions, **scope.source_options())
     except Exception as exc:
         if not stopping():
             line = one_line(exc, scope.warehouse)
@@ -398,8 +402,10 @@ def listen(scope: Scope, host: str, port: int, debounce: float, every: float) ->
     from pipelines.bitrix24.credentials import application_token
 
     token = application_token(scope.name or None)
-    receiver.listen(token, lambda entities: refresh_quietly(scope, entities=entities),
-                    receiver.journal_path(scope.warehouse), host, port, debounce, every)
+    journal = receiver.journal_path(scope.warehouse)
+    receiver.listen(token, lambda entities: refresh_quietly(scope, entities=entities,
+                                                            reported_deletions=receiver.reported_deletions(journal)),
+                    journal, host, port, debounce, every)
     return 0
 
 

@@ -325,14 +325,17 @@ class DeletionWalker(Walker):
     among n rows about k·log₅₀(n). Restored or unloaded rows inside a range can hide a deletion from its count;
     the daily sweep, which reads every id, finds those."""
 
-    def __init__(self, entity: Entity, known: Sequence[int]) -> None:
-        """`known`: the warehouse's live ids, ascending (a list, or a compact `array` of a big table's)."""
+    def __init__(self, entity: Entity, known: Sequence[int], reported: Sequence[int] = ()) -> None:
+        """`known`: the warehouse's live ids to count, ascending (a list, or a compact `array` of a big table's;
+        empty: no count). `reported`: ids the portal said it deleted (its events), checked by listing them."""
         super().__init__(entity)
-        self.to_count: list[Sequence[int]] = [known] if len(known) else []   # known ids of each range
-        self.to_list: list[Sequence[int]] = []
+        self.counting = bool(len(known))
+        self.to_count: list[Sequence[int]] = [known] if self.counting else []   # known ids of each range
+        self.to_list: list[Sequence[int]] = [reported[i:i + settings.PAGE_SIZE]
+                                             for i in range(0, len(reported), settings.PAGE_SIZE)]
         self.deleted: set[int] = set()
         self.commands_sent = 0
-        self.done = not len(known)
+        self.done = not self.to_count and not self.to_list
 
     @property
     def hungry(self) -> bool:

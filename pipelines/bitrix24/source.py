@@ -16,6 +16,7 @@ fields, so a wrong URL, secret or scope fails in one line with nothing written.
 
 from __future__ import annotations
 
+import bisect
 import hashlib
 import json
 import logging
@@ -78,7 +79,7 @@ class Run:
     def __init__(self, client: Bitrix24Client, entities: list[Entity], *, overlap: int, language: str,
                  backfill: dict[str, Any] | None, sweep: bool, known_ids: KnownIds | None,
                  timezone: str | None = None, sweep_state_key: str | None = None,
-                 progress: Collector | None = None) -> None:
+                 progress: Collector | None = None, reported_deletions: dict[str, list[int]] | None = None) -> None:
         self.client = client
         self.scheduler = Scheduler(client)
         self.entities = entities
@@ -94,6 +95,7 @@ class Run:
         self.rows_read = 0
         self.rows_expected: int | None = None
         self.count_allowance = settings.COUNT_SECONDS_PER_REFRESH   # the portal's seconds left for deletion counts
+        self.reported_deletions = reported_deletions or {}
         self.preflight(language, timezone)
 
     # --- preflight ---------------------------------------------------------------------------------
@@ -211,7 +213,7 @@ class Run:
             log.info("Bitrix24 %s: %d deleted in the portal, found by counting in %d commands", entity.name,
                      len(deletions.deleted), deletions.commands_sent)
             yield self.marks(entity, deleted=deletions.deleted)
-        if deletions is not None:
+        if deletions is not None and deletions.counting:
             state[COUNTED_AT] = self.started.timestamp()
         if self.backfill is None:
             if entity.incremental and cursor:
@@ -298,18 +300,23 @@ class Run:
 
     def deletion_walker(self, entity: Entity, state: dict[str, Any]) -> DeletionWalker | None:
         """Between sweeps, a plain refresh counts the ids the warehouse holds as live (`DeletionWalker`), as often
-        as the count's cost to the portal allows (`count_due`; the last count's time is in the resource's state)."""
+        as the count's cost to the portal allows (`count_due`; the last count's time is in the resource's state),
+        and checks the live ids the portal reported deleted (`reported_deletions`) by listing them."""
         if self.sweep or not entity.sweep or self.backfill is not None or self.known_ids is None:
             return None
         live, _ = self.known_ids(entity.name)
         if not len(live):
             return None
-        if not count_due(len(live), state.get(COUNTED_AT), self.started.timestamp(), self.count_allowance):
+        reported = [i for i in sorted(set(self.reported_deletions.get(entity.name, ()))) if holds(live, i)]
+        counting = count_due(len(live), state.get(COUNTED_AT), self.started.timestamp(), self.count_allowance)
+        if counting:
+            self.count_allowance -= len(live) * settings.COUNT_SECONDS_PER_ROW
+        else:
             log.info("Bitrix24 %s: deletions not counted this time (%d rows; the portal's time for counting is "
                      "spent or the count is too big: the sweep finds them)", entity.name, len(live))
+        if not counting and not reported:
             return None
-        self.count_allowance -= len(live) * settings.COUNT_SECONDS_PER_ROW
-        walker = DeletionWalker(entity, live)
+        walker = DeletionWalker(entity, live if counting else (), reported)
         self.scheduler.register(walker)
         return walker
 
@@ -369,6 +376,12 @@ def typed_page(entity: Entity, page: list[dict[str, Any]], types: dict[str, str]
     return typed_table(page, types, arrow_schema(types, key=entity.id_key))
 
 
+def holds(ascending: Sequence[int], value: int) -> bool:
+    """Whether an ascending sequence of ids holds `value`."""
+    at = bisect.bisect_left(ascending, value)
+    return at < len(ascending) and ascending[at] == value
+
+
 def max_iso(current: str | None, values: Iterator[Any]) -> str | None:
     best = to_datetime(current) if current else None
     for value in values:
@@ -424,6 +437,7 @@ def bitrix24_source(
     timezone: str | None = None,
     sweep_state_key: str | None = None,
     progress: Any = None,
+    reported_deletions: dict[str, list[int]] | None = None,
 ) -> list[DltResource]:
     """Bitrix24 CRM entities, incrementally, at the portal's rate limit.
 
@@ -442,6 +456,8 @@ def bitrix24_source(
         timezone: the warehouse's IANA time zone; the preflight refuses it when the portal's offset differs.
         sweep_state_key: source-state key that records when this run read every id (a sweep or a first load).
         progress: the pipeline's progress collector, given a `Rows` counter with the expected total.
+        reported_deletions: per entity, ids the portal reported deleted (`b24wh listen`'s journal): the live
+            ones are listed by id, and those the portal no longer has are marked deleted, counted or not.
     """
     if plan not in settings.PLAN_LIMITS:
         raise ConfigurationError(f"unknown Bitrix24 plan {plan!r} (sources.bitrix24.plan): use one of "
@@ -457,7 +473,8 @@ def bitrix24_source(
                             operating_limit=operating_limit, max_attempts=max_attempts)
     try:
         run = Run(client, chosen, overlap=overlap_seconds, language=language, backfill=backfill, sweep=sweep,
-                  known_ids=known_ids, timezone=timezone, sweep_state_key=sweep_state_key, progress=progress)
+                  known_ids=known_ids, timezone=timezone, sweep_state_key=sweep_state_key, progress=progress,
+                  reported_deletions=reported_deletions)
     except Bitrix24Error as exc:
         raise type(exc)(auth.redact(str(exc))) from None
     return [make_resource(run, e) for e in chosen]

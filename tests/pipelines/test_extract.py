@@ -132,6 +132,27 @@ def test_a_plain_refresh_finds_deletions_by_counting_as_the_sweep_would(warehous
         assert extra <= len(marked) * math.log(largest, 50), "within the issue's k·log₅₀(n)"
 
 
+def test_deletions_the_portal_reported_are_marked_where_counting_is_not_afforded(
+        warehouse: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A table too big to count between sweeps (`paging.count_due`) still shows a deletion at the next refresh when
+    the portal reported it (`b24wh listen`'s journal): the ids are listed, and only those the portal no longer has
+    are marked; a reported id the portal still has (a forged or stale event) stays live."""
+    with SimulatorProcess(**portal_options(deals=200, seed=13)) as portal:
+        run(portal, warehouse)
+        gone = portal.control.apply_changes(advance=60, deletions={"deal": 3})
+        deleted = sorted(c["id"] for c in gone if c["entity"] == "deal")
+        kept = query(warehouse, f"SELECT min(id) FROM raw.deals WHERE id NOT IN ({','.join(map(str, deleted))})")
+        monkeypatch.setattr(settings, "COUNT_SECONDS_PER_REFRESH", 0.0)   # no count fits: every table is "too big"
+        run(portal, warehouse, sweep=False)
+        assert not query(warehouse, "SELECT count(*) FROM information_schema.tables WHERE table_schema = 'raw' "
+                                    "AND table_name = 'deletions'")[0][0], "not counted, nothing found"
+        portal.control.reset_stats()
+        run(portal, warehouse, sweep=False, reported_deletions={"deals": [*deleted, kept[0][0]]})
+        marked = set(query(warehouse, "SELECT entity, id FROM raw.deletions WHERE is_deleted"))
+        assert {(e, i) for e, i in marked if e == "deals"} == {("deals", i) for i in deleted}
+        assert portal.control.requests_served()["http_requests"] <= 5, "the reported ids cost one command"
+
+
 def test_a_backfill_loads_its_window_and_leaves_the_cursors_alone(sim: SimulatorProcess, warehouse: Path) -> None:
     run(sim, warehouse, entities=["deals"])
     cursor_before = _cursor(warehouse)
