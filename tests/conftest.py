@@ -31,12 +31,22 @@ def pytest_sessionstart(session: pytest.Session) -> None:
 _PROCESSES = ("SimulatorProcess(", "subprocess.", "handmade_warehouse(", "postgres_server(", "sync_playwright(")
 
 
-def _starts_processes(function: Any) -> bool:
+def _starts_processes(function: Any, seen: set[Any] | None = None) -> bool:
+    """Whether the function starts a process, itself or through a helper of the tests it calls."""
+    seen = set() if seen is None else seen
+    if function in seen:
+        return False
+    seen.add(function)
     try:
         source = inspect.getsource(function)
     except (OSError, TypeError):
         return False
-    return any(marker in source for marker in _PROCESSES)
+    if any(marker in source for marker in _PROCESSES):
+        return True
+    module = inspect.getmodule(function)
+    helpers = (getattr(module, name, None) for name in getattr(getattr(function, "__code__", None), "co_names", ()))
+    return any(_starts_processes(helper, seen) for helper in helpers
+               if inspect.isfunction(helper) and helper.__module__.startswith("tests"))
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
