@@ -27,6 +27,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.request
 from dataclasses import asdict
 from pathlib import Path
 
@@ -46,6 +47,19 @@ KINDS = (("wins", "won_deals"), ("new_calls", "calls"))
 UNLIMITED = {"rate": 10_000, "burst": 100_000, "operating_limit": 0}
 UNPACED = {"SOURCES__BITRIX24__RATE": "1000", "SOURCES__BITRIX24__BURST": "100000"}   # the extractor's own pacing
 FREE = {"per_call": 0.0, "per_row": 0.0, "per_row_per_column": 0.0, "per_counted_row": 0.0, "per_skipped_row": 0.0}
+
+
+def wait_until_serving(url: str, server: subprocess.Popen[bytes], timeout: float = 60.0) -> None:
+    """Until the server answers at `url` (it imports for a few seconds first)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            urllib.request.urlopen(url, timeout=5).close()
+            return
+        except OSError:
+            if server.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"the wall did not start serving at {url}") from None
+            time.sleep(0.2)
 
 
 def main() -> int:
@@ -96,7 +110,7 @@ def main() -> int:
             with sync_playwright() as playwright:
                 browser = playwright.chromium.launch(executable_path=chromium(), args=CHROMIUM_FLAGS)
                 page = browser.new_page(viewport={"width": 1920, "height": 1080})
-                time.sleep(1)
+                wait_until_serving(f"http://127.0.0.1:{port}/", wall)
                 page.goto(f"http://127.0.0.1:{port}/")
                 page.wait_for_function("window.wallState && window.wallState.renders > 0", timeout=60000)
                 pause = random.Random(7)
