@@ -303,13 +303,18 @@ def by_ids(entity: Entity, ids: list[int], select: list[str]) -> dict[str, Any]:
     return {**entity.params, entity.filter_key: {f"@{entity.id_field}": ids}, "select": select, "start": -1}
 
 
+def count_cost(rows: int) -> float:
+    """The portal's seconds for counting `rows` (`total` of a list over them)."""
+    return rows * settings.COUNT_SECONDS_PER_ROW
+
+
 def count_due(rows: int, counted_at: float | None, now: float, allowance: float) -> bool:
     """Whether a refresh counts an entity's deletions: the count (`rows` of the warehouse's live ids, at
     COUNT_SECONDS_PER_ROW of the portal's time) fits what is left of the refresh's `allowance`, and the last
     count (`counted_at`) is old enough that counting takes at most COUNT_BUDGET_SHARE of the method's operating
     time. A small table is counted by every refresh; 200,000 deals about once a minute; a table whose count
     would not fit one refresh's allowance (about a million rows) only by the daily sweep."""
-    cost = rows * settings.COUNT_SECONDS_PER_ROW
+    cost = count_cost(rows)
     if cost > allowance:
         return False
     spacing = cost * settings.OPERATING_WINDOW / (settings.COUNT_BUDGET_SHARE * settings.OPERATING_LIMIT)

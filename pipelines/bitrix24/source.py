@@ -56,6 +56,7 @@ from pipelines.bitrix24.paging import (
     OffsetWalker,
     Scheduler,
     Walker,
+    count_cost,
     count_due,
 )
 
@@ -310,7 +311,7 @@ class Run:
         reported = [i for i in sorted(set(self.reported_deletions.get(entity.name, ()))) if holds(live, i)]
         counting = count_due(len(live), state.get(COUNTED_AT), self.started.timestamp(), self.count_allowance)
         if counting:
-            self.count_allowance -= len(live) * settings.COUNT_SECONDS_PER_ROW
+            self.count_allowance -= count_cost(len(live))
         else:
             log.info("Bitrix24 %s: deletions not counted this time (%d rows; the portal's time for counting is "
                      "spent or the count is too big: the sweep finds them)", entity.name, len(live))
