@@ -403,8 +403,8 @@ def listen(scope: Scope, host: str, port: int, debounce: float, every: float) ->
 
     token = application_token(scope.name or None)
     journal = receiver.journal_path(scope.warehouse)
-    receiver.listen(token, lambda entities: refresh_quietly(scope, entities=entities,
-                                                            reported_deletions=receiver.reported_deletions(journal)),
+    reported = receiver.ReportedDeletions(journal)
+    receiver.listen(token, lambda entities: refresh_quietly(scope, entities=entities, reported_deletions=reported()),
                     journal, host, port, debounce, every)
     return 0
 

@@ -121,22 +121,33 @@ def journal_path(warehouse: Path) -> Path:
     return warehouse.with_name(warehouse.name + ".events.jsonl")
 
 
-def reported_deletions(journal: Path) -> dict[str, list[int]]:
+class ReportedDeletions:
     """The ids the journal's deletion events name, by entity (a deal's under `deals`): each refresh checks those
     the warehouse still holds as live by listing them, so a deletion shows at the next refresh even in a table
-    too big to count (`pipelines.bitrix24.paging.count_due`). An id the portal still has is left as it is."""
-    deleted: dict[str, set[int]] = {}
-    if not journal.exists():
-        return {}
-    for line in journal.read_text(encoding="utf-8").splitlines():
-        try:
-            entry = json.loads(line)
-            event, record = str(entry["event"]), int(entry["id"])
-        except (ValueError, KeyError, TypeError):
-            continue    # a line cut short by a crash, or an event without an id
-        if event.endswith("DELETE") and event in EVENTS:
-            deleted.setdefault(EVENTS[event][0], set()).add(record)
-    return {entity: sorted(ids) for entity, ids in deleted.items()}
+    too big to count (`pipelines.bitrix24.paging.count_due`); an id the portal still has is left as it is.
+    Each call reads only the complete lines appended since the last one (the journal grows with every event)."""
+
+    def __init__(self, journal: Path) -> None:
+        self.journal = journal
+        self.offset = 0
+        self.deleted: dict[str, set[int]] = {}
+
+    def __call__(self) -> dict[str, list[int]]:
+        if self.journal.exists():
+            with open(self.journal, "rb") as handle:
+                handle.seek(self.offset)
+                appended = handle.read()
+            complete = appended[:appended.rfind(b"\n") + 1]    # a line being written waits for the next call
+            self.offset += len(complete)
+            for line in complete.decode("utf-8", errors="replace").splitlines():
+                try:
+                    entry = json.loads(line)
+                    event, record = str(entry["event"]), int(entry["id"])
+                except (ValueError, KeyError, TypeError):
+                    continue    # a line cut short by a crash, or an event without an id
+                if event.endswith("DELETE") and event in EVENTS:
+                    self.deleted.setdefault(EVENTS[event][0], set()).add(record)
+        return {entity: sorted(ids) for entity, ids in self.deleted.items()}
 
 
 def parse(form: dict[str, str]) -> tuple[str, str | None, str]:

@@ -21,7 +21,7 @@ import pytest
 import requests
 
 from dagster_project.cli import refresh
-from dagster_project.receiver import ENTITIES_OF, EVENTS, Counts, Refresher, reported_deletions
+from dagster_project.receiver import ENTITIES_OF, EVENTS, Counts, Refresher, ReportedDeletions
 from pipelines.bitrix24.catalogue import BY_NAME
 from tests.conftest import free_port
 
@@ -83,13 +83,20 @@ def test_a_burst_refreshes_the_entities_its_events_concern_and_silence_refreshes
 
 def test_the_journals_deletion_events_name_the_ids_each_refresh_checks(tmp_path: Path) -> None:
     journal = tmp_path / "warehouse.duckdb.events.jsonl"
-    assert reported_deletions(journal) == {}, "no journal yet: nothing reported"
+    reported = ReportedDeletions(journal)
+    assert reported() == {}, "no journal yet: nothing reported"
     journal.write_text("\n".join([
         json.dumps({"event": "ONCRMDEALDELETE", "id": "12"}), json.dumps({"event": "ONCRMDEALUPDATE", "id": "13"}),
         json.dumps({"event": "ONCRMACTIVITYDELETE", "id": "7"}), json.dumps({"event": "ONCRMDEALDELETE", "id": "12"}),
         json.dumps({"event": "ONCRMDEALDELETE", "id": None}), '{"event": "ONCRMDEALDELETE", "id": "4',
         json.dumps({"event": "ONCRMCONTACTDELETE", "id": "3"})]) + "\n", encoding="utf-8")
-    assert reported_deletions(journal) == {"deals": [12], "activities": [7], "contacts": [3]}
+    assert reported() == {"deals": [12], "activities": [7], "contacts": [3]}
+    with open(journal, "a", encoding="utf-8") as handle:   # one more event, and one still being written
+        handle.write(json.dumps({"event": "ONCRMDEALDELETE", "id": "20"}) + "\n" + '{"event": "ONCRMDEALDEL')
+    assert reported() == {"deals": [12, 20], "activities": [7], "contacts": [3]}, "earlier reports are kept"
+    with open(journal, "a", encoding="utf-8") as handle:
+        handle.write('ETE", "id": "21"}\n')
+    assert reported()["deals"] == [12, 20, 21], "the line finished since is read whole"
 
 
 @pytest.fixture()
