@@ -92,24 +92,26 @@ def wait_rendered(page: Page, renders: int = 1) -> None:
 
 
 PLANS = """scope,id,month,metric,plan
-manager,2,2026-11,calls,900
-manager,2,2026-11,won_amount,9000000
-manager,4,2026-11,calls,800
-manager,10,2026-11,won_deals,30
-department,3,2026-11,calls,4000
+manager,2,{month},calls,900
+manager,2,{month},won_amount,9000000
+manager,4,{month},calls,800
+manager,10,{month},won_deals,30
+department,3,{month},calls,4000
 """
 
 
 @pytest.fixture(scope="module")
 def floor(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     folder = tmp_path_factory.mktemp("wall")
-    (folder / "plans.csv").write_text(PLANS, encoding="utf-8")
     settings = Settings(plans_file=folder / "plans.csv", publish_parquet=False, publish_directory=folder / "published")
     warehouse = folder / "warehouse.duckdb"
     with SimulatorProcess(**portal_options(deals=600, seed=97)) as portal:
+        def now() -> datetime:
+            return datetime.fromtimestamp(portal.control.truth()["now"], ZoneInfo("Europe/Moscow")).replace(tzinfo=None)
+
         def refreshed() -> None:
-            now = datetime.fromtimestamp(portal.control.truth()["now"], ZoneInfo("Europe/Moscow")).replace(tzinfo=None)
-            refresh(warehouse, credentials=portal.webhook_url, settings=settings, as_of=now)
+            refresh(warehouse, credentials=portal.webhook_url, settings=settings, as_of=now())
+        (folder / "plans.csv").write_text(PLANS.format(month=now().strftime("%Y-%m")), encoding="utf-8")
         refreshed()
         wall = Wall(folder / "published")
         try:
@@ -151,6 +153,8 @@ def test_the_page_shows_the_marts_figures(browser: Browser, floor: dict[str, Any
     reached = [r for (r,) in published(floor, f"SELECT deals_reached FROM marts.funnel_team WHERE cohort_month = "
                                               f"{month} AND pipeline_id = {first_pipeline} ORDER BY stage_order")]
     assert list(map(int, shown(page, f".pipeline[data-pipeline='{first_pipeline}'] .stage", "data-reached"))) == reached
+    plans = {user: page.text_content(f"tr[data-user='{user}'] [data-kpi=calls] small") for user in ("2", "4", "team")}
+    assert plans == {"2": "/ 900", "4": "/ 800", "team": "/ 4,000"}, "this month's plans from the plans file"
     assert page.errors == []  # type: ignore[attr-defined]
     russian = open_page(browser, floor["wall"].url(theme="light"), locale="ru-RU")
     wait_rendered(russian)

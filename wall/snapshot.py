@@ -45,8 +45,10 @@ def read_snapshot(path: Path) -> dict[str, Any]:
             "stage_order", [month]).fetchall()
         forgotten = con.execute("SELECT user_id, open_deals, forgotten_deals FROM "
                                 "marts.deals_without_activities_by_manager WHERE user_id IS NOT NULL").fetchall()
+    # Every KPI and period has the same keys, None where the mart has no row (a manager without a plan or a fact).
     figures: dict[tuple[str, int], dict[str, dict[str, dict[str, float | None]]]] = defaultdict(
-        lambda: {k: {"month": {}, "today": {}} for k in KPIS})
+        lambda: {k: {"month": {"plan": None, "fact": None, "expected": None}, "today": {"plan": None, "fact": None}}
+                 for k in KPIS})
     for scope, scope_id, metric, plan, fact, expected in monthly:
         if metric in KPIS:
             figures[(scope, scope_id)][metric]["month"] = {"plan": _number(plan), "fact": _number(fact),
@@ -56,7 +58,7 @@ def read_snapshot(path: Path) -> dict[str, Any]:
             figures[(scope, scope_id)][metric]["today"] = {"plan": _number(plan), "fact": _number(fact)}
     managers = [{"user_id": user_id, "name": name, "department": department,
                  "kpis": figures[("manager", user_id)]} for user_id, name, _, department in people]
-    managers.sort(key=lambda m: (-(m["kpis"]["won_amount"]["month"].get("fact") or 0), m["name"]))
+    managers.sort(key=lambda m: (-(m["kpis"]["won_amount"]["month"]["fact"] or 0), m["name"]))
     team = _team(figures, {d for _, _, d, _ in people})
     pipelines: dict[int, dict[str, Any]] = {}
     for pipeline_id, pipeline_name, stage, order, reached, conversion, is_gap, reasons in funnel:
@@ -83,12 +85,12 @@ def _team(figures: dict[tuple[str, int], Any], departments: set[int]) -> dict[st
         for period in ("month", "today"):
             managers = [v[kpi][period] for (scope, _), v in figures.items() if scope == "manager"]
             units = [v[kpi][period] for (scope, i), v in figures.items() if scope == "department" and i in departments]
-            planned = [u for u in units if u.get("plan") is not None] or \
-                [m for m in managers if m.get("plan") is not None]
-            entry: dict[str, float | None] = {"fact": sum(m.get("fact") or 0 for m in managers),
+            planned = [u for u in units if u["plan"] is not None] or \
+                [m for m in managers if m["plan"] is not None]
+            entry: dict[str, float | None] = {"fact": sum(m["fact"] or 0 for m in managers),
                                               "plan": sum(p["plan"] for p in planned) if planned else None}
             if period == "month":
-                entry["expected"] = sum(p.get("expected") or 0 for p in planned) if planned else None
+                entry["expected"] = sum(p["expected"] or 0 for p in planned) if planned else None
             team[kpi][period] = entry
     return {"kpis": team}
 
