@@ -3,9 +3,12 @@ the previous one, and database passwords kept out of errors (readers under refre
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 import duckdb
 import psycopg
@@ -124,6 +127,52 @@ def test_a_publication_that_fails_midway_leaves_the_previous_one_readable(
         assert con.execute(sa.text(f"SELECT count(*) FROM {prefix}core.fact_deal")).scalar() > 0
         assert con.execute(sa.text(f"SELECT version FROM {prefix}meta.publication")).scalar() == again.version
     engine.dispose()
+
+
+HOLDER = """
+import duckdb, sys, time
+from pathlib import Path
+with duckdb.connect(sys.argv[1], read_only=True) as con:
+    print(con.execute("SELECT version FROM meta.publication").fetchone()[0], flush=True)
+    while not Path(sys.argv[2]).exists():
+        time.sleep(0.05)
+    print(con.execute("SELECT version FROM meta.publication").fetchone()[0], flush=True)
+"""
+
+
+def test_the_oldest_version_becomes_the_next_unless_a_reader_holds_it(fresh_portal: Any, tmp_path: Path) -> None:
+    """With every kept version there, a publication patches the oldest file (the one it would remove) with the
+    changes of every build since that file's version, instead of copying the newest file whole; a file a reader
+    holds is left to the reader, and the newest is copied instead."""
+    warehouse, folder = tmp_path / "warehouse.duckdb", tmp_path / "published"
+    settings = Settings(publish_directory=folder, publish_parquet=False, keep_versions=2)
+
+    def refreshed() -> tuple[str, int]:
+        fresh_portal.control.apply_changes(advance=3600, new_contacts=3, new_deals=2, stage_moves=3, field_edits=3,
+                                           new_activities=3, deletions={"deal": 1, "contact": 1})
+        done = refresh(warehouse, credentials=fresh_portal.webhook_url, settings=settings)
+        return done.published.version, (folder / f"warehouse.{done.published.version}.duckdb").stat().st_ino
+
+    first = refreshed()
+    second = refreshed()     # one version only: the newest is copied
+    third = refreshed()      # the first file, patched with the changes of the second build and the third
+    assert second[1] != first[1] and third[1] == first[1], "the oldest file was reused"
+    assert published_versions(folder) == [second[0], third[0]]
+    with duckdb.connect(str(folder / "warehouse.duckdb"), read_only=True) as published:
+        assert published.execute("SELECT version FROM meta.publication").fetchone()[0] == third[0]
+        assert unlike_the_warehouse(warehouse, lambda query: rows(published, query)) == []
+
+    stop = tmp_path / "stop"
+    holder = subprocess.Popen([sys.executable, "-c", HOLDER, str(folder / f"warehouse.{second[0]}.duckdb"),
+                               str(stop)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    assert holder.stdout is not None and holder.stdout.readline().strip() == second[0]
+    fourth = refreshed()     # the oldest is held: the newest is copied
+    stop.touch()
+    out, err = holder.communicate(timeout=30)
+    assert holder.returncode == 0 and out.strip() == second[0], f"the reader's file is left alone: {out} {err}"
+    assert fourth[1] not in (second[1], third[1]) and published_versions(folder) == [third[0], fourth[0]]
+    with duckdb.connect(str(folder / "warehouse.duckdb"), read_only=True) as published:
+        assert unlike_the_warehouse(warehouse, lambda query: rows(published, query)) == []
 
 
 def test_a_copy_of_the_warehouse_gone_its_own_way_publishes_in_full(built: Path, tmp_path: Path, postgres: str) -> None:
