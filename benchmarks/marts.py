@@ -7,8 +7,9 @@ The warehouse is made as in benchmarks/model.py: a 20,000-deal portal from the s
 replicated `--copies` times with shifted ids, the core tables built. All marts are built in full in a fresh
 process, timed, beside the baseline (the marts of the base warehouse). Then about 100 deals change in the
 portal an hour later (benchmarks/model.py's changes), an incremental load and core build bring them in, and
-the marts are built again: the patched marts (user_history, data_quality) incrementally, the rest in full.
-Prints that time beside the full build's and checks the result equals a full rebuild of a copy, row for row.
+the marts are built again: the patched relations (user_history, data_quality, manager_events) incrementally,
+the rest in full. Prints that time beside the full build's, with the tables each build spent most on, and checks
+the result equals a full rebuild of a copy, row for row.
 """
 
 from __future__ import annotations
@@ -39,7 +40,7 @@ from benchmarks.memory import peak_mib
 from warehouse.marts import build_marts
 built = build_marts(sys.argv[1], as_of=datetime.fromisoformat(sys.argv[2]), full=sys.argv[3] == "full")
 print("RESULT " + json.dumps({"seconds": built.seconds, "peak_mib": peak_mib(), "counts": built.counts,
-      "mode": built.mode, "reason": built.reason}))
+      "mode": built.mode, "reason": built.reason, "timings": built.timings}))
 """
 
 
@@ -49,6 +50,12 @@ def timed_marts(warehouse: Path, as_of: str = ANCHOR, mode: str = "auto") -> dic
     done = subprocess.run([sys.executable, "-c", MARTS, str(warehouse), as_of, mode], env=env, capture_output=True,
                           text=True, check=True)
     return json.loads(next(x for x in done.stdout.splitlines() if x.startswith("RESULT "))[len("RESULT "):])
+
+
+def slowest(built: dict[str, Any], top: int = 6) -> str:
+    """The tables a marts build spent most on, with their seconds."""
+    ranked = sorted(built["timings"].items(), key=lambda item: -item[1])[:top]
+    return ", ".join(f"{relation} {seconds:.2f} s" for relation, seconds in ranked)
 
 
 def differences(warehouse: Path, other: Path) -> dict[str, int]:
@@ -89,6 +96,7 @@ def main() -> int:
                   f"{args.copies}x the data", flush=True)
             for name, rows in full["counts"].items():
                 print(f"  marts.{name:<38} {rows:>12,} rows")
+            print(f"  slowest: {slowest(full)}", flush=True)
             changes = sim.control.apply_changes(advance=3600, **CHANGES)
             load(big, sim.webhook_url, replicas)
         step = timed_build(big, "auto")
@@ -98,6 +106,7 @@ def main() -> int:
         patched = timed_marts(big, later)
         print(f"Marts after the change, {patched['mode']}: {patched['seconds']:.1f} s, peak {patched['peak_mib']:.0f} "
               f"MiB ({patched['reason']}); {full['seconds'] / patched['seconds']:.1f}x faster than in full", flush=True)
+        print(f"  slowest: {slowest(patched)}", flush=True)
         check = timed_marts(rebuilt, later, "full")
         print(f"  the same warehouse's marts rebuilt in full: {check['seconds']:.1f} s; marts that differ from the "
               f"incremental result: {differences(big, rebuilt) or 'none'}")

@@ -9,10 +9,13 @@ its grain first and may declare:
     -- Additive: date_key, pipeline_id      core: a snapshot patched by sums over this grain ...
     -- Days: SELECT min(...), max(...) ...  ... over the days this query spans
     -- Reference: ...                       core: rebuilt every time; when its rows change, the build is full
-    -- Scope: entity_type, entity_id        marts: patched for the values of these columns that
-                                            `models/scopes/<name>.sql` selects (what changed since the last
-                                            marts build); without it a mart is rebuilt every time
+    -- Scope: entity_type, entity_id        marts and intermediates: a table patched for the values of these
+                                            columns that `models/scopes/<name>.sql` selects (what changed
+                                            since the last marts build); without it a mart is rebuilt every
+                                            time and an intermediate is a view
     -- Since: event_at                      marts: rows the moment filters on, added as the moment moves on
+    -- Table: ...                           intermediates: a table rebuilt by every marts build (what several
+                                            marts read), not a view each of them computes again
     -- Grain: one row per ...               the description (with the lines after it, up to the columns)
     -- <column>: <description>              column documentation, which reaches BI tools as comments
 
@@ -20,9 +23,9 @@ Shared idioms (a date key, a surrogate key, the deletion filter, a phone number'
 file in `models/macros/`, created in the staging schema before any model is built.
 
 Layers: `staging` (views over the raw tables) and `core` (tables) make the model build (`warehouse.build`);
-`intermediate` (views the marts share) and `marts` (tables) make the marts build (`warehouse.marts`). The
-build order is derived from the relations each file reads, the keys checked and published from `Key`,
-and Dagster's dependencies from the raw tables the staging views read.
+`intermediate` (views the marts share, or patched tables) and `marts` (tables) make the marts build
+(`warehouse.marts`). The build order is derived from the relations each file reads, the keys checked and
+published from `Key`, and Dagster's dependencies from the raw tables the staging views read.
 """
 
 from __future__ import annotations
@@ -34,7 +37,7 @@ from pathlib import Path
 
 MODELS_DIR = Path(__file__).resolve().parent / "models"
 LAYERS = ("staging", "core", "intermediate", "marts")
-DIRECTIVES = ("Key", "Changes", "Additive", "Days", "Reference", "Scope", "Since")
+DIRECTIVES = ("Key", "Changes", "Additive", "Days", "Reference", "Scope", "Since", "Table")
 _REFERENCE = re.compile(r"\b(raw|staging|core|intermediate|marts)\.([a-z_][a-z0-9_]*)\b")
 _COMMENT = re.compile(r"--[^\n]*")
 
@@ -105,8 +108,14 @@ class Model:
 
     @property
     def scope(self) -> tuple[str, ...]:
-        """A mart's patch key: the columns whose changed values `models/scopes/<name>.sql` selects."""
+        """A patched table's key (a mart's or an intermediate's): the columns whose changed values
+        `models/scopes/<name>.sql` selects."""
         return self.columns("Scope")
+
+    @property
+    def view(self) -> bool:
+        """An intermediate the marts build makes a view: one without a `Table` directive or a `Scope`."""
+        return self.layer == "intermediate" and not self.scope and self.directive("Table") is None
 
     @property
     def scope_path(self) -> Path:
@@ -204,9 +213,10 @@ if _unknown:
     raise CatalogueError(f"models name change sets without a file in models/changes/: {sorted(_unknown)}")
 # Core tables patched by key (their replaced rows are kept for the marts build).
 KEYED_CORE = tuple(m for m in MODELS if m.changes and not m.additive)
-# Patched marts and their scope files (models/scopes/<mart>.sql), one for each and nothing else.
+# Patched marts and intermediate tables, and their scope files (models/scopes/<name>.sql), one for each and
+# nothing else.
 PATCHED_MARTS = tuple(m for m in MARTS if m.scope)
 _scopes = {p.stem for p in (MODELS_DIR / "scopes").glob("*.sql")}
 if _scopes != {m.name for m in PATCHED_MARTS}:
-    raise CatalogueError(f"models/scopes/ must hold one file per mart with a Scope directive: files {sorted(_scopes)}, "
-                         f"marts {sorted(m.name for m in PATCHED_MARTS)}")
+    raise CatalogueError(f"models/scopes/ must hold one file per relation with a Scope directive: files "
+                         f"{sorted(_scopes)}, relations {sorted(m.name for m in PATCHED_MARTS)}")

@@ -6,12 +6,14 @@ marts in place). The settings they read (`warehouse.settings`) are given to SQL 
 header as a DuckDB comment, which BI tools show.
 
 Most marts are small next to the facts and depend on the present moment (forgotten deals, pace to plan):
-each build recreates them. The big ones declare a `Scope` (`models/scopes/<mart>.sql`): from what the core
-build handed over (`meta.mart_changes`, `meta.replaced_*`) it selects the records whose rows are redone,
-which are deleted and selected again with the mart's own SQL; a `Since` column adds the rows the moment
-reached since the last build. A build is full instead when no marts build is on record, when the marts'
-SQL, settings or time zone differ from the last one's, when the core build was full, when the moment is
-earlier than the last build's, or for a mart whose scope is too big to be worth patching.
+each build recreates them. The big ones, and the intermediate tables small marts summarise, declare a `Scope`
+(`models/scopes/<name>.sql`): from what the core build handed over (`meta.mart_changes`, `meta.replaced_*`)
+it selects the records whose rows are redone, which are deleted and selected again with the relation's own
+SQL; a `Since` column adds the rows the moment reached since the last build. The other intermediates are
+views, or tables rebuilt every time where several marts read them (`Table`). A build is full instead when
+no marts build is on record, when the marts' SQL, settings or time zone differ from the last one's, when
+the core build was full, when the moment is earlier than the last build's, or for a relation whose scope
+is too big to be worth patching.
 """
 
 from __future__ import annotations
@@ -44,6 +46,7 @@ class MartsBuilt:
     seconds: float
     mode: str                 # full | incremental
     reason: str               # why the build was full, or the records each patched mart redid
+    timings: dict[str, float]  # seconds each table took to rebuild or patch, in build order
 
 
 def build_marts(warehouse: Path | str, *, timezone: str | None = None, settings: Settings | None = None,
@@ -73,9 +76,12 @@ def build_marts(warehouse: Path | str, *, timezone: str | None = None, settings:
         reason = "asked for a full build" if full else _why_full(con, last, version, moment)
         since = None if reason or last is None else last[0]
         patched: dict[str, int] = {}
+        timings: dict[str, float] = {}
         rewritten: dict[str, list[str]] = {}     # per mart, conditions its rewritten rows meet (changelog)
         for model in MARTS:
-            if model.layer == "intermediate":
+            began = time.perf_counter()
+            _drop_if_kind_changed(con, model)
+            if model.view:
                 execute(con, model, f"CREATE OR REPLACE VIEW {model.relation} AS {model.sql(timezone)}")
                 continue
             size = None if reason or not model.scope or not exists(con, model.layer, model.name) else \
@@ -86,6 +92,7 @@ def build_marts(warehouse: Path | str, *, timezone: str | None = None, settings:
                 rewritten[model.relation] = [changelog.WHOLE]
             else:
                 patched[model.name] = size
+            timings[model.relation] = time.perf_counter() - began
         counts = {name: int(con.execute(f"SELECT count(*) FROM marts.{name}").fetchone()[0])  # type: ignore[index]
                   for name in MART_TABLES}
         _used_up(con)
@@ -93,8 +100,18 @@ def build_marts(warehouse: Path | str, *, timezone: str | None = None, settings:
         reason = reason or ", ".join(f"{n:,} records of {name}" for name, n in patched.items()) or "nothing changed"
         con.execute("INSERT INTO meta.mart_builds (finished_at, as_of, mode, reason, version) VALUES "
                     "(now(), ?, ?, ?, ?)", [moment, mode, reason, version])
-        changelog.log(con, rewritten)
-    return MartsBuilt(counts, moment, time.perf_counter() - started, mode, reason)
+        changelog.log(con, {relation: conditions for relation, conditions in rewritten.items()
+                            if relation.startswith("marts.")})
+    return MartsBuilt(counts, moment, time.perf_counter() - started, mode, reason, timings)
+
+
+def _drop_if_kind_changed(con: duckdb.DuckDBPyConnection, model: Model) -> None:
+    """Drops a relation that was a view and is now to be a table, or the other way (an intermediate whose file
+    gained or lost `Table` or `Scope`): DuckDB replaces a view with a view and a table with a table only."""
+    found = con.execute("SELECT table_type = 'VIEW' FROM information_schema.tables WHERE table_schema = ? AND "
+                        "table_name = ?", [model.layer, model.name]).fetchone()
+    if found is not None and found[0] != model.view:
+        con.execute(f"DROP {'VIEW' if found[0] else 'TABLE'} {model.relation}")
 
 
 def _why_full(con: duckdb.DuckDBPyConnection, last: tuple[datetime, str] | None, version: str,

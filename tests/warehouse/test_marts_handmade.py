@@ -177,3 +177,21 @@ def test_the_daily_plan_spreads_the_month_over_working_days(warehouse: Path) -> 
     assert len(days) == 31 and days["2026-03-16"] == (True, pytest.approx(10 / 22), 2)
     assert days["2026-03-10"][2] == 1 and days["2026-03-15"] == (False, 0, 0)
     assert sum(f for _, _, f in days.values()) == 3 and sum(p for _, p, _ in days.values()) == pytest.approx(10)
+
+
+def test_an_intermediate_that_was_a_view_is_made_a_table_and_the_other_way(warehouse: Path, tmp_path: Path) -> None:
+    """A warehouse built before an intermediate became a table (`Table` in its header), or before one became a
+    view again, builds: DuckDB replaces a view with a view and a table with a table only."""
+    copy = tmp_path / "warehouse.duckdb"
+    copy.write_bytes(warehouse.read_bytes())
+    with duckdb.connect(str(copy)) as con:
+        funnel = con.execute("SELECT count(*) FROM intermediate.funnel_steps").fetchone()
+        con.execute("DROP TABLE intermediate.funnel_steps")
+        con.execute("CREATE VIEW intermediate.funnel_steps AS SELECT 1 AS stale")
+        con.execute("DROP VIEW intermediate.work_items")
+        con.execute("CREATE TABLE intermediate.work_items AS SELECT 1 AS stale")
+    build_marts(copy, as_of=NOW_LOCAL, settings=Settings(gap_min_deals=5), full=True)
+    kinds = dict(rows(copy, "SELECT table_name, table_type FROM information_schema.tables WHERE table_schema = "
+                            "'intermediate' AND table_name IN ('funnel_steps', 'work_items')"))
+    assert kinds == {"funnel_steps": "BASE TABLE", "work_items": "VIEW"}
+    assert rows(copy, "SELECT count(*) FROM intermediate.funnel_steps") == [funnel]

@@ -5,6 +5,7 @@
 -- stage (deals skip stages), or it was won there; deleted deals are left out. Lost at a step: deals
 -- now lost whose last in-progress stage in their current pipeline is that step. Gaps follow the rule in
 -- docs/marts.md, with thresholds from intermediate.settings.
+-- Table: marts.funnel and marts.funnel_team read it, one level each
 WITH steps AS (
     SELECT
         stage_key, pipeline_id, pipeline_name, stage_id, stage_name, semantics,

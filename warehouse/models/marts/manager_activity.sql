@@ -29,50 +29,11 @@
 WITH now AS (
     SELECT as_of FROM intermediate.settings
 ),
-calls AS (
-    SELECT user_id, CAST(start_at AS DATE) AS day,
-        CASE WHEN is_missed_call THEN 'calls_missed' WHEN NOT completed THEN NULL
-             WHEN direction = 'incoming' THEN 'calls_incoming' ELSE 'calls_outgoing' END AS measure,
-        CASE WHEN completed AND NOT is_missed_call THEN duration_seconds ELSE 0 END AS seconds
-    FROM core.fact_activity, now
-    WHERE activity_type = 'call' AND start_at <= now.as_of
-),
-moves AS (
-    SELECT deal_id, pipeline_id, entered_at, s.semantics, s.stage_order,
-           lag(pipeline_id) OVER w AS previous_pipeline_id, lag(s.semantics) OVER w AS previous_semantics,
-           lag(s.stage_order) OVER w AS previous_order
-    FROM core.fact_deal_stage JOIN core.dim_stage AS s USING (stage_key, pipeline_id)
-    WINDOW w AS (PARTITION BY deal_id ORDER BY entered_at, history_id)
-),
-events AS (   -- grain: one row per counted event: user, day, measure, and call seconds
-    SELECT user_id, day, measure, seconds FROM calls WHERE measure IS NOT NULL
-    UNION ALL
-    SELECT user_id, CAST(start_at AS DATE),
-           CASE activity_type WHEN 'meeting' THEN 'meetings'
-                ELSE CASE direction WHEN 'incoming' THEN 'emails_incoming' ELSE 'emails_outgoing' END END, 0
-    FROM core.fact_activity, now
-    WHERE activity_type IN ('email', 'meeting') AND completed AND start_at <= now.as_of
-    UNION ALL
-    SELECT user_id, CAST(created_at AS DATE), 'tasks_created', 0
-    FROM intermediate.work_items, now
-    WHERE created_at <= now.as_of
-    UNION ALL
-    SELECT user_id, CAST(closed_at AS DATE), 'tasks_closed', 0
-    FROM intermediate.work_items, now
-    WHERE completed AND closed_at <= now.as_of
-    UNION ALL
-    SELECT user_id, CAST(created_at AS DATE), 'deals_created', 0
-    FROM core.fact_deal, now
-    WHERE NOT is_deleted AND created_at <= now.as_of
-    UNION ALL
-    SELECT f.user_id, CAST(m.entered_at AS DATE), 'deals_moved', 0
-    FROM moves AS m JOIN core.fact_deal AS f USING (deal_id), now
-    WHERE m.semantics = 'process' AND m.previous_semantics = 'process' AND m.pipeline_id = m.previous_pipeline_id
-      AND m.stage_order > m.previous_order AND m.entered_at <= now.as_of
-    UNION ALL
-    SELECT user_id, CAST(closed_at AS DATE), CASE status WHEN 'won' THEN 'deals_won' ELSE 'deals_lost' END, 0
-    FROM core.fact_deal, now
-    WHERE status IN ('won', 'lost') AND NOT is_deleted AND closed_at <= now.as_of
+events AS (   -- grain: user × day × measure: how many events counted (intermediate.manager_events), call seconds
+    SELECT user_id, CAST(event_at AS DATE) AS day, measure, count(*) AS n, sum(seconds) AS seconds
+    FROM intermediate.manager_events, now
+    WHERE event_at <= now.as_of
+    GROUP BY ALL
 ),
 people AS (   -- who is counted, and over which days
     SELECT e.user_id, min(e.day) AS first_day,
@@ -92,19 +53,19 @@ days AS (   -- every working day of each person's span, and any other day someth
 daily AS (
     SELECT
         d.user_id, d.day,
-        count(e.measure) FILTER (WHERE e.measure = 'calls_incoming') AS calls_incoming,
-        count(e.measure) FILTER (WHERE e.measure = 'calls_outgoing') AS calls_outgoing,
-        count(e.measure) FILTER (WHERE e.measure = 'calls_missed') AS calls_missed,
+        coalesce(sum(e.n) FILTER (WHERE e.measure = 'calls_incoming'), 0) AS calls_incoming,
+        coalesce(sum(e.n) FILTER (WHERE e.measure = 'calls_outgoing'), 0) AS calls_outgoing,
+        coalesce(sum(e.n) FILTER (WHERE e.measure = 'calls_missed'), 0) AS calls_missed,
         coalesce(sum(e.seconds), 0) AS call_seconds,
-        count(e.measure) FILTER (WHERE e.measure = 'emails_incoming') AS emails_incoming,
-        count(e.measure) FILTER (WHERE e.measure = 'emails_outgoing') AS emails_outgoing,
-        count(e.measure) FILTER (WHERE e.measure = 'meetings') AS meetings,
-        count(e.measure) FILTER (WHERE e.measure = 'tasks_created') AS tasks_created,
-        count(e.measure) FILTER (WHERE e.measure = 'tasks_closed') AS tasks_closed,
-        count(e.measure) FILTER (WHERE e.measure = 'deals_created') AS deals_created,
-        count(e.measure) FILTER (WHERE e.measure = 'deals_moved') AS deals_moved,
-        count(e.measure) FILTER (WHERE e.measure = 'deals_won') AS deals_won,
-        count(e.measure) FILTER (WHERE e.measure = 'deals_lost') AS deals_lost
+        coalesce(sum(e.n) FILTER (WHERE e.measure = 'emails_incoming'), 0) AS emails_incoming,
+        coalesce(sum(e.n) FILTER (WHERE e.measure = 'emails_outgoing'), 0) AS emails_outgoing,
+        coalesce(sum(e.n) FILTER (WHERE e.measure = 'meetings'), 0) AS meetings,
+        coalesce(sum(e.n) FILTER (WHERE e.measure = 'tasks_created'), 0) AS tasks_created,
+        coalesce(sum(e.n) FILTER (WHERE e.measure = 'tasks_closed'), 0) AS tasks_closed,
+        coalesce(sum(e.n) FILTER (WHERE e.measure = 'deals_created'), 0) AS deals_created,
+        coalesce(sum(e.n) FILTER (WHERE e.measure = 'deals_moved'), 0) AS deals_moved,
+        coalesce(sum(e.n) FILTER (WHERE e.measure = 'deals_won'), 0) AS deals_won,
+        coalesce(sum(e.n) FILTER (WHERE e.measure = 'deals_lost'), 0) AS deals_lost
     FROM days AS d
     LEFT JOIN events AS e USING (user_id, day)
     GROUP BY d.user_id, d.day
