@@ -14,12 +14,12 @@ WITH steps AS (
     FROM core.dim_stage
     WHERE NOT is_deleted AND semantics IN ('process', 'success')
 ),
-deals AS (   -- each live deal twice: once for its manager's group, once for the team's
+deals AS (   -- each live deal once; the counts below group it twice (GROUPING SETS): under its manager, and
+             -- under the team, where manager_key is NULL and GROUPING(manager_key) is 1
     SELECT
-        f.deal_id, f.pipeline_id AS current_pipeline_id, f.status, f.amount, f.last_process_stage_key, g.level,
-        CAST(date_trunc('month', f.created_at) AS DATE) AS cohort_month,
-        CASE WHEN g.level = 'manager' THEN f.manager_key END AS manager_key
-    FROM core.fact_deal AS f, (VALUES ('manager'), ('team')) AS g(level)
+        f.deal_id, f.pipeline_id AS current_pipeline_id, f.status, f.amount, f.last_process_stage_key,
+        CAST(date_trunc('month', f.created_at) AS DATE) AS cohort_month, f.manager_key
+    FROM core.fact_deal AS f
     WHERE NOT f.is_deleted
 ),
 visits AS (
@@ -36,33 +36,37 @@ progress AS (   -- grain: deal × pipeline it visited
     GROUP BY deal_id, pipeline_id
 ),
 lost_from AS (   -- grain: lost deal; its last in-progress stage in its current pipeline (core.fact_deal)
-    SELECT DISTINCT deal_id, current_pipeline_id AS pipeline_id, amount, last_process_stage_key AS stage_key
+    SELECT deal_id, current_pipeline_id AS pipeline_id, amount, last_process_stage_key AS stage_key
     FROM deals
     WHERE status = 'lost'
 ),
 reached AS (
-    SELECT d.level, p.pipeline_id, d.cohort_month, d.manager_key, s.step, count(*) AS deals_reached
+    SELECT CASE GROUPING(d.manager_key) WHEN 0 THEN 'manager' ELSE 'team' END AS level, p.pipeline_id, d.cohort_month,
+           d.manager_key, s.step, count(*) AS deals_reached
     FROM progress AS p
     JOIN deals AS d USING (deal_id)
     JOIN steps AS s ON s.pipeline_id = p.pipeline_id
         AND ((s.semantics = 'process' AND (s.step <= p.deepest OR p.won)) OR (s.semantics = 'success' AND p.won))
-    GROUP BY ALL
+    GROUP BY GROUPING SETS ((p.pipeline_id, d.cohort_month, d.manager_key, s.step),
+                            (p.pipeline_id, d.cohort_month, s.step))
 ),
 lost AS (
-    SELECT d.level, l.pipeline_id, d.cohort_month, d.manager_key, s.step, count(*) AS deals_lost,
-           sum(coalesce(l.amount, 0)) AS amount_lost
+    SELECT CASE GROUPING(d.manager_key) WHEN 0 THEN 'manager' ELSE 'team' END AS level, l.pipeline_id, d.cohort_month,
+           d.manager_key, s.step, count(*) AS deals_lost, sum(coalesce(l.amount, 0)) AS amount_lost
     FROM lost_from AS l
     JOIN deals AS d USING (deal_id)
     JOIN steps AS s USING (stage_key)
-    GROUP BY ALL
+    GROUP BY GROUPING SETS ((l.pipeline_id, d.cohort_month, d.manager_key, s.step),
+                            (l.pipeline_id, d.cohort_month, s.step))
 ),
 durations AS (
-    SELECT d.level, v.pipeline_id, d.cohort_month, d.manager_key, v.step,
-           median(v.hours_in_stage) AS median_hours_in_stage
+    SELECT CASE GROUPING(d.manager_key) WHEN 0 THEN 'manager' ELSE 'team' END AS level, v.pipeline_id, d.cohort_month,
+           d.manager_key, v.step, median(v.hours_in_stage) AS median_hours_in_stage
     FROM visits AS v
     JOIN deals AS d USING (deal_id)
     WHERE v.step IS NOT NULL AND v.hours_in_stage IS NOT NULL
-    GROUP BY ALL
+    GROUP BY GROUPING SETS ((v.pipeline_id, d.cohort_month, d.manager_key, v.step),
+                            (v.pipeline_id, d.cohort_month, v.step))
 ),
 groups AS (
     SELECT DISTINCT level, pipeline_id, cohort_month, manager_key FROM reached
@@ -123,14 +127,18 @@ reasons AS (   -- per group and step: the reasons deals were lost at that step, 
     SELECT level, pipeline_id, cohort_month, manager_key, step,
            string_agg(printf('%s (%d)', reason, n), ', ' ORDER BY n DESC, reason) AS top_lost_reasons
     FROM (
-        SELECT d.level, l.pipeline_id, d.cohort_month, d.manager_key, s.step, r.reason, count(*) AS n,
-               row_number() OVER (PARTITION BY d.level, l.pipeline_id, d.cohort_month, d.manager_key, s.step
-                                  ORDER BY count(*) DESC, r.reason) AS rank
-        FROM lost_from AS l
-        JOIN deals AS d USING (deal_id)
-        JOIN steps AS s USING (stage_key)
-        JOIN intermediate.deal_lost_reasons AS r USING (deal_id)
-        GROUP BY d.level, l.pipeline_id, d.cohort_month, d.manager_key, s.step, r.reason
+        SELECT *, row_number() OVER (PARTITION BY level, pipeline_id, cohort_month, manager_key, step
+                                     ORDER BY n DESC, reason) AS rank
+        FROM (
+            SELECT CASE GROUPING(d.manager_key) WHEN 0 THEN 'manager' ELSE 'team' END AS level, l.pipeline_id,
+                   d.cohort_month, d.manager_key, s.step, r.reason, count(*) AS n
+            FROM lost_from AS l
+            JOIN deals AS d USING (deal_id)
+            JOIN steps AS s USING (stage_key)
+            JOIN intermediate.deal_lost_reasons AS r USING (deal_id)
+            GROUP BY GROUPING SETS ((l.pipeline_id, d.cohort_month, d.manager_key, s.step, r.reason),
+                                    (l.pipeline_id, d.cohort_month, s.step, r.reason))
+        )
     )
     WHERE rank <= (SELECT top_reasons FROM intermediate.settings)
     GROUP BY ALL
