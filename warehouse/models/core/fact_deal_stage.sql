@@ -14,6 +14,7 @@
 -- exited_at: when it left; NULL while it is there
 -- hours_in_stage: hours between entering and leaving
 -- is_current: the deal is in this stage now
+-- previous_stage_id: the stage it came from (NULL for the deal's first stage)
 -- next_stage_id: the stage it moved to next
 -- date_key: the day it entered, yyyymmdd
 -- amount: the deal's current amount
@@ -25,6 +26,7 @@ WITH visits AS (
         h.stage_id,
         h.changed_at AS entered_at,
         lead(h.changed_at) OVER w AS exited_at,
+        lag(h.stage_id) OVER w AS previous_stage_id,
         lead(h.stage_id) OVER w AS next_stage_id,
         row_number() OVER (PARTITION BY h.deal_id, h.stage_id ORDER BY h.changed_at, h.history_id) AS visit_number
     FROM staging.deal_stage_history AS h
@@ -42,6 +44,7 @@ SELECT
     v.exited_at,
     epoch(v.exited_at - v.entered_at) / 3600.0 AS hours_in_stage,
     v.exited_at IS NULL AS is_current,
+    v.previous_stage_id,
     v.next_stage_id,
     staging.date_key(v.entered_at) AS date_key,
     d.amount

@@ -11,12 +11,12 @@
 -- event_at: when it happened (portal time)
 -- measure: the marts.manager_activity column it counts in
 -- seconds: a completed call's length (0 for the other events)
-WITH moves AS (
-    SELECT deal_id, pipeline_id, entered_at, s.semantics, s.stage_order,
-           lag(pipeline_id) OVER w AS previous_pipeline_id, lag(s.semantics) OVER w AS previous_semantics,
-           lag(s.stage_order) OVER w AS previous_order
-    FROM core.fact_deal_stage JOIN core.dim_stage AS s USING (stage_key, pipeline_id)
-    WINDOW w AS (PARTITION BY deal_id ORDER BY entered_at, history_id)
+WITH moves AS (   -- every stage visit but a deal's first, with the stage it came from
+    SELECT v.deal_id, v.pipeline_id, v.entered_at, s.semantics, s.stage_order, p.pipeline_id AS previous_pipeline_id,
+           p.semantics AS previous_semantics, p.stage_order AS previous_order
+    FROM core.fact_deal_stage AS v
+    JOIN core.dim_stage AS s USING (stage_key, pipeline_id)
+    JOIN core.dim_stage AS p ON p.stage_id = v.previous_stage_id
 )
 SELECT 'activity' AS source_type, activity_id AS source_id, user_id, start_at AS event_at,
        CASE WHEN is_missed_call THEN 'calls_missed' WHEN direction = 'incoming' THEN 'calls_incoming'

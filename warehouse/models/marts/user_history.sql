@@ -42,13 +42,11 @@ activities AS (
     FROM intermediate.work_items
     WHERE completed
 ),
-moves AS (
-    SELECT
-        v.deal_id, v.entered_at, s.semantics, s.stage_name,
-        lag(s.stage_name) OVER (PARTITION BY v.deal_id ORDER BY v.entered_at, v.history_id) AS from_stage,
-        row_number() OVER (PARTITION BY v.deal_id ORDER BY v.entered_at, v.history_id) AS visit
+moves AS (   -- every stage visit but a deal's first, with the stage it came from
+    SELECT v.deal_id, v.entered_at, s.semantics, s.stage_name, p.stage_name AS from_stage
     FROM core.fact_deal_stage AS v
     JOIN core.dim_stage AS s USING (stage_key)
+    JOIN core.dim_stage AS p ON p.stage_id = v.previous_stage_id
 ),
 events AS (
     SELECT user_id, event_at, event_type, entity_type, entity_id,
@@ -80,7 +78,6 @@ events AS (
                             ELSE printf('moved deal from %s to %s', m.from_stage, m.stage_name) END
     FROM moves AS m
     JOIN core.fact_deal AS f USING (deal_id)
-    WHERE m.visit > 1
     UNION ALL
     SELECT user_id, issued_at, 'invoice_issued', 'invoice', invoice_id,
            printf('issued invoice %s for %s %s', coalesce(account_number, CAST(invoice_id AS VARCHAR)),
