@@ -78,9 +78,13 @@ def build_marts(warehouse: Path | str, *, timezone: str | None = None, settings:
         patched: dict[str, int] = {}
         timings: dict[str, float] = {}
         rewritten: dict[str, list[str]] = {}     # per mart, conditions its rewritten rows meet (changelog)
+        views = _views(con)
         for model in MARTS:
             began = time.perf_counter()
-            _drop_if_kind_changed(con, model)
+            if model.relation in views and views[model.relation] != model.view:
+                # An intermediate whose file gained or lost `Table` or `Scope`: DuckDB replaces a view with a
+                # view and a table with a table only.
+                con.execute(f"DROP {'VIEW' if views[model.relation] else 'TABLE'} {model.relation}")
             if model.view:
                 execute(con, model, f"CREATE OR REPLACE VIEW {model.relation} AS {model.sql(timezone)}")
                 continue
@@ -105,13 +109,11 @@ def build_marts(warehouse: Path | str, *, timezone: str | None = None, settings:
     return MartsBuilt(counts, moment, time.perf_counter() - started, mode, reason, timings)
 
 
-def _drop_if_kind_changed(con: duckdb.DuckDBPyConnection, model: Model) -> None:
-    """Drops a relation that was a view and is now to be a table, or the other way (an intermediate whose file
-    gained or lost `Table` or `Scope`): DuckDB replaces a view with a view and a table with a table only."""
-    found = con.execute("SELECT table_type = 'VIEW' FROM information_schema.tables WHERE table_schema = ? AND "
-                        "table_name = ?", [model.layer, model.name]).fetchone()
-    if found is not None and found[0] != model.view:
-        con.execute(f"DROP {'VIEW' if found[0] else 'TABLE'} {model.relation}")
+def _views(con: duckdb.DuckDBPyConnection) -> dict[str, bool]:
+    """The marts build's relations the warehouse has now (`layer.name`), and whether each is a view."""
+    return {f"{schema}.{name}": is_view for schema, name, is_view in con.execute(
+        "SELECT table_schema, table_name, table_type = 'VIEW' FROM information_schema.tables "
+        "WHERE table_schema IN ('intermediate', 'marts')").fetchall()}
 
 
 def _why_full(con: duckdb.DuckDBPyConnection, last: tuple[datetime, str] | None, version: str,
