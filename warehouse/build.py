@@ -24,7 +24,7 @@ from __future__ import annotations
 import hashlib
 import time
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from datetime import date, timedelta
 from pathlib import Path
@@ -53,24 +53,32 @@ def build(warehouse: Path | str, *, timezone: str | None = None, settings: Setti
           full: bool = False) -> Built:
     """Builds every model, incrementally when it can (or in full when `full`)."""
     timezone = portal_timezone(timezone)
+    settings = settings or Settings()
     started = time.perf_counter()
-    with transaction(warehouse) as con:
-        built = _Build(con, timezone, settings or Settings()).run(full)
+    with transaction(warehouse, settings.memory_limit) as con:
+        built = _Build(con, timezone, settings).run(full)
     return Built(built.mode, built.reason, built.counts, built.changed, time.perf_counter() - started)
 
 
 @contextmanager
-def transaction(warehouse: Path | str) -> Iterator[duckdb.DuckDBPyConnection]:
-    """A connection to the warehouse inside one transaction: committed on success, rolled back otherwise."""
+def transaction(warehouse: Path | str, memory_limit: str) -> Iterator[duckdb.DuckDBPyConnection]:
+    """A connection to the warehouse inside one transaction, using at most `memory_limit` (DuckDB's units):
+    committed on success, rolled back otherwise."""
     con = duckdb.connect(str(warehouse))
     try:
-        con.execute("SET memory_limit = '512MB'")
+        con.execute(f"SET memory_limit = '{memory_limit}'")
         con.execute("SET threads = 2")
         con.execute("BEGIN TRANSACTION")
         yield con
         con.execute("COMMIT")
-    except BaseException:
-        con.execute("ROLLBACK")
+    except BaseException as exc:
+        with suppress(duckdb.Error):   # a rollback short of memory fails too; closing uncommitted discards it
+            con.execute("ROLLBACK")
+        if isinstance(exc, duckdb.OutOfMemoryException) or isinstance(exc.__cause__, duckdb.OutOfMemoryException):
+            what = str(exc) if isinstance(exc, WarehouseError) else "the build"
+            raise WarehouseError(f"{what} ran out of memory within memory_limit = {memory_limit!r}: raise it "
+                                 "under [warehouse] in b24wh.toml (docs/marts.md), or free memory on the machine; "
+                                 "the warehouse is unchanged") from exc
         raise
     finally:
         con.close()
@@ -80,6 +88,8 @@ def execute(con: duckdb.DuckDBPyConnection, model: Model, statement: str) -> Non
     """Runs one statement of a model; a failure names the model in one line."""
     try:
         con.execute(statement)
+    except duckdb.OutOfMemoryException as exc:
+        raise WarehouseError(f"model {model.relation}") from exc   # transaction() says what to do
     except duckdb.Error as exc:
         raise WarehouseError(f"model {model.relation} failed: {exc}".splitlines()[0]) from exc
 

@@ -152,7 +152,8 @@ class Model:
 
 def _rank(model: Model) -> tuple[int, int, int, str]:
     """Among models whose inputs are ready: layers in order; in core, what is rebuilt every time before what
-    is patched (the build decides between incremental and full once those are built), snapshots last."""
+    is patched (the build decides between incremental and full once the reference tables are built; a table
+    rebuilt from facts, as `dim_date`, waits for them), snapshots last."""
     return LAYERS.index(model.layer), model.changes is not None, model.additive, model.name
 
 

@@ -29,6 +29,7 @@ DEFAULT_TIMEZONE = "Europe/Moscow"
 PORTALS_FOLDER = Path("data") / "portals"     # each listed portal's files: data/portals/<name>/
 PORTAL_NAME = re.compile(r"[a-z][a-z0-9_]{0,39}")
 TIMEZONE_ENV = "B24WH_TIMEZONE"
+MEMORY = re.compile(r"\d+(\.\d+)?\s*(KB|MB|GB|TB|KiB|MiB|GiB|TiB)", re.IGNORECASE)   # DuckDB's memory_limit
 
 
 class SettingsError(ValueError):
@@ -85,6 +86,10 @@ class Settings:
     wall_theme: str = "dark"
     stale_after_seconds: int = 300
     poll_seconds: int = 5
+    # The most memory DuckDB may use while the model and the marts are built (DuckDB's units: "512MB",
+    # "2GB"). Past it, DuckDB spills to disk beside the warehouse: a build keeps working, only slower. 2GB lets
+    # a million-deal warehouse build its marts without spilling.
+    memory_limit: str = "2GB"
     # The portals of a deployment that serves many (empty: one portal, configured as before).
     portals: tuple[Portal, ...] = ()
     # A listed portal publishes to the SQL database under schemas of its own (`<name>_core`, `<name>_marts`).
@@ -99,7 +104,8 @@ _SECTIONS = {"calendar": ("weekend", "holidays"),
              "plans": ("plans_file",),
              "publish": ("publish_directory", "publish_duckdb", "publish_parquet", "duckdb_storage_version",
                          "keep_versions"),
-             "wall": ("wall_language", "wall_theme", "stale_after_seconds", "poll_seconds")}
+             "wall": ("wall_language", "wall_theme", "stale_after_seconds", "poll_seconds"),
+             "warehouse": ("memory_limit",)}
 
 
 def portal_timezone(name: str | None = None) -> str:
@@ -245,6 +251,10 @@ def _convert(path: Path, name: str, key: str, value: Any) -> Any:
         if value and not (isinstance(value, str) and re.fullmatch(r"v\d+\.\d+\.\d+", value)):
             raise SettingsError(f"{path}: {name} must be a DuckDB version such as \"v1.4.0\"")
         return value or None
+    if key == "memory_limit":
+        if not (isinstance(value, str) and MEMORY.fullmatch(value)):
+            raise SettingsError(f"{path}: {name} must be an amount of memory such as \"2GB\" or \"512MB\"")
+        return value
     if key == "lost_reason_field":
         if value and not (isinstance(value, str) and value.isidentifier()):
             raise bad

@@ -195,3 +195,18 @@ def test_an_intermediate_that_was_a_view_is_made_a_table_and_the_other_way(wareh
                             "'intermediate' AND table_name IN ('funnel_steps', 'work_items')"))
     assert kinds == {"funnel_steps": "BASE TABLE", "work_items": "VIEW"}
     assert rows(copy, "SELECT count(*) FROM intermediate.funnel_steps") == [funnel]
+
+
+def test_too_little_memory_stops_the_build_in_one_line_and_changes_nothing(warehouse: Path, tmp_path: Path) -> None:
+    """`[warehouse] memory_limit` reaches DuckDB: a limit too small for the build says so and what to do."""
+    copy = tmp_path / "warehouse.duckdb"
+    copy.write_bytes(warehouse.read_bytes())
+    before = rows(copy, "SELECT count(*), sum(hash(f)) FROM marts.funnel AS f")
+    with pytest.raises(WarehouseError) as failed:
+        build_marts(copy, as_of=NOW_LOCAL, settings=Settings(gap_min_deals=5, memory_limit="1MB"), full=True)
+    message = str(failed.value)
+    assert "\n" not in message and "ran out of memory within memory_limit = '1MB'" in message
+    assert "[warehouse] in b24wh.toml" in message
+    assert rows(copy, "SELECT count(*), sum(hash(f)) FROM marts.funnel AS f") == before
+    build_marts(copy, as_of=NOW_LOCAL, settings=Settings(gap_min_deals=5, memory_limit="64MB"), full=True)
+    assert rows(copy, "SELECT count(*), sum(hash(f)) FROM marts.funnel AS f") == before

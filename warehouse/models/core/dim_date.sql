@@ -13,16 +13,19 @@
 -- is_working_day: not a weekend day nor a holiday of the configured calendar ([calendar] in b24wh.toml)
 WITH bounds AS (
     SELECT
-        least(   -- every fact's day: deals, activities, calls, invoices and tasks may each come first
+        -- every fact's day: deals, activities, calls, invoices and tasks may each come first. Activities and
+        -- calls (tens of millions of rows) are read from their facts, which hold the same rows and times
+        -- already converted; their staging views would convert every row again (3 s at a million deals).
+        least(
             (SELECT min(created_at) FROM staging.deals),
-            (SELECT min(coalesce(start_at, created_at)) FROM staging.activities),
-            (SELECT min(started_at) FROM staging.calls),
+            (SELECT min(coalesce(start_at, created_at)) FROM core.fact_activity),
+            (SELECT min(started_at) FROM core.fact_call),
             (SELECT min(created_at) FROM staging.invoices),
             (SELECT min(created_at) FROM staging.tasks)
         )::DATE AS first_day,
         greatest(
             (SELECT max(modified_at) FROM staging.deals),
-            (SELECT max(coalesce(deadline_at, start_at)) FROM staging.activities),
+            (SELECT max(coalesce(deadline_at, start_at)) FROM core.fact_activity),
             current_date
         )::DATE + INTERVAL 366 DAY AS last_day
 ),

@@ -20,14 +20,18 @@
 WITH now AS (
     SELECT as_of FROM intermediate.settings
 ),
-planned AS (   -- grain: one row per activity or task bound to a deal (a CRM task activity and its task once)
+open_deals AS (
+    SELECT deal_id FROM core.fact_deal WHERE status = 'open' AND NOT is_deleted
+),
+planned AS (   -- grain: one row per activity or task bound to an open deal (a CRM task activity and its task once)
     SELECT deal_id, start_at, completed, deadline_at FROM core.fact_activity
-    WHERE deal_id IS NOT NULL AND activity_type NOT IN ('task', 'todo')
+    WHERE deal_id IN (SELECT deal_id FROM open_deals) AND activity_type NOT IN ('task', 'todo')
     UNION ALL
-    SELECT deal_id, NULL, completed, deadline_at FROM intermediate.work_items WHERE deal_id IS NOT NULL
+    SELECT deal_id, NULL, completed, deadline_at FROM intermediate.work_items
+    WHERE deal_id IN (SELECT deal_id FROM open_deals)
     UNION ALL   -- a CRM task activity's start still shows when the deal was last worked on
     SELECT deal_id, start_at, true, NULL FROM core.fact_activity
-    WHERE deal_id IS NOT NULL AND activity_type IN ('task', 'todo')
+    WHERE deal_id IN (SELECT deal_id FROM open_deals) AND activity_type IN ('task', 'todo')
 ),
 activity AS (
     SELECT
@@ -39,7 +43,9 @@ activity AS (
     GROUP BY p.deal_id
 ),
 current_stage AS (
-    SELECT deal_id, max(entered_at) AS entered_stage_at FROM core.fact_deal_stage WHERE is_current GROUP BY deal_id
+    SELECT deal_id, max(entered_at) AS entered_stage_at FROM core.fact_deal_stage
+    WHERE is_current AND deal_id IN (SELECT deal_id FROM open_deals)
+    GROUP BY deal_id
 )
 SELECT
     f.deal_id,
@@ -62,4 +68,4 @@ CROSS JOIN now
 LEFT JOIN core.dim_stage AS s USING (stage_key)
 LEFT JOIN activity AS a USING (deal_id)
 LEFT JOIN current_stage AS c USING (deal_id)
-WHERE f.status = 'open' AND NOT f.is_deleted AND coalesce(a.open_now, 0) = 0
+WHERE f.deal_id IN (SELECT deal_id FROM open_deals) AND coalesce(a.open_now, 0) = 0
