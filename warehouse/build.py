@@ -9,8 +9,10 @@ the dlt loads the core tables already reflect; a change set (`models/changes/<na
 rows of any other load into the keys they touch (the deals whose row, stage history or deletion
 arrived, ...). Small reference tables (dates, stages, managers, sources, directories) are rebuilt every
 time. Big tables are patched: a keyed model deletes the rows of the changed keys (keeping them in
-`meta.replaced_<table>`) and selects them again with its own SQL; the additive daily snapshot takes out the
-changed deals' old rows, puts in their new ones and adds the days history grew by. A build is full
+`meta.replaced_<table>`) and selects them again with its own SQL, which names them as `{keys}` where DuckDB
+would not push the filter down to what the model aggregates (a full build fills `true`); the additive
+daily snapshot takes out the changed deals' old rows, puts in their new ones and adds the days history
+grew by. A build is full
 instead when asked, when no build is on record, when the model SQL, time zone or working calendar differ
 from the last build's, or when reference data changed.
 
@@ -203,7 +205,8 @@ class _Build:
         execute(self.con, model, statement)
 
     def _create(self, model: Model) -> None:
-        select = self._additive_sql(model, "true", *self._span(model)) if model.additive else model.sql(self.timezone)
+        select = self._additive_sql(model, "true", *self._span(model)) if model.additive else \
+            model.sql(self.timezone, keys="true")
         kind = "VIEW" if model.layer == "staging" else "TABLE"
         self._execute(model, f"CREATE OR REPLACE {kind} {model.relation} AS {select}")
         if kind == "TABLE":
@@ -222,7 +225,8 @@ class _Build:
         self.rewritten[model.relation] = [changelog.keys(CHANGE_SETS[model.changes or ""], (k for (k,) in changed))]
         self._execute(model, f"INSERT INTO {replaced(model)} SELECT * FROM {model.relation} WHERE {scope}")
         self._execute(model, f"DELETE FROM {model.relation} WHERE {scope}")
-        self._execute(model, f"INSERT INTO {model.relation} SELECT * FROM ({model.sql(self.timezone)}) WHERE {scope}")
+        self._execute(model, f"INSERT INTO {model.relation} SELECT * FROM ({model.sql(self.timezone, keys=scope)}) "
+                             f"WHERE {scope}")
 
     def _span(self, model: Model) -> tuple[date | None, date | None]:
         assert model.days is not None

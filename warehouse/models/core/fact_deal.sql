@@ -25,17 +25,20 @@
 -- lead_id: the lead it was converted from, if any
 -- source_id: where it came from (Bitrix24 source ID)
 -- is_deleted: deleted in Bitrix24 (kept with its history; the reports leave it out)
+-- The runner fills {keys}, which deals' history is read: all in a full build, the changed ones in an incremental
+-- one (DuckDB does not push the patch's filter on deal_id through the LEFT JOINs to these aggregates).
 WITH history AS (
     SELECT
         h.deal_id,
         max(h.changed_at) FILTER (WHERE h.stage_semantic_id IN ('S', 'F')) AS last_closed_at,
         count(*) FILTER (WHERE h.type_id <> 1) AS stage_changes
     FROM staging.deal_stage_history AS h
+    WHERE {keys}
     GROUP BY h.deal_id
 ),
 last_process AS (   -- grain: deal; its last in-progress stage visit in its current pipeline (the one definition)
     SELECT v.deal_id, arg_max(v.stage_key, (v.entered_at, v.history_id)) AS stage_key
-    FROM core.fact_deal_stage AS v
+    FROM (FROM core.fact_deal_stage WHERE {keys}) AS v
     JOIN core.dim_stage AS s USING (stage_key)
     JOIN staging.deals AS d ON d.deal_id = v.deal_id AND d.pipeline_id = v.pipeline_id
     WHERE s.semantics = 'process'
