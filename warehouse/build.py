@@ -9,12 +9,11 @@ the dlt loads the core tables already reflect; a change set (`models/changes/<na
 rows of any other load into the keys they touch (the deals whose row, stage history or deletion
 arrived, ...). Small reference tables (dates, stages, managers, sources, directories) are rebuilt every
 time. Big tables are patched: a keyed model deletes the rows of the changed keys (keeping them in
-`meta.replaced_<table>`) and selects them again with its own SQL, which names them as `{keys}` where DuckDB
-would not push the filter down to what the model aggregates (a full build fills `true`); the additive
-daily snapshot takes out the changed deals' old rows, puts in their new ones and adds the days history
-grew by. A build is full
-instead when asked, when no build is on record, when the model SQL, time zone or working calendar differ
-from the last build's, or when reference data changed.
+`meta.replaced_<table>`) and selects them again with its own SQL (which may name them as `{keys}`,
+`warehouse.catalogue`); the additive daily snapshot takes out the changed deals' old rows, puts in their
+new ones and adds the days history grew by. A build is full instead when asked, when no build is on
+record, when the model SQL, time zone or working calendar differ from the last build's, or when reference
+data changed.
 
 Every build hands the marts build (`warehouse.marts`) what it changed: the change sets' keys in
 `meta.mart_changes` and the rows its patches replaced, kept until a marts build has used them; after a full
@@ -205,8 +204,7 @@ class _Build:
         execute(self.con, model, statement)
 
     def _create(self, model: Model) -> None:
-        select = self._additive_sql(model, "true", *self._span(model)) if model.additive else \
-            model.sql(self.timezone, keys="true")
+        select = self._additive_sql(model, "true", *self._span(model)) if model.additive else model.sql(self.timezone)
         kind = "VIEW" if model.layer == "staging" else "TABLE"
         self._execute(model, f"CREATE OR REPLACE {kind} {model.relation} AS {select}")
         if kind == "TABLE":

@@ -19,6 +19,10 @@ its grain first and may declare:
     -- Grain: one row per ...               the description (with the lines after it, up to the columns)
     -- <column>: <description>              column documentation, which reaches BI tools as comments
 
+Where DuckDB would not push a patch's filter down to what a model aggregates or unnests (through LEFT JOINs,
+lateral joins, CTEs read twice), the SELECT names the records it redoes as `{keys}`: the changed keys of a
+core table's `Changes`, the values of a mart's `Scope` columns, `true` in a full build.
+
 Shared idioms (a date key, a surrogate key, the deletion filter, a phone number's digits) are macros, one per
 file in `models/macros/`, created in the staging schema before any model is built.
 
@@ -144,9 +148,11 @@ class Model:
         return {f"{layer}.{name}" for layer, name in _REFERENCE.findall(_COMMENT.sub("", self.text()))}
 
     def sql(self, timezone: str, **fills: str) -> str:
+        """The SELECT with `{portal_tz}` and the runner's fills in place; `{keys}`, the records a patch redoes
+        (a condition on the `Changes` key or the `Scope` columns), is `true` unless given."""
         text = self.text().replace("{portal_tz}", timezone)
-        for name, value in fills.items():
-            text = text.replace("{" + name + "}", value)
+        for name, value in {"keys": "true", **fills}.items():
+            text = text.replace("{" + name + "}", f"({value})" if name == "keys" else value)
         return text
 
 

@@ -142,16 +142,17 @@ def _patch(con: duckdb.DuckDBPyConnection, model: Model, timezone: str, since: d
     size = int(con.execute("SELECT count(*) FROM scope").fetchone()[0])  # type: ignore[index]
     if size > PATCH_LIMIT:
         return None
-    select = f"SELECT * FROM ({model.sql(timezone)}) AS m"
     parts = _scope_parts(con, model.scope)
     for part in parts:     # one statement each: DuckDB pushes a plain filter down to the tables, not an OR
         execute(con, model, f"DELETE FROM {model.relation} AS m WHERE {part.exact}")
-        execute(con, model, f"INSERT INTO {model.relation} {select} WHERE {part.exact}")
+        execute(con, model, f"INSERT INTO {model.relation} SELECT * FROM ({model.sql(timezone, keys=part.values)}) "
+                            f"AS m WHERE {part.exact}")
     conditions = [part.values for part in parts]
     if model.since and since is not None:
         entered = f"{model.since} > TIMESTAMP '{since.isoformat(sep=' ')}'"
         outside = " AND ".join(f"NOT coalesce({part.exact}, false)" for part in parts) or "true"
-        execute(con, model, f"INSERT INTO {model.relation} {select} WHERE {entered} AND {outside}")
+        execute(con, model, f"INSERT INTO {model.relation} SELECT * FROM ({model.sql(timezone)}) AS m "
+                            f"WHERE {entered} AND {outside}")
         conditions.append(entered)
     rewritten[model.relation] = conditions
     return size

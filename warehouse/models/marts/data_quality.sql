@@ -15,19 +15,28 @@
 -- created_at: when the record was created (portal time)
 -- rule: the broken rule
 -- details: what broke it: the phone found in the comments, the name, the shared phone or e-mail, the empty fields
-WITH records AS (
-    SELECT 'contact' AS entity_type, contact_id AS entity_id, full_name AS title, user_id, created_at, comments,
-           [first_name, last_name] AS names
-    FROM staging.contacts WHERE NOT is_deleted
+WITH existing AS (   -- every contact and company that still exists: a duplicate may be any of them
+    SELECT 'contact' AS entity_type, contact_id AS entity_id FROM staging.contacts WHERE NOT is_deleted
     UNION ALL
-    SELECT 'company', company_id, company_name, user_id, created_at, comments, [company_name]
-    FROM staging.companies WHERE NOT is_deleted
+    SELECT 'company', company_id FROM staging.companies WHERE NOT is_deleted
+),
+records AS (   -- the records whose rules are judged, with what the rules read: {keys} is all of them, or those
+               -- a patch redoes (DuckDB would not push the patch's filter into a CTE read this many times)
+    SELECT * FROM (
+        SELECT 'contact' AS entity_type, contact_id AS entity_id, full_name AS title, user_id, created_at, comments,
+               [first_name, last_name] AS names
+        FROM staging.contacts WHERE NOT is_deleted
+        UNION ALL
+        SELECT 'company', company_id, company_name, user_id, created_at, comments, [company_name]
+        FROM staging.companies WHERE NOT is_deleted
+    )
+    WHERE {keys}
 ),
 points AS (
     SELECT p.entity_type, p.entity_id, p.kind, p.value,
            CASE p.kind WHEN 'PHONE' THEN staging.normalise_phone(p.value) ELSE lower(trim(p.value)) END AS normalised
     FROM intermediate.contact_points AS p
-    JOIN records AS r USING (entity_type, entity_id)
+    JOIN existing AS e USING (entity_type, entity_id)
 ),
 comment_phones AS (
     SELECT r.entity_type, r.entity_id, trim(c.candidate) AS candidate
