@@ -66,17 +66,15 @@ def timed_build(warehouse: Path, mode: str) -> dict[str, Any]:
 
 
 LOAD = """
-import bisect, json, sys
+import json, sys
 from pipelines.bitrix24 import pipeline
 replicas = json.loads(sys.argv[3])     # per raw table: ids from here on are the benchmark's copies, not the portal's
 if replicas:
-    held_by = pipeline.known_ids
-    def portals_own(pipe, entities):
-        held = held_by(pipe, entities)
-        def below(ids, entity):    # ids are ascending
-            return ids[:bisect.bisect_left(ids, replicas[entity])] if entity in replicas else ids
-        return lambda entity: tuple(below(ids, entity) for ids in held(entity))
-    pipeline.known_ids = portals_own
+    class PortalsOwn(pipeline.WarehouseIds):
+        def ids_sql(self, client, entity, which):
+            below = f" AND id < {replicas[entity]}" if entity in replicas else ""
+            return super().ids_sql(client, entity, which) + below
+    pipeline.WarehouseIds = PortalsOwn
 pipeline.load(sys.argv[1], credentials=sys.argv[2], progress="log", operating_limit=0)
 """
 

@@ -14,6 +14,7 @@ ago than the log keeps) means the target is published in full.
 
 from __future__ import annotations
 
+import re
 import uuid
 from collections.abc import Iterable, Mapping
 from typing import Any
@@ -53,6 +54,37 @@ def keys(column: str, values: Iterable[Any]) -> str:
     return f"{column} IN ({', '.join(literal(v) for v in unique)})" if unique else "false"
 
 
+_LITERAL = r"-?\d+|'(?:[^']|'')*'"
+_LIST = rf"(\w+) IN \(((?:{_LITERAL})(?:, (?:{_LITERAL}))*)\)"
+
+
+def merged(conditions: Iterable[str]) -> list[str]:
+    """The conditions of one relation with those made of `keys` lists over the same columns (`entity_type IN
+    (...) AND entity_id IN (...)`) merged into one, each column's values united: it holds for every row any of
+    them holds for (and maybe more), and a publication reads the table once for it instead of once each. The
+    others are kept as they are, as are all of them where a united list would pass KEYS_LIMIT."""
+    lists: dict[tuple[str, ...], list[dict[str, set[Any]]]] = {}
+    kept = []
+    for condition in dict.fromkeys(conditions):
+        if not re.fullmatch(rf"{_LIST}(?: AND {_LIST})*", condition):
+            kept.append(condition)
+            continue
+        columns = {column: {_value(v) for v in re.findall(_LITERAL, values)}
+                   for column, values in re.findall(_LIST, condition)}
+        lists.setdefault(tuple(columns), []).append(columns)
+    for names, group in lists.items():
+        united = {name: set().union(*(columns[name] for columns in group)) for name in names}
+        if len(group) == 1 or max(len(values) for values in united.values()) > KEYS_LIMIT:
+            kept += [" AND ".join(keys(name, columns[name]) for name in names) for columns in group]
+        else:
+            kept.append(" AND ".join(keys(name, united[name]) for name in names))
+    return kept
+
+
+def _value(text: str) -> Any:
+    return text[1:-1].replace("''", "'") if text.startswith("'") else int(text)
+
+
 def literal(value: Any) -> str:
     """A SQL literal of an id or a name, the same in DuckDB and PostgreSQL."""
     if isinstance(value, bool) or not isinstance(value, (int, str)):
@@ -79,4 +111,4 @@ def since(con: duckdb.DuckDBPyConnection, token: str) -> dict[str, list[str]] | 
     for relation, condition in con.execute("SELECT DISTINCT relation, condition FROM meta.publish_log WHERE seq > ? "
                                            "ORDER BY ALL", [found[0]]).fetchall():
         changed.setdefault(relation, []).append(condition)
-    return changed
+    return {relation: merged(conditions) for relation, conditions in changed.items()}

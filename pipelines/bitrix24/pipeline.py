@@ -20,10 +20,12 @@ import pyarrow as pa
 from dlt.common.pipeline import LoadInfo
 from dlt.common.runtime.collector import Collector
 from dlt.destinations.impl.duckdb.configuration import DuckDbCredentials
+from dlt.destinations.sql_client import SqlClientBase
 
 from pipelines.bitrix24 import settings
 from pipelines.bitrix24.catalogue import BY_NAME
 from pipelines.bitrix24.credentials import explicit
+from pipelines.bitrix24.paging import count_cost
 from pipelines.bitrix24.source import KnownIds, bitrix24_source
 
 PIPELINE_NAME = "bitrix24"
@@ -61,26 +63,52 @@ def make_pipeline(warehouse: Path, progress: Collector | str | None = None) -> d
                         progress=collector)
 
 
-def known_ids(pipeline: dlt.Pipeline, entities: Sequence[str] | None) -> KnownIds:
-    """Reads, per swept entity of this run, the ids the warehouse holds as live and as deleted, ascending, as
-    compact arrays of 64-bit integers (8 bytes an id: ten million activities take 80 MB, not two gigabytes of
-    Python integers, and 0.8 s, not 7 s). Each table is merged on its id, so an id is there once. In one
-    connection, since each of dlt's SQL clients costs a configuration resolution."""
-    swept = [BY_NAME[n] for n in entities or BY_NAME if n in BY_NAME and BY_NAME[n].sweep]
-    held: dict[str, tuple[array[int], array[int]]] = {}
-    with pipeline.sql_client() as client:
-        tables = {r[0] for r in client.execute_sql(
-            "SELECT table_name FROM information_schema.tables WHERE table_schema = %s", client.dataset_name)}
-        con = client.native_connection
-        deletions = client.make_qualified_table_name("deletions")
-        for entity in (e for e in swept if e.name in tables):
-            table = client.make_qualified_table_name(entity.name)
-            deleted = (f"SELECT id FROM {deletions} WHERE entity = '{entity.name}' AND is_deleted"
-                       if "deletions" in tables else "SELECT NULL::BIGINT AS id WHERE false")
-            held[entity.name] = tuple(  # type: ignore[assignment]
-                _int64s(con.sql(f"SELECT id FROM {table} WHERE id {which} ({deleted}) ORDER BY id")
-                        .to_arrow_table()) for which in ("NOT IN", "IN"))
-    return lambda entity: held.get(entity, (array("q"), array("q")))
+class WarehouseIds(KnownIds):
+    """The ids the warehouse holds per swept entity of this run, as compact ordered arrays of 64-bit integers
+    (8 bytes an id: ten million activities take 80 MB, not two gigabytes of Python integers, and 0.8 s). How
+    many are live is counted at once. For a sweep (`every`) every table's ids are read at once too; otherwise
+    only those of the tables small enough for a refresh to count their deletions (`paging.count_cost` within
+    COUNT_SECONDS_PER_REFRESH), and a bigger table's only if the source asks (a deletion the portal reported):
+    at a million deals, the ten million activities' ids are left unread. At once means in one connection, since
+    each of dlt's SQL clients costs a configuration resolution. Each table is merged on its id, so an id is
+    there once."""
+
+    def __init__(self, pipeline: dlt.Pipeline, entities: Sequence[str] | None, *, every: bool) -> None:
+        self.pipeline = pipeline
+        swept = [BY_NAME[n] for n in entities or BY_NAME if n in BY_NAME and BY_NAME[n].sweep]
+        self.read: dict[str, tuple[array[int], array[int]]] = {}
+        with pipeline.sql_client() as client:
+            tables = {r[0] for r in client.execute_sql(
+                "SELECT table_name FROM information_schema.tables WHERE table_schema = %s", client.dataset_name)}
+            self.deletions = "deletions" in tables
+            self.counts: dict[str, int] = {}
+            for entity in (e.name for e in swept if e.name in tables):
+                live = f"SELECT count(*) FROM ({self.ids_sql(client, entity, 'NOT IN')})"
+                self.counts[entity] = int(client.native_connection.execute(live).fetchall()[0][0])
+                if every or count_cost(self.counts[entity]) <= settings.COUNT_SECONDS_PER_REFRESH:
+                    self.read[entity] = self._ids(client, entity)
+
+    def ids_sql(self, client: SqlClientBase[Any], entity: str, which: str) -> str:
+        """The ids of the entity's table that are (`IN`) or are not (`NOT IN`) marked deleted."""
+        deleted = (f"SELECT id FROM {client.make_qualified_table_name('deletions')} WHERE entity = '{entity}' "
+                   "AND is_deleted" if self.deletions else "SELECT NULL::BIGINT AS id WHERE false")
+        return f"SELECT id FROM {client.make_qualified_table_name(entity)} WHERE id {which} ({deleted})"
+
+    def live_count(self, entity: str) -> int:
+        return self.counts.get(entity, 0)
+
+    def __call__(self, entity: str) -> tuple[array[int], array[int]]:
+        if entity not in self.counts:
+            return array("q"), array("q")
+        if entity not in self.read:
+            with self.pipeline.sql_client() as client:
+                self.read[entity] = self._ids(client, entity)
+        return self.read[entity]
+
+    def _ids(self, client: SqlClientBase[Any], entity: str) -> tuple[array[int], array[int]]:
+        live, deleted = (_int64s(client.native_connection.sql(f"{self.ids_sql(client, entity, which)} ORDER BY id")
+                                 .to_arrow_table()) for which in ("NOT IN", "IN"))
+        return live, deleted
 
 
 def _int64s(table: pa.Table) -> array[int]:
@@ -141,7 +169,7 @@ def load(warehouse: Path, *, entities: Sequence[str] | None = None, backfill: di
     # against (not on a first load, which reads every id, nor in a backfill).
     counted = do_sweep or (previous is not None and backfill is None)
     source = bitrix24_source(entities=list(entities) if entities else None, backfill=backfill, sweep=do_sweep,
-                             known_ids=known_ids(pipeline, entities) if counted else None,
+                             known_ids=WarehouseIds(pipeline, entities, every=do_sweep) if counted else None,
                              sweep_state_key=SWEEP_STATE_KEY if every_id else None, progress=pipeline.collector,
                              **source_options)
     return pipeline.run(source)

@@ -20,9 +20,9 @@ import bisect
 import hashlib
 import json
 import logging
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from datetime import datetime, timedelta
-from typing import Any, Optional
+from typing import Any, Optional, Protocol
 from zoneinfo import ZoneInfo, available_timezones
 
 import dlt
@@ -65,8 +65,20 @@ log = logging.getLogger(__name__)
 COUNTED_AT = "deletions_counted_at"   # resource state: when this entity's deletions were last counted
 ROWS_PER_ITEM = 5_000   # rows handed to dlt at once: dlt's cost per item is high, per row of a table low
 
-# known_ids(entity name) -> (ids the warehouse holds as live, ids it holds as deleted), each ascending
-KnownIds = Callable[[str], tuple[Sequence[int], Sequence[int]]]
+
+
+class KnownIds(Protocol):
+    """The ids the warehouse holds, per entity name: how many are live, known without reading them, and the ids
+    themselves, read only where a sweep or a deletion count needs them."""
+
+    def live_count(self, entity: str) -> int:
+        """How many ids the warehouse holds as live."""
+        ...
+
+    def __call__(self, entity: str) -> tuple[Sequence[int], Sequence[int]]:
+        """The ids it holds as live and as deleted, each ascending."""
+        ...
+
 
 DELETIONS_HINTS = dlt.mark.make_hints(
     table_name="deletions", write_disposition="merge", primary_key=("entity", "id"), file_format="parquet",
@@ -305,16 +317,20 @@ class Run:
         and checks the live ids the portal reported deleted (`reported_deletions`) by listing them."""
         if self.sweep or not entity.sweep or self.backfill is not None or self.known_ids is None:
             return None
-        live, _ = self.known_ids(entity.name)
-        if not len(live):
+        rows = self.known_ids.live_count(entity.name)
+        if not rows:
             return None
-        reported = [i for i in sorted(set(self.reported_deletions.get(entity.name, ()))) if holds(live, i)]
-        counting = count_due(len(live), state.get(COUNTED_AT), self.started.timestamp(), self.count_allowance)
+        counting = count_due(rows, state.get(COUNTED_AT), self.started.timestamp(), self.count_allowance)
         if counting:
-            self.count_allowance -= count_cost(len(live))
+            self.count_allowance -= count_cost(rows)
         else:
             log.info("Bitrix24 %s: deletions not counted this time (%d rows; the portal's time for counting is "
-                     "spent or the count is too big: the sweep finds them)", entity.name, len(live))
+                     "spent or the count is too big: the sweep finds them)", entity.name, rows)
+        reported = sorted(set(self.reported_deletions.get(entity.name, ())))
+        if not counting and not reported:
+            return None     # the ids of a table left to the sweep are not even read
+        live, _ = self.known_ids(entity.name)
+        reported = [i for i in reported if holds(live, i)]
         if not counting and not reported:
             return None
         walker = DeletionWalker(entity, live if counting else (), reported)
@@ -453,7 +469,7 @@ def bitrix24_source(
         language: language of custom-field labels.
         backfill: {"start": ISO, "end": ISO, "by": "created"|"modified"}: a window that leaves cursors alone.
         sweep: also run the id-only deletion sweep (needs `known_ids`).
-        known_ids: callable(entity) -> (live ids, deleted ids) held by the warehouse (for the sweep).
+        known_ids: the ids the warehouse holds (`KnownIds`), for the sweep and the deletion counts.
         timezone: the warehouse's IANA time zone; the preflight refuses it when the portal's offset differs.
         sweep_state_key: source-state key that records when this run read every id (a sweep or a first load).
         progress: the pipeline's progress collector, given a `Rows` counter with the expected total.

@@ -15,7 +15,7 @@ import pytest
 
 from b24wh_simulator.client import SimulatorProcess
 from pipelines.bitrix24 import settings
-from pipelines.bitrix24.pipeline import last_sweep, load, make_pipeline
+from pipelines.bitrix24.pipeline import WarehouseIds, last_sweep, load, make_pipeline
 from tests.conftest import portal_options
 from tests.pipelines.conftest import TRUTH_TABLES, counts, duplicates, query, snapshot
 
@@ -146,6 +146,10 @@ def test_deletions_the_portal_reported_are_marked_where_counting_is_not_afforded
         run(portal, warehouse, sweep=False)
         assert not query(warehouse, "SELECT count(*) FROM information_schema.tables WHERE table_schema = 'raw' "
                                     "AND table_name = 'deletions'")[0][0], "not counted, nothing found"
+        held = WarehouseIds(make_pipeline(warehouse), None, every=False)
+        assert not held.read, "a table too big to count is not even read"
+        assert held.live_count("deals") == query(warehouse, "SELECT count(*) FROM raw.deals")[0][0]
+        assert list(held("deals")[0]) == [i for (i,) in query(warehouse, "SELECT id FROM raw.deals ORDER BY id")]
         portal.control.reset_stats()
         run(portal, warehouse, sweep=False, reported_deletions={"deals": [*deleted, kept[0][0]]})
         marked = set(query(warehouse, "SELECT entity, id FROM raw.deletions WHERE is_deleted"))
