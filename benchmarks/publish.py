@@ -31,7 +31,7 @@ import sqlalchemy as sa
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from benchmarks.marts import timed_marts  # noqa: E402
+from benchmarks.marts import slowest, timed_marts  # noqa: E402
 from benchmarks.memory import peak_mib  # noqa: E402
 from benchmarks.model import ANCHOR, CHANGES, load, portal, replicate, timed_build  # noqa: E402
 from tests.postgres import postgres_server  # noqa: E402
@@ -99,6 +99,7 @@ def main() -> int:
                 deals = len({c["id"] for c in changes if c["entity"] == "deal"})
                 print(f"After {len(changes)} changes ({deals} deals): load {loaded:.1f} s, core {core['mode']} "
                       f"{core['seconds']:.1f} s, marts {after['mode']} {after['seconds']:.1f} s", flush=True)
+                print(f"  the marts' slowest: {slowest(after)}", flush=True)
                 for target, seconds in again.seconds.items():
                     print(f"Publish after the change to {target:<8} {again.modes[target]:<11} {seconds:7.1f} s   "
                           f"{full.seconds[target] / seconds:5.1f}x faster than in full", flush=True)

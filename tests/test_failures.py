@@ -133,6 +133,8 @@ CASES = [
          "--start 'banana' is not a date", offline=True),
     Case("backfill window in the future", ["backfill", "--start", "2099-01-01", "--end", "2099-02-01"], 2,
          "is in the future", offline=True),
+    Case("too little memory for the build", ["refresh"], 1, "ran out of memory within memory_limit = '1MB'",
+         prepare=_write("b24wh.toml", '[warehouse]\nmemory_limit = "1MB"\n')),
     Case("warehouse path is a directory", ["refresh"], 1, "is a directory, not a file", prepare=_directory,
          offline=True),
     Case("corrupt warehouse file", ["refresh"], 1, "is damaged: move it away", prepare=_corrupt, offline=True),
