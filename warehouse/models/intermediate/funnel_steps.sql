@@ -5,68 +5,43 @@
 -- stage (deals skip stages), or it was won there; deleted deals are left out. Lost at a step: deals
 -- now lost whose last in-progress stage in their current pipeline is that step. Gaps follow the rule in
 -- docs/marts.md, with thresholds from intermediate.settings.
--- Table: marts.funnel and marts.funnel_team read it, one level each
+-- Table: marts.funnel and marts.funnel_team read it, one level each. Deals and their visits come patched
+-- (intermediate.funnel_deals, intermediate.funnel_visits): this counts them, over every deal, every build.
 WITH steps AS (
-    SELECT
-        stage_key, pipeline_id, pipeline_name, stage_id, stage_name, semantics,
-        CAST(row_number() OVER (PARTITION BY pipeline_id ORDER BY semantics = 'success', stage_order) AS INTEGER)
-            AS step
-    FROM core.dim_stage
-    WHERE NOT is_deleted AND semantics IN ('process', 'success')
-),
-deals AS (   -- each live deal once; the counts below group it twice (GROUPING SETS): under its manager, and
-             -- under the team, where manager_key is NULL and GROUPING(manager_key) is 1
-    SELECT
-        f.deal_id, f.pipeline_id AS current_pipeline_id, f.status, f.amount, f.last_process_stage_key,
-        CAST(date_trunc('month', f.created_at) AS DATE) AS cohort_month, f.manager_key
-    FROM core.fact_deal AS f
-    WHERE NOT f.is_deleted
-),
-visits AS (
-    SELECT v.deal_id, v.pipeline_id, v.stage_key, v.stage_id, v.entered_at, v.history_id, v.hours_in_stage,
-           s.semantics, st.step
-    FROM core.fact_deal_stage AS v
-    JOIN core.dim_stage AS s USING (stage_key)
-    LEFT JOIN steps AS st USING (stage_key)
-),
-progress AS (   -- grain: deal × pipeline it visited
-    SELECT deal_id, pipeline_id, coalesce(max(step) FILTER (WHERE semantics = 'process'), 0) AS deepest,
-           bool_or(semantics = 'success') AS won
-    FROM visits
-    GROUP BY deal_id, pipeline_id
+    SELECT * FROM intermediate.funnel_stage_steps
 ),
 lost_from AS (   -- grain: lost deal; its last in-progress stage in its current pipeline (core.fact_deal)
-    SELECT deal_id, current_pipeline_id AS pipeline_id, amount, last_process_stage_key AS stage_key
-    FROM deals
-    WHERE status = 'lost'
+    SELECT deal_id, pipeline_id, amount, last_process_stage_key AS stage_key, manager_key,
+           CAST(date_trunc('month', created_at) AS DATE) AS cohort_month
+    FROM core.fact_deal
+    WHERE status = 'lost' AND NOT is_deleted
 ),
+-- The counts below group each deal once (GROUPING SETS): under its manager, and under the team, where
+-- manager_key is NULL and GROUPING(manager_key) is 1.
 reached AS (
-    SELECT CASE GROUPING(d.manager_key) WHEN 0 THEN 'manager' ELSE 'team' END AS level, p.pipeline_id, d.cohort_month,
-           d.manager_key, s.step, count(*) AS deals_reached
-    FROM progress AS p
-    JOIN deals AS d USING (deal_id)
+    SELECT CASE GROUPING(p.manager_key) WHEN 0 THEN 'manager' ELSE 'team' END AS level, p.pipeline_id, p.cohort_month,
+           p.manager_key, s.step, count(*) AS deals_reached
+    FROM intermediate.funnel_deals AS p
     JOIN steps AS s ON s.pipeline_id = p.pipeline_id
         AND ((s.semantics = 'process' AND (s.step <= p.deepest OR p.won)) OR (s.semantics = 'success' AND p.won))
-    GROUP BY GROUPING SETS ((p.pipeline_id, d.cohort_month, d.manager_key, s.step),
-                            (p.pipeline_id, d.cohort_month, s.step))
+    GROUP BY GROUPING SETS ((p.pipeline_id, p.cohort_month, p.manager_key, s.step),
+                            (p.pipeline_id, p.cohort_month, s.step))
 ),
 lost AS (
-    SELECT CASE GROUPING(d.manager_key) WHEN 0 THEN 'manager' ELSE 'team' END AS level, l.pipeline_id, d.cohort_month,
-           d.manager_key, s.step, count(*) AS deals_lost, sum(coalesce(l.amount, 0)) AS amount_lost
+    SELECT CASE GROUPING(l.manager_key) WHEN 0 THEN 'manager' ELSE 'team' END AS level, l.pipeline_id, l.cohort_month,
+           l.manager_key, s.step, count(*) AS deals_lost, sum(coalesce(l.amount, 0)) AS amount_lost
     FROM lost_from AS l
-    JOIN deals AS d USING (deal_id)
     JOIN steps AS s USING (stage_key)
-    GROUP BY GROUPING SETS ((l.pipeline_id, d.cohort_month, d.manager_key, s.step),
-                            (l.pipeline_id, d.cohort_month, s.step))
+    GROUP BY GROUPING SETS ((l.pipeline_id, l.cohort_month, l.manager_key, s.step),
+                            (l.pipeline_id, l.cohort_month, s.step))
 ),
 durations AS (
-    SELECT CASE GROUPING(d.manager_key) WHEN 0 THEN 'manager' ELSE 'team' END AS level, v.pipeline_id, d.cohort_month,
-           d.manager_key, v.step, median(v.hours_in_stage) AS median_hours_in_stage
-    FROM visits AS v
-    JOIN deals AS d USING (deal_id)
+    SELECT CASE GROUPING(v.manager_key) WHEN 0 THEN 'manager' ELSE 'team' END AS level, v.pipeline_id, v.cohort_month,
+           v.manager_key, v.step, median(v.hours_in_stage) AS median_hours_in_stage
+    FROM intermediate.funnel_visits AS v
     WHERE v.step IS NOT NULL AND v.hours_in_stage IS NOT NULL
-    GROUP BY GROUPING SETS ((v.pipeline_id, d.cohort_month, d.manager_key, v.step),
-                            (v.pipeline_id, d.cohort_month, v.step))
+    GROUP BY GROUPING SETS ((v.pipeline_id, v.cohort_month, v.manager_key, v.step),
+                            (v.pipeline_id, v.cohort_month, v.step))
 ),
 groups AS (
     SELECT DISTINCT level, pipeline_id, cohort_month, manager_key FROM reached
@@ -130,14 +105,13 @@ reasons AS (   -- per group and step: the reasons deals were lost at that step, 
         SELECT *, row_number() OVER (PARTITION BY level, pipeline_id, cohort_month, manager_key, step
                                      ORDER BY n DESC, reason) AS rank
         FROM (
-            SELECT CASE GROUPING(d.manager_key) WHEN 0 THEN 'manager' ELSE 'team' END AS level, l.pipeline_id,
-                   d.cohort_month, d.manager_key, s.step, r.reason, count(*) AS n
+            SELECT CASE GROUPING(l.manager_key) WHEN 0 THEN 'manager' ELSE 'team' END AS level, l.pipeline_id,
+                   l.cohort_month, l.manager_key, s.step, r.reason, count(*) AS n
             FROM lost_from AS l
-            JOIN deals AS d USING (deal_id)
             JOIN steps AS s USING (stage_key)
             JOIN intermediate.deal_lost_reasons AS r USING (deal_id)
-            GROUP BY GROUPING SETS ((l.pipeline_id, d.cohort_month, d.manager_key, s.step, r.reason),
-                                    (l.pipeline_id, d.cohort_month, s.step, r.reason))
+            GROUP BY GROUPING SETS ((l.pipeline_id, l.cohort_month, l.manager_key, s.step, r.reason),
+                                    (l.pipeline_id, l.cohort_month, s.step, r.reason))
         )
     )
     WHERE rank <= (SELECT top_reasons FROM intermediate.settings)
