@@ -66,7 +66,6 @@ COUNTED_AT = "deletions_counted_at"   # resource state: when this entity's delet
 ROWS_PER_ITEM = 5_000   # rows handed to dlt at once: dlt's cost per item is high, per row of a table low
 
 
-
 class KnownIds(Protocol):
     """The ids the warehouse holds, per entity name: how many are live, known without reading them, and the ids
     themselves, read only where a sweep or a deletion count needs them."""
