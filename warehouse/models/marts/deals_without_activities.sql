@@ -68,4 +68,4 @@ CROSS JOIN now
 LEFT JOIN core.dim_stage AS s USING (stage_key)
 LEFT JOIN activity AS a USING (deal_id)
 LEFT JOIN current_stage AS c USING (deal_id)
-WHERE f.deal_id IN (SELECT deal_id FROM open_deals) AND coalesce(a.open_now, 0) = 0
+WHERE f.status = 'open' AND NOT f.is_deleted AND coalesce(a.open_now, 0) = 0
