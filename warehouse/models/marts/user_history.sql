@@ -18,10 +18,13 @@
 WITH now AS (
     SELECT as_of FROM intermediate.settings
 ),
-titles AS (
-    SELECT 'deal' AS entity_type, deal_id AS entity_id, title FROM core.fact_deal
-    UNION ALL SELECT 'contact', contact_id, full_name FROM core.dim_contact
-    UNION ALL SELECT 'company', company_id, company_name FROM core.dim_company
+titles AS (   -- {keys}: the records whose events are redone, all of them in a full build
+    FROM (
+        SELECT 'deal' AS entity_type, deal_id AS entity_id, title FROM core.fact_deal
+        UNION ALL SELECT 'contact', contact_id, full_name FROM core.dim_contact
+        UNION ALL SELECT 'company', company_id, company_name FROM core.dim_company
+    )
+    WHERE {keys}
 ),
 activities AS (
     SELECT
