@@ -47,7 +47,7 @@ while not os.path.exists(stop):
         bad += (contacts != total) + (open_gap != 0)
     except Exception as exc:
         errors.append(repr(exc))
-    time.sleep(0.02)   # a busy dashboard's pace, not a spin: the refreshes need the cores
+    time.sleep(0.1)   # a busy dashboard's pace (ten reads a second), not a spin: the refreshes need the cores
 print(json.dumps({{"reads": reads, "errors": errors[:5], "bad": bad, "versions": len(versions)}}))
 """
 
@@ -64,7 +64,7 @@ with psycopg.connect(url, autocommit=True) as con:
             counts.add(contacts)
         except Exception as exc:
             errors.append(repr(exc))
-        time.sleep(0.02)
+        time.sleep(0.1)
 print(json.dumps({{"reads": reads, "errors": errors[:5], "bad": bad, "versions": len(counts)}}))
 """
 
