@@ -76,7 +76,7 @@ def postgres() -> Iterator[str]:
 
 
 class Reader:
-    """A process that queries the published warehouse in a tight loop until told to stop."""
+    """A process that queries the published warehouse about ten times a second until told to stop."""
 
     def __init__(self, script: str, target: str, folder: Path) -> None:
         self.stop = folder / f"stop-{time.monotonic_ns()}"
