@@ -74,11 +74,12 @@ def test_lost_reasons_name_the_stage_lost_from(warehouse: Path) -> None:
 
 def test_forgotten_deals_are_open_deals_with_nothing_planned(warehouse: Path) -> None:
     forgotten = rows(warehouse, "SELECT deal_id, stage_id, has_overdue_activity, last_activity_at, "
-                                "days_since_last_activity, days_in_stage FROM marts.deals_without_activities "
-                                "ORDER BY deal_id")
+                                "days_since_last_activity, days_in_stage, overdue_activities "
+                                "FROM marts.deals_without_activities ORDER BY deal_id")
     # 7 has only a finished call as activities, but an open task bound to it from the Tasks module.
     assert [f[:3] for f in forgotten] == [(3, "PREPAYMENT_INVOICE", True)]
-    (_, _, _, last3, since3, stage3), = forgotten
+    (_, _, _, last3, since3, stage3, overdue3), = forgotten
+    assert overdue3 == 2, "the overdue to-do once (it is an activity and a piece of work) and the open task"
     assert last3 == datetime(2026, 3, 15, 10)
     assert (since3, stage3) == (5, 10)      # to-do started 15 March 10:00; in its stage since 10 March 10:00
     assert rows(warehouse, "SELECT user_id, open_deals, forgotten_deals, forgotten_with_overdue FROM "
