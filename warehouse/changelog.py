@@ -81,6 +81,18 @@ def merged(conditions: Iterable[str]) -> list[str]:
     return kept
 
 
+def pushed(condition: str) -> str:
+    """The condition as DuckDB reads it fastest: a condition of `keys` lists (`entity_type IN (...) AND entity_id
+    IN (...)`) with each list as `column = ANY([...])`, which holds for the same rows; any other condition as it is.
+    DuckDB turns an IN list into a join after the table's rows are read, every column of every row, while it applies
+    `= ANY` to the rows as it reads them: a patch of `marts.user_history` or `intermediate.manager_events` at a
+    million deals reads the 10M activities in a third to a half of the time. The log keeps the IN lists, which
+    PostgreSQL reads too."""
+    if not re.fullmatch(rf"{_LIST}(?: AND {_LIST})*", condition):
+        return condition
+    return re.sub(_LIST, lambda found: f"{found.group(1)} = ANY([{found.group(2)}])", condition)
+
+
 def _value(text: str) -> Any:
     return text[1:-1].replace("''", "'") if text.startswith("'") else int(text)
 

@@ -145,7 +145,7 @@ def _patch(con: duckdb.DuckDBPyConnection, model: Model, timezone: str, since: d
     parts = _scope_parts(con, model.scope)
     for part in parts:     # one statement each: DuckDB pushes a plain filter down to the tables, not an OR
         execute(con, model, f"DELETE FROM {model.relation} AS m WHERE {part.exact}")
-        execute(con, model, f"INSERT INTO {model.relation} SELECT * FROM ({model.sql(timezone, keys=part.values)}) "
+        execute(con, model, f"INSERT INTO {model.relation} SELECT * FROM ({model.sql(timezone, keys=part.pushed)}) "
                             f"AS m WHERE {part.exact}")
     conditions = [part.values for part in parts]
     if model.since and since is not None:
@@ -160,8 +160,9 @@ def _patch(con: duckdb.DuckDBPyConnection, model: Model, timezone: str, since: d
 
 @dataclass(frozen=True)
 class _Part:
-    values: str     # the scope columns' values spelled out: DuckDB pushes it down; the changelog's condition
-    exact: str      # the same, then the exact match with the scope's rows (a mart's row is `m`)
+    values: str     # the scope columns' values spelled out: the changelog's condition
+    pushed: str     # the same as DuckDB reads it fastest (`changelog.pushed`): what the patch's statements filter on
+    exact: str      # that, then the exact match with the scope's rows (a mart's row is `m`)
 
 
 def _scope_parts(con: duckdb.DuckDBPyConnection, columns: tuple[str, ...]) -> list[_Part]:
@@ -174,12 +175,13 @@ def _scope_parts(con: duckdb.DuckDBPyConnection, columns: tuple[str, ...]) -> li
                      f"SELECT DISTINCT {column} FROM scope WHERE {complete}").fetchall()))
                  for column in columns]
         values = " AND ".join(lists)
+        pushed = changelog.pushed(values)
         match = " AND ".join(f"s.{c} = m.{c}" for c in columns)
-        parts.append(_Part(values, f"{values} AND EXISTS (SELECT 1 FROM scope AS s WHERE {match})"))
+        parts.append(_Part(values, pushed, f"{pushed} AND EXISTS (SELECT 1 FROM scope AS s WHERE {match})"))
     for row in con.execute(f"SELECT * FROM scope WHERE NOT ({complete})").fetchall():
         values = " AND ".join(f"{c} IS NULL" if v is None else f"{c} = {changelog.literal(v)}"
                               for c, v in zip(columns, row, strict=True))
-        parts.append(_Part(values, values))
+        parts.append(_Part(values, values, values))
     return parts
 
 

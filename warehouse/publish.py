@@ -322,7 +322,7 @@ def _patch_snapshot(con: duckdb.DuckDBPyConnection, changes: Changes) -> None:
     """The rows the builds rewrote since the file's version, deleted there and copied again, condition by
     condition (rows two conditions name are deleted and copied twice, and end up once)."""
     for schema, table in PUBLISHED:
-        for condition in changes.get(f"{schema}.{table}", ()):
+        for condition in map(changelog.pushed, changes.get(f"{schema}.{table}", ())):
             con.execute(f"DELETE FROM snapshot.{schema}.{table} WHERE {condition}")
             con.execute(f"INSERT INTO snapshot.{schema}.{table} SELECT * FROM {_relation(schema, table)} "
                         f"WHERE {condition}")
@@ -522,7 +522,8 @@ def _patch_database(con: duckdb.DuckDBPyConnection, engine: sa.Engine, schema_pr
             target = sa.Table(table, sa.MetaData(), autoload_with=connection, schema=schema_prefix + schema)
             for condition in conditions:    # as in the DuckDB file, one by one
                 connection.execute(sa.text(f'DELETE FROM "{target.schema}"."{table}" WHERE {condition}'))
-                _insert(con, connection, f"SELECT * FROM {_relation(schema, table)} WHERE {condition}", target)
+                _insert(con, connection, f"SELECT * FROM {_relation(schema, table)} "
+                                         f"WHERE {changelog.pushed(condition)}", target)
         record(connection)
 
 

@@ -43,3 +43,13 @@ def test_lists_whose_union_would_pass_the_limit_stay_apart(monkeypatch: pytest.M
     monkeypatch.setattr(changelog, "KEYS_LIMIT", 3)
     apart = [keys("deal_id", [1, 2]), keys("deal_id", [3, 4])]
     assert merged(apart) == apart
+
+
+def test_key_lists_as_duckdb_reads_them_hold_for_the_same_rows_and_other_conditions_stay_as_they_are() -> None:
+    lists = f"{keys('entity_type', ['deal', ROWS[-1][0]])} AND {keys('entity_id', [3, 6, 7])}"
+    assert changelog.pushed(lists) == ("entity_type = ANY(['deal', 'it''s (odd), AND so']) "
+                                       "AND entity_id = ANY([3, 6, 7])")
+    assert holding([changelog.pushed(lists)]) == holding([lists]) == {("deal", 3), (ROWS[-1][0], 6)}
+    for other in ("event_at > TIMESTAMP '2026-11-02 19:00:00'", "entity_type = 'deal' AND entity_id IS NULL",
+                  changelog.WHOLE, "false", f"{keys('entity_id', [1])} OR true"):
+        assert changelog.pushed(other) == other
