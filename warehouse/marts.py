@@ -161,8 +161,12 @@ def _patch(con: duckdb.DuckDBPyConnection, model: Model, timezone: str, since: d
 @dataclass(frozen=True)
 class _Part:
     values: str     # the scope columns' values spelled out: the changelog's condition
-    pushed: str     # the same as DuckDB reads it fastest (`changelog.pushed`): what the patch's statements filter on
-    exact: str      # that, then the exact match with the scope's rows (a mart's row is `m`)
+    exact: str      # `pushed`, then the exact match with the scope's rows (a mart's row is `m`)
+
+    @property
+    def pushed(self) -> str:
+        """The values as DuckDB reads them fastest (`changelog.pushed`): what the patch's statements filter on."""
+        return changelog.pushed(self.values)
 
 
 def _scope_parts(con: duckdb.DuckDBPyConnection, columns: tuple[str, ...]) -> list[_Part]:
@@ -175,13 +179,12 @@ def _scope_parts(con: duckdb.DuckDBPyConnection, columns: tuple[str, ...]) -> li
                      f"SELECT DISTINCT {column} FROM scope WHERE {complete}").fetchall()))
                  for column in columns]
         values = " AND ".join(lists)
-        pushed = changelog.pushed(values)
         match = " AND ".join(f"s.{c} = m.{c}" for c in columns)
-        parts.append(_Part(values, pushed, f"{pushed} AND EXISTS (SELECT 1 FROM scope AS s WHERE {match})"))
+        parts.append(_Part(values, f"{changelog.pushed(values)} AND EXISTS (SELECT 1 FROM scope AS s WHERE {match})"))
     for row in con.execute(f"SELECT * FROM scope WHERE NOT ({complete})").fetchall():
         values = " AND ".join(f"{c} IS NULL" if v is None else f"{c} = {changelog.literal(v)}"
                               for c, v in zip(columns, row, strict=True))
-        parts.append(_Part(values, values, values))
+        parts.append(_Part(values, values))
     return parts
 
 
