@@ -71,18 +71,18 @@ class WarehouseIds(KnownIds):
     COUNT_SECONDS_PER_REFRESH), and a bigger table's only if the source asks (a deletion the portal reported):
     at a million deals, the ten million activities' ids are left unread. At once means in one connection, since
     each of dlt's SQL clients costs a configuration resolution. Each table is merged on its id, so an id is
-    there once."""
+    there once. `tables` lists the raw schema's tables, for the source (`held_tables`)."""
 
     def __init__(self, pipeline: dlt.Pipeline, entities: Sequence[str] | None, *, every: bool) -> None:
         self.pipeline = pipeline
         swept = [BY_NAME[n] for n in entities or BY_NAME if n in BY_NAME and BY_NAME[n].sweep]
         self.read: dict[str, tuple[array[int], array[int]]] = {}
         with pipeline.sql_client() as client:
-            tables = {r[0] for r in client.execute_sql(
-                "SELECT table_name FROM information_schema.tables WHERE table_schema = %s", client.dataset_name)}
-            self.deletions = "deletions" in tables
+            self.tables = sorted(r[0] for r in client.execute_sql(
+                "SELECT table_name FROM information_schema.tables WHERE table_schema = %s", client.dataset_name))
+            self.deletions = "deletions" in self.tables
             self.counts: dict[str, int] = {}
-            for entity in (e.name for e in swept if e.name in tables):
+            for entity in (e.name for e in swept if e.name in self.tables):
                 live = f"SELECT count(*) FROM ({self.ids_sql(client, entity, 'NOT IN')})"
                 self.counts[entity] = int(client.native_connection.execute(live).fetchall()[0][0])
                 if every or count_cost(self.counts[entity]) <= settings.COUNT_SECONDS_PER_REFRESH:
@@ -168,8 +168,9 @@ def load(warehouse: Path, *, entities: Sequence[str] | None = None, backfill: di
     # The warehouse's ids: what the sweep compares every id with, and what a plain refresh counts deletions
     # against (not on a first load, which reads every id, nor in a backfill).
     counted = do_sweep or (previous is not None and backfill is None)
+    known = WarehouseIds(pipeline, entities, every=do_sweep) if counted else None
     source = bitrix24_source(entities=list(entities) if entities else None, backfill=backfill, sweep=do_sweep,
-                             known_ids=WarehouseIds(pipeline, entities, every=do_sweep) if counted else None,
+                             known_ids=known, held_tables=known.tables if known else None,
                              sweep_state_key=SWEEP_STATE_KEY if every_id else None, progress=pipeline.collector,
                              **source_options)
     return pipeline.run(source)

@@ -2,8 +2,9 @@
 
 Modes of a run:
 - incremental (default): entities with a modification cursor read `>= cursor - overlap` (keyset inside
-  the window); append-only entities read `> last id`; directories are read whole. Cursors live in dlt
-  resource state, so they advance only when the load that carries them commits.
+  the window; the rows of the overlap read again unchanged are dropped, `cursor.Cursor`); append-only entities
+  read `> last id`; directories are read whole. Cursors live in dlt resource state, so they advance only when
+  the load that carries them commits.
 - backfill (`backfill={"start": ..., "end": ..., "by": "created"|"modified"}`): a historical window,
   leaving every cursor as it was.
 - sweep (`sweep=True` with `known_ids`): also walks every id (id-only, 2,500 per request), marks rows
@@ -17,8 +18,6 @@ fields, so a wrong URL, secret or scope fails in one line with nothing written.
 from __future__ import annotations
 
 import bisect
-import hashlib
-import json
 import logging
 from collections.abc import Iterator, Sequence
 from datetime import datetime, timedelta
@@ -41,6 +40,7 @@ from pipelines.bitrix24.catalogue import (
 from pipelines.bitrix24.client import Bitrix24Client
 from pipelines.bitrix24.convert import arrow_schema, to_datetime, typed_row, typed_table
 from pipelines.bitrix24.credentials import Bitrix24Credentials, credentials_or_fallback
+from pipelines.bitrix24.cursor import Cursor, digest
 from pipelines.bitrix24.errors import (
     CREDENTIALS_PLACES,
     AuthError,
@@ -91,7 +91,8 @@ class Run:
     def __init__(self, client: Bitrix24Client, entities: list[Entity], *, overlap: int, language: str,
                  backfill: dict[str, Any] | None, sweep: bool, known_ids: KnownIds | None,
                  timezone: str | None = None, sweep_state_key: str | None = None,
-                 progress: Collector | None = None, reported_deletions: dict[str, list[int]] | None = None) -> None:
+                 progress: Collector | None = None, reported_deletions: dict[str, list[int]] | None = None,
+                 held_tables: Sequence[str] = ()) -> None:
         self.client = client
         self.scheduler = Scheduler(client)
         self.entities = entities
@@ -108,6 +109,7 @@ class Run:
         self.rows_expected: int | None = None
         self.count_allowance = settings.COUNT_SECONDS_PER_REFRESH   # the portal's seconds left for deletion counts
         self.reported_deletions = reported_deletions or {}
+        self.held_tables = set(held_tables)
         self.preflight(language, timezone)
 
     # --- preflight ---------------------------------------------------------------------------------
@@ -182,12 +184,15 @@ class Run:
     def rows(self, entity: Entity) -> Iterator[Any]:
         state = dlt.current.resource_state()
         types = {**entity.types, **self.custom_fields(entity)}
-        if entity.name == "userfields":
+        if entity.name == "userfields":   # loaded again only when a definition changed
             keep = {*types, "LIST"}
             rows = [{k: v for k, v in r.items() if k in keep} for method in USERFIELD_METHODS
                     for r in self.userfields[method]]
-            if rows:
+            definitions = digest({"rows": rows})
+            if rows and state.get("digest") != definitions:
                 yield [typed_row(r, types) for r in rows]
+                if self.backfill is None:
+                    state["digest"] = definitions
             return
         if entity.write == "versions":
             yield from self.versions(entity, types, state)
@@ -201,15 +206,15 @@ class Run:
         ids_walker = self.scheduler.register(IdsWalker(entity)) if self.sweep and entity.sweep else None
         deletions = self.deletion_walker(entity, state)
         yield None   # every selected resource registers before the first batch goes out
-        cursor = state.get("cursor")
+        cursor = Cursor(entity, state if self.backfill is None else {}, self.overlap) if entity.incremental else None
         last_id = int(state.get("last_id", 0))
         walkers += [w for w in (ids_walker, deletions) if w is not None]
         ready: list[dict[str, Any]] = []   # pages go to dlt in tables of about ROWS_PER_ITEM rows
         for page in self.drain(walkers):
             if page:
-                if entity.incremental:
-                    cursor = max_iso(cursor, (r.get(entity.row_key(entity.cursor)) for r in page))
-                if entity.append_only:
+                if cursor is not None:
+                    page = cursor.fresh(page)
+                if entity.append_only and page:
                     last_id = max(last_id, max(int(r[entity.id_key]) for r in page))
                 ready += page
             if ready and (not page or len(ready) >= ROWS_PER_ITEM):   # full, or nothing more arrived yet
@@ -228,8 +233,8 @@ class Run:
         if deletions is not None and deletions.counting:
             state[COUNTED_AT] = self.started.timestamp()
         if self.backfill is None:
-            if entity.incremental and cursor:
-                state["cursor"] = cursor
+            if cursor is not None:
+                state.update(cursor.state())
             if entity.append_only:
                 state["last_id"] = last_id
 
@@ -250,11 +255,11 @@ class Run:
         known: dict[str, str] = state.setdefault("versions", {})
         rows = []
         for key, row in sorted(current.items()):
-            digest = hashlib.sha256(json.dumps(row, sort_keys=True, default=str).encode()).hexdigest()[:16]
-            if known.get(key) != digest:
-                rows.append({**row, "version_hash": digest, "previous_hash": known.get(key, ""),
+            version = digest(row)
+            if known.get(key) != version:
+                rows.append({**row, "version_hash": version, "previous_hash": known.get(key, ""),
                              "valid_from": self.started, "is_deleted": False})
-                known[key] = digest
+                known[key] = version
         for key in sorted(set(known) - set(current)):
             if known[key] != "deleted":
                 rows.append({entity.id_field: int(key), "version_hash": "deleted", "previous_hash": known[key],
@@ -398,15 +403,6 @@ def holds(ascending: Sequence[int], value: int) -> bool:
     return at < len(ascending) and ascending[at] == value
 
 
-def max_iso(current: str | None, values: Iterator[Any]) -> str | None:
-    best = to_datetime(current) if current else None
-    for value in values:
-        parsed = to_datetime(value)
-        if parsed is not None and (best is None or parsed > best):
-            best = parsed
-    return best.isoformat() if best else current
-
-
 def make_resource(run: Run, entity: Entity) -> DltResource:
     types = {**entity.types, **run.custom_fields(entity)}
     columns = {name: dict(COLUMN_TYPES[kind]) for name, kind in types.items()}
@@ -425,10 +421,10 @@ def make_resource(run: Run, entity: Entity) -> DltResource:
             yield item
         if run.sweep_state_key:   # every id was read: record when, in state committed with this load
             dlt.current.source_state()[run.sweep_state_key] = run.started.timestamp()
-        # A portal without such records still gets the (empty) table the model reads. Not for version
-        # tables: dlt's insert-only merge cannot take the empty marker, and every portal has users,
-        # departments, statuses and pipelines.
-        if not loaded and entity.write != "versions":
+        # A portal without such records still gets the (empty) table the model reads, once: the marker is a load
+        # job of its own. Not for version tables: dlt's insert-only merge cannot take the empty marker, and every
+        # portal has users, departments, statuses and pipelines.
+        if not loaded and entity.write != "versions" and entity.name not in run.held_tables:
             yield dlt.mark.materialize_table_schema()
 
     # Parquet: typed files that DuckDB loads in bulk (dlt's default INSERT statements are slow and huge).
@@ -454,6 +450,7 @@ def bitrix24_source(
     sweep_state_key: str | None = None,
     progress: Any = None,
     reported_deletions: dict[str, list[int]] | None = None,
+    held_tables: list[str] | None = None,
 ) -> list[DltResource]:
     """Bitrix24 CRM entities, incrementally, at the portal's rate limit.
 
@@ -474,6 +471,7 @@ def bitrix24_source(
         progress: the pipeline's progress collector, given a `Rows` counter with the expected total.
         reported_deletions: per entity, ids the portal reported deleted (`b24wh listen`'s journal): the live
             ones are listed by id, and those the portal no longer has are marked deleted, counted or not.
+        held_tables: the raw tables the warehouse holds: an entity with nothing new loads nothing into them.
     """
     if plan not in settings.PLAN_LIMITS:
         raise ConfigurationError(f"unknown Bitrix24 plan {plan!r} (sources.bitrix24.plan): use one of "
@@ -490,7 +488,7 @@ def bitrix24_source(
     try:
         run = Run(client, chosen, overlap=overlap_seconds, language=language, backfill=backfill, sweep=sweep,
                   known_ids=known_ids, timezone=timezone, sweep_state_key=sweep_state_key, progress=progress,
-                  reported_deletions=reported_deletions)
+                  reported_deletions=reported_deletions, held_tables=held_tables or ())
     except Bitrix24Error as exc:
         raise type(exc)(auth.redact(str(exc))) from None
     return [make_resource(run, e) for e in chosen]

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import requests
 
 from b24wh_simulator.client import SimulatorProcess
 from pipelines.bitrix24 import settings
@@ -68,9 +69,35 @@ def test_an_incremental_refresh_reflects_changes_with_few_requests(sim: Simulato
         assert all(n == 0 for n in duplicates(warehouse).values())
 
 
-def _deals(sim: SimulatorProcess, ids: list[int]) -> list[dict[str, Any]]:
-    import requests
+def loaded(info: Any) -> dict[str, int]:
+    """Rows a load wrote per table, tables it wrote nothing into left out."""
+    return {t: n for t, n in info.pipeline.last_trace.last_normalize_info.row_counts.items() if n}
 
+
+def test_a_refresh_loads_only_what_changed_though_its_windows_overlap(warehouse: Path) -> None:
+    """Each window re-reads the five minutes before its cursor (settings.OVERLAP_SECONDS). Rows read again
+    unchanged are dropped (pipelines/bitrix24/cursor.py) and an empty entity's table is made once, so a refresh
+    with nothing changed loads nothing but the pipeline's state, while an edit in the cursor's own second, which
+    only the overlap finds, is loaded."""
+    with SimulatorProcess(**portal_options(deals=150, seed=37)) as portal:
+        run(portal, warehouse)
+        assert loaded(run(portal, warehouse, sweep=False)) == {"_dlt_pipeline_state": 1}
+        edits = portal.control.apply_changes(field_edits=4)   # at the portal's same moment: inside the overlap
+        roots = {"deals", "leads", "contacts", "companies"}
+        edited = loaded(run(portal, warehouse, sweep=False))
+        assert {t: n for t, n in edited.items() if "__" not in t} == {**dict.fromkeys(roots, 1),
+                                                                      "_dlt_pipeline_state": 1}
+        deal = next(c["id"] for c in edits if c["entity"] == "deal")
+        body = {"filter": {"ID": deal}, "select": ["ID", "OPPORTUNITY"]}
+        api = requests.post(portal.webhook_url + "crm.deal.list", json=body, timeout=30).json()["result"][0]
+        assert query(warehouse, f"SELECT opportunity FROM raw.deals WHERE id = {deal}")[0][0] == \
+            pytest.approx(float(api["OPPORTUNITY"]))
+        assert loaded(run(portal, warehouse, sweep=False)) == {"_dlt_pipeline_state": 1}
+        truth = portal.control.truth()["rows"]
+        assert counts(warehouse) == {table: truth[key] for table, key in TRUTH_TABLES.items()}
+
+
+def _deals(sim: SimulatorProcess, ids: list[int]) -> list[dict[str, Any]]:
     body = {"filter": {"@ID": ids}, "select": ["ID", "STAGE_ID"], "start": -1}
     return requests.post(sim.webhook_url + "crm.deal.list", json=body, timeout=30).json()["result"]
 
