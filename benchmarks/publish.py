@@ -13,8 +13,8 @@ is always written whole). Two versions are kept: the first publication after a c
 newest DuckDB file, the second patches the oldest file, as every later one does. Prints each step's time,
 the refresh's total (load, core, marts, DuckDB publication), and checks the published file equals the
 warehouse and PostgreSQL holds as many rows. Each step runs in a process of its own and is timed inside it,
-without the process's start and imports, which a refresh pays once for all its steps (about a second: the
-total is also printed with it).
+without the process's start and imports, which a refresh pays once for all its steps (about a second). The
+total is also printed with the checks a refresh counts between its steps, and with a process's start.
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ import argparse
 import shutil
 import sys
 import tempfile
+import time
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -36,6 +37,7 @@ from benchmarks.marts import slowest, timed_marts  # noqa: E402
 from benchmarks.memory import peak_mib  # noqa: E402
 from benchmarks.model import ANCHOR, CHANGES, load, portal, replicate, timed_build  # noqa: E402
 from tests.postgres import postgres_server  # noqa: E402
+from warehouse.checks import CORE_CHECKS, MART_CHECKS, Check, count  # noqa: E402
 from warehouse.publish import PUBLISHED, Published, publish  # noqa: E402
 from warehouse.settings import Settings  # noqa: E402
 
@@ -43,6 +45,26 @@ from warehouse.settings import Settings  # noqa: E402
 def timed_publish(warehouse: Path, folder: Path, url: str) -> Published:
     """Keeping two versions: from the third publication on, the older is patched into the next."""
     return publish(warehouse, Settings(publish_directory=folder, keep_versions=2), sql_url=url)
+
+
+def timed_checks(warehouse: Path, checks: tuple[Check, ...]) -> float:
+    """Seconds the checks take, as a refresh counts them after its step; each must pass."""
+    started = time.perf_counter()
+    failed = [f"{c.table}.{c.name}" for c, n in count(str(warehouse), checks).items() if n]
+    if failed:
+        raise SystemExit(f"checks failed: {failed}")
+    return time.perf_counter() - started
+
+
+def vacuum(url: str) -> float:
+    """VACUUM ANALYZE of the server: its autovacuum would otherwise work through the rows of the full publication
+    during the timed rounds, on the same two cores (a production server is usually a machine of its own)."""
+    started = time.perf_counter()
+    engine = sa.create_engine(url, isolation_level="AUTOCOMMIT")
+    with engine.connect() as con:
+        con.execute(sa.text("VACUUM ANALYZE"))
+    engine.dispose()
+    return time.perf_counter() - started
 
 
 def differences(warehouse: Path, published: Path, url: str) -> list[str]:
@@ -88,28 +110,32 @@ def main() -> int:
             for target, seconds in full.seconds.items():
                 print(f"Publish in full to {target:<8} {seconds:7.1f} s   baseline {baseline[target]:5.1f} s   "
                       f"{seconds / baseline[target]:4.0f}x for {args.copies}x the data", flush=True)
+            print(f"  PostgreSQL vacuumed after the full publication in {vacuum(url):.0f} s", flush=True)
             rounds = []
             for hour in (1, 2):     # the second publication copies the newest file, the third patches the oldest
                 changes = sim.control.apply_changes(advance=3600, **CHANGES)
                 loaded, process = load(big, sim.webhook_url, replicas)
                 core = timed_build(big, "auto")
+                checked = timed_checks(big, CORE_CHECKS)
                 after = timed_marts(big, (datetime.fromisoformat(ANCHOR) + timedelta(hours=hour)).isoformat())
+                checked += timed_checks(big, MART_CHECKS)
                 again = timed_publish(big, folder, url)
                 deals = len({c["id"] for c in changes if c["entity"] == "deal"})
                 print(f"After {len(changes)} changes ({deals} deals): load {loaded:.1f} s ({process:.1f} s with its "
                       f"process's start), core {core['mode']} {core['seconds']:.1f} s, marts {after['mode']} "
-                      f"{after['seconds']:.1f} s", flush=True)
+                      f"{after['seconds']:.1f} s, checks {checked:.1f} s", flush=True)
                 print(f"  the marts' slowest: {slowest(after)}", flush=True)
                 for target, seconds in again.seconds.items():
                     print(f"Publish after the change to {target:<8} {again.modes[target]:<11} {seconds:7.1f} s   "
                           f"{full.seconds[target] / seconds:5.1f}x faster than in full", flush=True)
                 rounds.append((loaded + core["seconds"] + after["seconds"] + again.seconds["duckdb"],
-                               again.seconds["duckdb"], process - loaded))
-        (copied, copy, _), (recycled, patch, start) = rounds
+                               again.seconds["duckdb"], process - loaded, checked))
+        (copied, copy, _, _), (recycled, patch, start, checks) = rounds
         print(f"DuckDB publication after a change: {copy:.1f} s patching a copy of the newest file (one version kept "
               f"so far), {patch:.1f} s patching the oldest kept file ({copy / patch:.1f}x)")
         print(f"A whole refresh after the change (load, core, marts, DuckDB publication): {recycled:.1f} s (target at "
-              f"most 10 s; {copied:.1f} s with the copy; {recycled + start:.1f} s with a process's start and imports); "
+              f"most 10 s; {copied:.1f} s with the copy); {recycled + checks:.1f} s with the checks `b24wh refresh` "
+              f"runs between the steps, {recycled + checks + start:.1f} s with a process's start and imports too; "
               f"PostgreSQL publication {again.seconds['sql']:.1f} s (target at most 15 s)")
         print(f"  published tables that differ from the warehouse: "
               f"{differences(big, folder / 'warehouse.duckdb', url) or 'none'}")

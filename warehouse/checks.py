@@ -4,6 +4,12 @@ Core checks guard the marts: unique keys, keys that resolve to their dimensions,
 counts that agree with raw. Mart checks guard what is published: a funnel never grows along its steps,
 shares add up, one row per grain. Dagster runs them as blocking asset checks; `b24wh refresh` runs
 them between the core build and the marts.
+
+After an incremental core build, the uniqueness of a table patched by key is checked among the rows of the
+records patched since the last marts build (`meta.mart_changes`), which is where a patch can have made a
+duplicate: the other rows are those an earlier build wrote and its checks passed (a failed check stops the
+marts build, so its records stay in `meta.mart_changes` and are checked again). At a million deals that is
+0.1 s rather than the 1.5 s of counting ten million activity ids. After a full build every row is checked.
 """
 
 from __future__ import annotations
@@ -12,8 +18,8 @@ from dataclasses import dataclass
 
 import duckdb
 
-from warehouse.build import WarehouseError
-from warehouse.catalogue import PRIMARY_KEYS
+from warehouse.build import WarehouseError, exists
+from warehouse.catalogue import CHANGE_SETS, KEYED_CORE, PRIMARY_KEYS
 
 
 @dataclass(frozen=True)
@@ -22,6 +28,12 @@ class Check:
     name: str
     description: str
     violations: str     # SQL counting the rows that break the rule
+    patched: str | None = None   # the same among the rows patched since the last marts build (see above)
+
+
+# Per core table patched by key: the condition on its rows of the records patched since the last marts build.
+_PATCHED = {m.relation: f"{CHANGE_SETS[m.changes or '']} IN (SELECT key FROM meta.mart_changes WHERE change_set = "
+                        f"'{m.changes}')" for m in KEYED_CORE}
 
 
 def _unique(schema: str) -> tuple[Check, ...]:
@@ -30,9 +42,11 @@ def _unique(schema: str) -> tuple[Check, ...]:
     for table, key in PRIMARY_KEYS.items():
         if table.startswith(f"{schema}."):
             columns = key[0] if len(key) == 1 else f"({', '.join(key)})"
+            count = f"SELECT count(*) - count(DISTINCT {columns}) FROM {table}"
+            patched = (f"{count} WHERE {columns} IN (SELECT {columns} FROM {table} WHERE {_PATCHED[table]})"
+                       if table in _PATCHED else None)
             checks.append(Check(table, f"{key[0]}_unique" if len(key) == 1 else "grain_unique",
-                                f"{', '.join(key)} identifies one row",
-                                f"SELECT count(*) - count(DISTINCT {columns}) FROM {table}"))
+                                f"{', '.join(key)} identifies one row", count, patched))
     return tuple(checks)
 
 
@@ -80,8 +94,18 @@ MART_CHECKS: tuple[Check, ...] = (
 )
 
 
-def violations(con: duckdb.DuckDBPyConnection, check: Check) -> int:
-    return int(con.execute(check.violations).fetchone()[0])  # type: ignore[index]
+def violations(con: duckdb.DuckDBPyConnection, check: Check, *, patched_only: bool = False) -> int:
+    """The rows that break the check: among the patched records' rows where `patched_only` and it can."""
+    sql = check.patched if patched_only and check.patched else check.violations
+    return int(con.execute(sql).fetchone()[0])  # type: ignore[index]
+
+
+def patched_only(con: duckdb.DuckDBPyConnection) -> bool:
+    """Whether the core builds since the last marts build were incremental: each patched only the records
+    `meta.mart_changes` lists (a full build lists `*`)."""
+    if not exists(con, "meta", "mart_changes"):
+        return False
+    return not con.execute("SELECT count(*) FROM meta.mart_changes WHERE change_set = '*'").fetchone()[0]  # type: ignore[index]
 
 
 def count(warehouse: str, checks: tuple[Check, ...]) -> dict[Check, int]:
@@ -89,7 +113,8 @@ def count(warehouse: str, checks: tuple[Check, ...]) -> dict[Check, int]:
     if not checks:
         return {}
     with duckdb.connect(warehouse, read_only=True) as con:
-        return {check: violations(con, check) for check in checks}
+        patched = patched_only(con)
+        return {check: violations(con, check, patched_only=patched) for check in checks}
 
 
 def require(counted: dict[Check, int], consequence: str) -> None:
