@@ -152,7 +152,9 @@ def test_patched_marts_follow_moved_activities_broken_duplicates_and_work_withou
     ("data_quality", "WHERE q.rule = 'duplicate'", "WHERE false", ("data_quality",)),
     ("manager_events", "WHERE change_set IN ('activities', 'tasks', 'deals')", "WHERE change_set IN ('deals')",
      ("manager_activity",)),
-    ("funnel_visits", "WHERE change_set = 'deals'", "WHERE false", ("funnel", "funnel_team"))])
+    ("funnel_visits", "WHERE change_set = 'deals'", "WHERE false", ("funnel", "funnel_team")),
+    ("deal_work", "SELECT deal_id FROM meta.replaced_fact_activity", "SELECT NULL",
+     ("deals_without_activities",))])
 def test_a_patch_that_forgets_the_old_state_differs_from_the_full_rebuild(
         handmade: tuple[Path, Path, datetime], tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
         patched: str, old_state: str, nothing: str, marts: tuple[str, ...]) -> None:
@@ -162,18 +164,49 @@ def test_a_patch_that_forgets_the_old_state_differs_from_the_full_rebuild(
     _, pristine, later = handmade
     warehouse = tmp_path / "warehouse.duckdb"
     warehouse.write_bytes(pristine.read_bytes())
-    model = next(m for m in PATCHED_MARTS if m.name == patched)
-    text = model.scope_path.read_text("utf-8")
-    assert old_state in text
-    broken = tmp_path / f"{patched}.sql"
-    broken.write_text(text.replace(old_state, nothing), "utf-8")
-    real = Model.scope_path
-    monkeypatch.setattr(Model, "scope_path", property(lambda m: broken if m.name == patched else real.fget(m)))
-    # The broken scope is a new version of the marts, which would make the build full: forced incremental.
-    monkeypatch.setattr(marts_module, "_version", lambda *_: "broken")
-    monkeypatch.setattr(marts_module, "_why_full", lambda *_: "")
+    break_scope(monkeypatch, tmp_path, patched, old_state, nothing)
     assert build_marts(warehouse, as_of=later).mode == "incremental"
     found = differences(warehouse, later)
     assert all(found[mart] != (0, 0) for mart in marts), found
     assert {t: d for t, d in found.items() if t not in (*marts, "data_quality_summary")} == \
         {t: (0, 0) for t in MART_TABLES if t not in (*marts, "data_quality_summary")}
+
+
+def break_scope(monkeypatch: pytest.MonkeyPatch, folder: Path, patched: str, part: str, instead: str) -> None:
+    """The scope of `patched` with `part` replaced, for the marts builds that follow, which patch with it."""
+    model = next(m for m in PATCHED_MARTS if m.name == patched)
+    text = model.scope_path.read_text("utf-8")
+    assert part in text
+    broken = folder / f"{patched}.sql"
+    broken.write_text(text.replace(part, instead), "utf-8")
+    real = Model.scope_path
+    monkeypatch.setattr(Model, "scope_path", property(lambda m: broken if m.name == patched else real.fget(m)))
+    # The broken scope is a new version of the marts, which would make the build full: forced incremental.
+    monkeypatch.setattr(marts_module, "_version", lambda *_: "broken")
+    monkeypatch.setattr(marts_module, "_why_full", lambda *_: "")
+
+
+FORGOTTEN = "SELECT deal_id, has_overdue_activity, overdue_activities FROM marts.deals_without_activities ORDER BY 1"
+PASSED = "BETWEEN (SELECT as_of FROM last) AND"   # a start or deadline the moment passed since the last marts build
+
+
+@pytest.mark.parametrize("broken", [False, True])
+def test_deals_whose_deadlines_the_moment_passed_are_redone_with_nothing_loaded(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, broken: bool) -> None:
+    """On the hand-made portal deal 7's only open work is task 3, due 21 March at noon (tests/handmade.py). A day
+    later, with nothing loaded in between, the task is overdue and the deal forgotten: intermediate.deal_work
+    redoes the deals whose deadlines the moment passed. A scope without them (`broken`) leaves deal 7 out."""
+    warehouse = handmade_warehouse(tmp_path)
+    assert build_marts(warehouse, as_of=NOW_LOCAL).mode == "full"
+    forgotten = rows(warehouse, FORGOTTEN)
+    assert 7 not in [deal for deal, *_ in forgotten]
+    if broken:
+        break_scope(monkeypatch, tmp_path, "deal_work", PASSED, "BETWEEN TIMESTAMP '2100-01-01' AND")
+    later = NOW_LOCAL + timedelta(days=1, hours=1)
+    assert build_marts(warehouse, as_of=later).mode == "incremental"
+    if broken:
+        assert rows(warehouse, FORGOTTEN) == forgotten
+        assert differences(warehouse, later)["deals_without_activities"] == (0, 1)
+    else:
+        assert rows(warehouse, FORGOTTEN) == sorted([*forgotten, (7, True, 1)])
+        assert differences(warehouse, later) == NO_DIFFERENCES

@@ -20,31 +20,9 @@
 WITH now AS (
     SELECT as_of FROM intermediate.settings
 ),
-open_deals AS (
-    SELECT deal_id FROM core.fact_deal WHERE status = 'open' AND NOT is_deleted
-),
-planned AS (   -- grain: one row per activity or task bound to an open deal (a CRM task activity and its task once)
-    SELECT deal_id, start_at, completed, deadline_at FROM core.fact_activity
-    WHERE deal_id IN (SELECT deal_id FROM open_deals) AND activity_type NOT IN ('task', 'todo')
-    UNION ALL
-    SELECT deal_id, NULL, completed, deadline_at FROM intermediate.work_items
-    WHERE deal_id IN (SELECT deal_id FROM open_deals)
-    UNION ALL   -- a CRM task activity's start still shows when the deal was last worked on
-    SELECT deal_id, start_at, true, NULL FROM core.fact_activity
-    WHERE deal_id IN (SELECT deal_id FROM open_deals) AND activity_type IN ('task', 'todo')
-),
-activity AS (
-    SELECT
-        p.deal_id,
-        max(p.start_at) FILTER (WHERE p.start_at <= now.as_of) AS last_activity_at,
-        count(*) FILTER (WHERE NOT p.completed AND (p.deadline_at IS NULL OR p.deadline_at >= now.as_of)) AS open_now,
-        count(*) FILTER (WHERE NOT p.completed AND p.deadline_at < now.as_of) AS overdue
-    FROM planned AS p, now
-    GROUP BY p.deal_id
-),
 current_stage AS (
     SELECT deal_id, max(entered_at) AS entered_stage_at FROM core.fact_deal_stage
-    WHERE is_current AND deal_id IN (SELECT deal_id FROM open_deals)
+    WHERE is_current AND deal_id IN (SELECT deal_id FROM core.fact_deal WHERE status = 'open' AND NOT is_deleted)
     GROUP BY deal_id
 )
 SELECT
@@ -57,15 +35,15 @@ SELECT
     s.stage_name,
     f.amount,
     f.currency_id,
-    a.last_activity_at,
-    CAST(floor(epoch(now.as_of - a.last_activity_at) / 86400) AS INTEGER) AS days_since_last_activity,
+    w.last_activity_at,
+    CAST(floor(epoch(now.as_of - w.last_activity_at) / 86400) AS INTEGER) AS days_since_last_activity,
     c.entered_stage_at,
     CAST(floor(epoch(now.as_of - c.entered_stage_at) / 86400) AS INTEGER) AS days_in_stage,
-    coalesce(a.overdue, 0) > 0 AS has_overdue_activity,
-    coalesce(a.overdue, 0) AS overdue_activities
+    coalesce(w.overdue_items, 0) > 0 AS has_overdue_activity,
+    coalesce(w.overdue_items, 0) AS overdue_activities
 FROM core.fact_deal AS f
 CROSS JOIN now
 LEFT JOIN core.dim_stage AS s USING (stage_key)
-LEFT JOIN activity AS a USING (deal_id)
+LEFT JOIN intermediate.deal_work AS w USING (deal_id)
 LEFT JOIN current_stage AS c USING (deal_id)
-WHERE f.status = 'open' AND NOT f.is_deleted AND coalesce(a.open_now, 0) = 0
+WHERE f.status = 'open' AND NOT f.is_deleted AND coalesce(w.open_items, 0) = 0

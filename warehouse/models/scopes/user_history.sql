@@ -11,7 +11,9 @@ activities AS (
     UNION ALL
     SELECT owner_type, owner_id FROM core.fact_activity
     WHERE activity_id IN (SELECT key FROM changed WHERE change_set = 'activities')
-       OR task_id IN (SELECT key FROM changed WHERE change_set = 'tasks')
+    UNION ALL   -- a branch of its own: DuckDB applies each IN as it reads, an OR of them only after
+    SELECT owner_type, owner_id FROM core.fact_activity
+    WHERE task_id IN (SELECT key FROM changed WHERE change_set = 'tasks')
 ),
 tasks AS (
     SELECT deal_id FROM meta.replaced_fact_task
