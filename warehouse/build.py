@@ -299,6 +299,15 @@ class _Build:
             self.con.execute(f"INSERT INTO meta.mart_changes SELECT '{name}', key FROM changes_{name}")
 
 
+def handed_over_in_full(con: duckdb.DuckDBPyConnection) -> bool | None:
+    """Whether a core build since the last marts build was full (`meta.mart_changes` holds `*`: everything
+    changed) rather than only incremental ones (it lists the keys they patched); None when no core build has
+    handed anything over."""
+    if not exists(con, "meta", "mart_changes"):
+        return None
+    return bool(con.execute("SELECT count(*) FROM meta.mart_changes WHERE change_set = '*'").fetchone()[0])  # type: ignore[index]
+
+
 def replaced(model: Model) -> str:
     """Where a keyed core table's replaced rows wait for the marts build."""
     return f"meta.replaced_{model.name}"

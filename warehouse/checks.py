@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 import duckdb
 
-from warehouse.build import WarehouseError, exists
+from warehouse.build import WarehouseError, handed_over_in_full
 from warehouse.catalogue import CHANGE_SETS, KEYED_CORE, PRIMARY_KEYS
 
 
@@ -100,20 +100,12 @@ def violations(con: duckdb.DuckDBPyConnection, check: Check, *, patched_only: bo
     return int(con.execute(sql).fetchone()[0])  # type: ignore[index]
 
 
-def patched_only(con: duckdb.DuckDBPyConnection) -> bool:
-    """Whether the core builds since the last marts build were incremental: each patched only the records
-    `meta.mart_changes` lists (a full build lists `*`)."""
-    if not exists(con, "meta", "mart_changes"):
-        return False
-    return not con.execute("SELECT count(*) FROM meta.mart_changes WHERE change_set = '*'").fetchone()[0]  # type: ignore[index]
-
-
 def count(warehouse: str, checks: tuple[Check, ...]) -> dict[Check, int]:
     """Each check's violations in the warehouse (none read when there are no checks)."""
     if not checks:
         return {}
     with duckdb.connect(warehouse, read_only=True) as con:
-        patched = patched_only(con)
+        patched = handed_over_in_full(con) is False   # only incremental core builds since the last marts build
         return {check: violations(con, check, patched_only=patched) for check in checks}
 
 

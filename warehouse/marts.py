@@ -28,7 +28,7 @@ from zoneinfo import ZoneInfo
 import duckdb
 
 from warehouse import changelog
-from warehouse.build import WarehouseError, comment, execute, exists, replaced, transaction
+from warehouse.build import WarehouseError, comment, execute, exists, handed_over_in_full, replaced, transaction
 from warehouse.catalogue import KEYED_CORE, MART_TABLES, MARTS, MODELS_DIR, Model, macros
 from warehouse.plans import load_plans
 from warehouse.settings import Settings, portal_timezone
@@ -125,9 +125,10 @@ def _why_full(con: duckdb.DuckDBPyConnection, last: tuple[datetime, str] | None,
         return "the marts, their settings or the time zone changed"
     if moment < last[0]:
         return "as of an earlier moment than the last build"
-    if not exists(con, "meta", "mart_changes"):
+    in_full = handed_over_in_full(con)
+    if in_full is None:
         return "the core build handed over no changes"
-    if con.execute("SELECT count(*) FROM meta.mart_changes WHERE change_set = '*'").fetchone()[0]:  # type: ignore[index]
+    if in_full:
         return "the core tables were built in full"
     return ""
 

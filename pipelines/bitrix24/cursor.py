@@ -19,9 +19,9 @@ from pipelines.bitrix24.convert import to_datetime
 EDGE_STATE_KEY = "edge"   # resource state: {id: digest} of the rows within the overlap before the cursor
 
 
-def digest(row: dict[str, Any]) -> str:
-    """A short digest of a row's content, the same for the same fields and values in any order."""
-    return hashlib.sha256(json.dumps(row, sort_keys=True, default=str).encode()).hexdigest()[:16]
+def digest(value: Any) -> str:
+    """A short digest of a row (or a list of rows), the same for the same fields and values in any order."""
+    return hashlib.sha256(json.dumps(value, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
 class Cursor:

@@ -188,7 +188,7 @@ class Run:
             keep = {*types, "LIST"}
             rows = [{k: v for k, v in r.items() if k in keep} for method in USERFIELD_METHODS
                     for r in self.userfields[method]]
-            definitions = digest({"rows": rows})
+            definitions = digest(rows)
             if rows and state.get("digest") != definitions:
                 yield [typed_row(r, types) for r in rows]
                 if self.backfill is None:
