@@ -78,8 +78,7 @@ class WarehouseIds(KnownIds):
         swept = [BY_NAME[n] for n in entities or BY_NAME if n in BY_NAME and BY_NAME[n].sweep]
         self.read: dict[str, tuple[array[int], array[int]]] = {}
         with pipeline.sql_client() as client:
-            self.tables = sorted(r[0] for r in client.execute_sql(
-                "SELECT table_name FROM information_schema.tables WHERE table_schema = %s", client.dataset_name))
+            self.tables = raw_tables(client)
             self.deletions = "deletions" in self.tables
             self.counts: dict[str, int] = {}
             for entity in (e.name for e in swept if e.name in self.tables):
@@ -111,6 +110,12 @@ class WarehouseIds(KnownIds):
         return live, deleted
 
 
+def raw_tables(client: SqlClientBase[Any]) -> list[str]:
+    """The tables of the pipeline's dataset (the raw schema), by name."""
+    return sorted(r[0] for r in client.execute_sql(
+        "SELECT table_name FROM information_schema.tables WHERE table_schema = %s", client.dataset_name))
+
+
 def _int64s(table: pa.Table) -> array[int]:
     """A one-column Arrow table of non-null integers as an `array` of 64-bit integers."""
     ids = array("q")
@@ -124,9 +129,7 @@ def remove_replayed_rows(pipeline: dlt.Pipeline) -> None:
     """A load killed between writing a job's rows and marking the job done replays that job when the
     package is finished: the same rows (same `_dlt_id`) land twice. Keep one of each."""
     with pipeline.sql_client() as client:
-        tables = [r[0] for r in client.execute_sql(
-            "SELECT table_name FROM information_schema.tables WHERE table_schema = %s", client.dataset_name)]
-        for table in (t for t in tables if not t.startswith("_dlt")):
+        for table in (t for t in raw_tables(client) if not t.startswith("_dlt")):
             name = client.make_qualified_table_name(table)
             client.execute_sql(f"DELETE FROM {name} WHERE rowid IN (SELECT rowid FROM (SELECT rowid, row_number() "
                                f"OVER (PARTITION BY _dlt_id ORDER BY rowid) AS copy FROM {name}) WHERE copy > 1)")
