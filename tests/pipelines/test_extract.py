@@ -7,6 +7,7 @@ import json
 import logging
 import math
 import shutil
+import time
 import zlib
 from pathlib import Path
 from typing import Any
@@ -16,6 +17,8 @@ import requests
 
 from b24wh_simulator.client import SimulatorProcess
 from pipelines.bitrix24 import settings
+from pipelines.bitrix24.catalogue import ENTITIES
+from pipelines.bitrix24.paging import count_due
 from pipelines.bitrix24.pipeline import WarehouseIds, last_sweep, load, make_pipeline
 from tests.conftest import portal_options
 from tests.pipelines.conftest import TRUTH_TABLES, counts, duplicates, query, snapshot
@@ -136,6 +139,7 @@ def test_a_plain_refresh_finds_deletions_by_counting_as_the_sweep_would(warehous
         assert quiet <= 4 + 1, f"a refresh with nothing changed took {quiet} requests"
         assert query(warehouse, "SELECT count(*) FROM information_schema.tables WHERE table_schema = 'raw' "
                                 "AND table_name = 'deletions'")[0][0] == 0, "nothing deleted, nothing marked"
+        wait_until_every_count_is_due(warehouse)
 
         gone = portal.control.apply_changes(advance=60, deletions={"deal": 3, "activity": 4, "contact": 2, "lead": 2})
         swept = warehouse.with_name("swept.duckdb")
@@ -157,6 +161,17 @@ def test_a_plain_refresh_finds_deletions_by_counting_as_the_sweep_would(warehous
         print(f"{len(marked)} deletions in {entities} entities found in {extra} requests more ({levels} levels)")
         assert extra <= entities * levels, "at most a request per entity with deletions and level"
         assert extra <= len(marked) * math.log(largest, 50), "within the issue's k·log₅₀(n)"
+
+
+def wait_until_every_count_is_due(warehouse: Path) -> None:
+    """Until the next refresh counts every table's deletions again: a table is counted at most as often as its
+    count's share of the portal's time allows (`paging.count_due`: a few thousand rows about every second), and a
+    refresh with nothing to load may end sooner than that."""
+    swept = [e.name for e in ENTITIES if e.sweep]
+    largest = max(query(warehouse, f"SELECT count(*) FROM raw.{name}")[0][0] for name in swept)
+    since = time.time()    # after the last refresh's counts began
+    while not count_due(largest, since, time.time(), settings.COUNT_SECONDS_PER_REFRESH):
+        time.sleep(0.1)
 
 
 def test_deletions_the_portal_reported_are_marked_where_counting_is_not_afforded(
