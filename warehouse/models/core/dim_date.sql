@@ -13,15 +13,15 @@
 -- is_working_day: not a weekend day nor a holiday of the configured calendar ([calendar] in b24wh.toml)
 WITH bounds AS (
     SELECT
-        -- every fact's day: deals, activities, calls, invoices and tasks may each come first. Activities and
-        -- calls (tens of millions of rows) are read from their facts, which hold the same rows and times
-        -- already converted; their staging views would convert every row again (3 s at a million deals).
+        -- every fact's day: deals, activities, calls, invoices and tasks may each come first. They are read
+        -- from their facts, which hold every staged row with its time already converted; the staging views
+        -- would convert every row again (3 s at a million deals for the activities and calls).
         least(
-            (SELECT min(created_at) FROM staging.deals),
+            (SELECT min(created_at) FROM core.fact_deal),
             (SELECT min(coalesce(start_at, created_at)) FROM core.fact_activity),
             (SELECT min(started_at) FROM core.fact_call),
-            (SELECT min(created_at) FROM staging.invoices),
-            (SELECT min(created_at) FROM staging.tasks)
+            (SELECT min(issued_at) FROM core.fact_invoice),
+            (SELECT min(created_at) FROM core.fact_task)
         )::DATE AS first_day,
         greatest(
             (SELECT max(modified_at) FROM staging.deals),

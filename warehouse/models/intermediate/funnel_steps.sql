@@ -18,10 +18,11 @@ lost_from AS (   -- grain: lost deal; its last in-progress stage in its current 
 ),
 -- The counts below group each deal once (GROUPING SETS): under its manager, and under the team, where
 -- manager_key is NULL and GROUPING(manager_key) is 1.
-reached AS (
+reached AS (   -- deals alike (pipeline, cohort month, manager, how deep, won) counted once, then joined to steps
     SELECT CASE GROUPING(p.manager_key) WHEN 0 THEN 'manager' ELSE 'team' END AS level, p.pipeline_id, p.cohort_month,
-           p.manager_key, s.step, count(*) AS deals_reached
-    FROM intermediate.funnel_deals AS p
+           p.manager_key, s.step, CAST(sum(p.deals) AS BIGINT) AS deals_reached
+    FROM (SELECT pipeline_id, cohort_month, manager_key, deepest, won, count(*) AS deals
+          FROM intermediate.funnel_deals GROUP BY ALL) AS p
     JOIN steps AS s ON s.pipeline_id = p.pipeline_id
         AND ((s.semantics = 'process' AND (s.step <= p.deepest OR p.won)) OR (s.semantics = 'success' AND p.won))
     GROUP BY GROUPING SETS ((p.pipeline_id, p.cohort_month, p.manager_key, s.step),
