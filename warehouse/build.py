@@ -131,6 +131,7 @@ class _Build:
         self.con.execute("ALTER TABLE meta.builds ADD COLUMN IF NOT EXISTS timezone VARCHAR")
         self.con.execute("CREATE TABLE IF NOT EXISTS meta.built_loads (load_id VARCHAR)")
         self.con.execute("CREATE TABLE IF NOT EXISTS meta.fingerprints (relation VARCHAR, fingerprint VARCHAR)")
+        self.seq = changelog.begin(self.con)
         self.con.execute(f"CREATE OR REPLACE VIEW staging.deletions AS {_deletions_sql(self.con)}")
         for statement in macros():
             self.con.execute(statement)
@@ -220,11 +221,13 @@ class _Build:
             return
         scope = self._in_changes(model)
         changed = self.con.execute(f"SELECT key FROM changes_{model.changes}").fetchall()
-        self.rewritten[model.relation] = [changelog.keys(CHANGE_SETS[model.changes or ""], (k for (k,) in changed))]
+        self.rewritten[model.relation] = [changelog.keys((CHANGE_SETS[model.changes or ""],), changed)]
         self._execute(model, f"INSERT INTO {replaced(model)} SELECT * FROM {model.relation} WHERE {scope}")
         self._execute(model, f"DELETE FROM {model.relation} WHERE {scope}")
-        self._execute(model, f"INSERT INTO {model.relation} SELECT * FROM ({model.sql(self.timezone, keys=scope)}) "
-                             f"WHERE {scope}")
+        self._execute(model, f"CREATE OR REPLACE TEMP TABLE rewritten AS SELECT * FROM "
+                             f"({model.sql(self.timezone, keys=scope)}) WHERE {scope}")
+        self._execute(model, f"INSERT INTO {model.relation} FROM rewritten")
+        changelog.keep(self.con, model.relation, self.seq, "rewritten")
 
     def _span(self, model: Model) -> tuple[date | None, date | None]:
         assert model.days is not None
@@ -283,7 +286,7 @@ class _Build:
         self.con.execute("INSERT INTO meta.builds (finished_at, mode, reason, version, timezone) VALUES "
                          "(now(), ?, ?, ?, ?)", [self.mode, self.reason, self.version, self.timezone])
         self._hand_over()
-        changelog.log(self.con, self.rewritten)
+        changelog.log(self.con, self.seq, self.rewritten)
 
     def _hand_over(self) -> None:
         """What this build changed, added to what the marts build has not used yet; after a full build,

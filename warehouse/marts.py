@@ -68,6 +68,7 @@ def build_marts(warehouse: Path | str, *, timezone: str | None = None, settings:
         for statement in macros():    # as the model build made them (a warehouse built before a macro existed)
             con.execute(statement)
         load_plans(con, settings.plans_file)
+        seq = changelog.begin(con)
         version = _version(timezone, views)
         con.execute("CREATE TABLE IF NOT EXISTS meta.mart_builds (finished_at TIMESTAMPTZ, as_of TIMESTAMP)")
         for column in ("mode", "reason", "version"):
@@ -89,7 +90,7 @@ def build_marts(warehouse: Path | str, *, timezone: str | None = None, settings:
                 execute(con, model, f"CREATE OR REPLACE VIEW {model.relation} AS {model.sql(timezone)}")
                 continue
             size = None if reason or not model.scope or not exists(con, model.layer, model.name) else \
-                _patch(con, model, timezone, since, rewritten)
+                _patch(con, model, timezone, since, rewritten, seq)
             if size is None:
                 execute(con, model, f"CREATE OR REPLACE TABLE {model.relation} AS {model.sql(timezone)}")
                 comment(con, model)
@@ -104,8 +105,8 @@ def build_marts(warehouse: Path | str, *, timezone: str | None = None, settings:
         reason = reason or ", ".join(f"{n:,} records of {name}" for name, n in patched.items()) or "nothing changed"
         con.execute("INSERT INTO meta.mart_builds (finished_at, as_of, mode, reason, version) VALUES "
                     "(now(), ?, ?, ?, ?)", [moment, mode, reason, version])
-        changelog.log(con, {relation: conditions for relation, conditions in rewritten.items()
-                            if relation.startswith("marts.")})
+        changelog.log(con, seq, {relation: conditions for relation, conditions in rewritten.items()
+                                 if relation.startswith("marts.")})
     return MartsBuilt(counts, moment, time.perf_counter() - started, mode, reason, timings)
 
 
@@ -134,9 +135,10 @@ def _why_full(con: duckdb.DuckDBPyConnection, last: tuple[datetime, str] | None,
 
 
 def _patch(con: duckdb.DuckDBPyConnection, model: Model, timezone: str, since: datetime | None,
-           rewritten: dict[str, list[str]]) -> int | None:
+           rewritten: dict[str, list[str]], seq: int) -> int | None:
     """Redoes the rows of the records in the mart's scope, and adds those the moment reached since the last
-    build; returns the scope's size, or None when it is too big to patch (the mart is then rebuilt whole)."""
+    build; returns the scope's size, or None when it is too big to patch (the mart is then rebuilt whole). A
+    mart keeps a copy of the rows it wrote under the build's sequence number `seq`, for publication."""
     columns = ", ".join(model.scope)
     execute(con, model, f"CREATE OR REPLACE TEMP TABLE scope AS SELECT DISTINCT {columns} "
                         f"FROM ({model.scope_path.read_text('utf-8')})")
@@ -144,16 +146,22 @@ def _patch(con: duckdb.DuckDBPyConnection, model: Model, timezone: str, since: d
     if size > PATCH_LIMIT:
         return None
     parts = _scope_parts(con, model.scope)
+    def write(select: str) -> None:
+        if model.layer != "marts":      # not published: nothing to keep
+            execute(con, model, f"INSERT INTO {model.relation} {select}")
+            return
+        execute(con, model, f"CREATE OR REPLACE TEMP TABLE rewritten AS {select}")
+        execute(con, model, f"INSERT INTO {model.relation} FROM rewritten")
+        changelog.keep(con, model.relation, seq, "rewritten")
+
     for part in parts:     # one statement each: DuckDB pushes a plain filter down to the tables, not an OR
         execute(con, model, f"DELETE FROM {model.relation} AS m WHERE {part.exact}")
-        execute(con, model, f"INSERT INTO {model.relation} SELECT * FROM ({model.sql(timezone, keys=part.pushed)}) "
-                            f"AS m WHERE {part.exact}")
+        write(f"SELECT * FROM ({model.sql(timezone, keys=part.pushed)}) AS m WHERE {part.exact}")
     conditions = [part.values for part in parts]
     if model.since and since is not None:
         entered = f"{model.since} > TIMESTAMP '{since.isoformat(sep=' ')}'"
         outside = " AND ".join(f"NOT coalesce({part.exact}, false)" for part in parts) or "true"
-        execute(con, model, f"INSERT INTO {model.relation} SELECT * FROM ({model.sql(timezone)}) AS m "
-                            f"WHERE {entered} AND {outside}")
+        write(f"SELECT * FROM ({model.sql(timezone)}) AS m WHERE {entered} AND {outside}")
         conditions.append(entered)
     rewritten[model.relation] = conditions
     return size
@@ -161,31 +169,26 @@ def _patch(con: duckdb.DuckDBPyConnection, model: Model, timezone: str, since: d
 
 @dataclass(frozen=True)
 class _Part:
-    values: str     # the scope columns' values spelled out: the changelog's condition
+    values: str     # a condition holding for exactly the part's rows: what the changelog logs
+    pushed: str     # a condition holding for them and maybe more, as DuckDB reads it fastest: what `{keys}` is
     exact: str      # `pushed`, then the exact match with the scope's rows (a mart's row is `m`)
-
-    @property
-    def pushed(self) -> str:
-        """The values as DuckDB reads them fastest (`changelog.pushed`): what the patch's statements filter on."""
-        return changelog.pushed(self.values)
 
 
 def _scope_parts(con: duckdb.DuckDBPyConnection, columns: tuple[str, ...]) -> list[_Part]:
     """Conditions that together say a row's scope columns are one of the scope's rows: one for the scope's
     rows without NULLs, and one for each row with a NULL (records without an owner)."""
-    parts = []
     complete = " AND ".join(f"{c} IS NOT NULL" for c in columns)
-    if con.execute(f"SELECT count(*) FROM scope WHERE {complete}").fetchone()[0]:  # type: ignore[index]
-        lists = [changelog.keys(column, (value for (value,) in con.execute(
-                     f"SELECT DISTINCT {column} FROM scope WHERE {complete}").fetchall()))
-                 for column in columns]
-        values = " AND ".join(lists)
+    rows = con.execute(f"SELECT {', '.join(columns)} FROM scope WHERE {complete}").fetchall()
+    parts = []
+    if rows:
+        pushed = changelog.any_of(columns, rows)
         match = " AND ".join(f"s.{c} = m.{c}" for c in columns)
-        parts.append(_Part(values, f"{changelog.pushed(values)} AND EXISTS (SELECT 1 FROM scope AS s WHERE {match})"))
+        parts.append(_Part(changelog.keys(columns, rows), pushed,
+                           f"{pushed} AND EXISTS (SELECT 1 FROM scope AS s WHERE {match})"))
     for row in con.execute(f"SELECT * FROM scope WHERE NOT ({complete})").fetchall():
         values = " AND ".join(f"{c} IS NULL" if v is None else f"{c} = {changelog.literal(v)}"
                               for c, v in zip(columns, row, strict=True))
-        parts.append(_Part(values, values))
+        parts.append(_Part(values, values, values))
     return parts
 
 

@@ -95,10 +95,11 @@ class Origin:
     shape: str
 
 
-# Per published relation rewritten since a target's origin: the conditions the builds logged, or [WHOLE]. Each
-# is applied on its own (its rows deleted, then copied again): a condition alone is pushed down to the table's
-# scan, an OR of them is not (7x slower for user_history's scope, since and ownerless rows at 200,000 deals).
-Changes = dict[str, list[str]]
+# Per published relation rewritten since a target's origin: what the builds logged (changelog.Rewritten). Its rows
+# are deleted condition by condition (a condition alone is pushed down to the table's scan, an OR of them is not:
+# 7x slower for user_history's scope, since and ownerless rows at 200,000 deals), then copied in again from the
+# rows the builds kept, or from the whole relation where it was rebuilt whole.
+Changes = dict[str, changelog.Rewritten]
 
 
 def check_publish_url(url: str | None = None) -> None:
@@ -184,11 +185,10 @@ def _changes(con: duckdb.DuckDBPyConnection, now: Origin | None, then: Origin | 
     if logged is None:
         return None
     published = {f"{s}.{t}" for s, t in PUBLISHED}
-    changes = {relation: [changelog.WHOLE] if changelog.WHOLE in conditions else conditions
-               for relation, conditions in logged.items() if relation in published}
+    changes = {relation: rewritten for relation, rewritten in logged.items() if relation in published}
     # A table that is normally patched was rebuilt whole (a full build): a new publication is quicker than
     # deleting and copying most of the rows.
-    return None if any(changes.get(relation) == [changelog.WHOLE] for relation in PATCHED) else changes
+    return None if any(changes[relation].whole for relation in PATCHED if relation in changes) else changes
 
 
 def _exists(con: duckdb.DuckDBPyConnection, schema: str, table: str) -> bool:
@@ -322,10 +322,12 @@ def _patch_snapshot(con: duckdb.DuckDBPyConnection, changes: Changes) -> None:
     """The rows the builds rewrote since the file's version, deleted there and copied again, condition by
     condition (rows two conditions name are deleted and copied twice, and end up once)."""
     for schema, table in PUBLISHED:
-        for condition in map(changelog.pushed, changes.get(f"{schema}.{table}", ())):
+        rewritten = changes.get(f"{schema}.{table}")
+        if rewritten is None:
+            continue
+        for condition in map(changelog.pushed, rewritten.conditions):
             con.execute(f"DELETE FROM snapshot.{schema}.{table} WHERE {condition}")
-            con.execute(f"INSERT INTO snapshot.{schema}.{table} SELECT * FROM {_relation(schema, table)} "
-                        f"WHERE {condition}")
+        con.execute(f"INSERT INTO snapshot.{schema}.{table} {rewritten.rows(_relation(schema, table))}")
 
 
 def _file_origin(con: duckdb.DuckDBPyConnection, path: Path) -> Origin | None:
@@ -516,14 +518,13 @@ def _patch_database(con: duckdb.DuckDBPyConnection, engine: sa.Engine, schema_pr
     again, and the publication's record. Readers keep reading the previous version until it commits."""
     with engine.begin() as connection:
         for schema, table in PUBLISHED:
-            conditions = changes.get(f"{schema}.{table}", [])
-            if not conditions:
+            rewritten = changes.get(f"{schema}.{table}")
+            if rewritten is None:
                 continue
             target = sa.Table(table, sa.MetaData(), autoload_with=connection, schema=schema_prefix + schema)
-            for condition in conditions:    # as in the DuckDB file, one by one
+            for condition in rewritten.conditions:    # as in the DuckDB file, one by one
                 connection.execute(sa.text(f'DELETE FROM "{target.schema}"."{table}" WHERE {condition}'))
-                _insert(con, connection, f"SELECT * FROM {_relation(schema, table)} "
-                                         f"WHERE {changelog.pushed(condition)}", target)
+            _insert(con, connection, rewritten.rows(_relation(schema, table)), target)
         record(connection)
 
 
