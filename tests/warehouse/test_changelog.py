@@ -90,3 +90,39 @@ def test_the_rows_to_copy_are_each_builds_kept_rows_that_no_later_build_rewrote(
         assert sorted(rewritten.conditions) == sorted([keys(RECORDS, [("contact", 1), ("deal", 3)]), "event_at > 8"])
         whole = Rewritten("main.history", ((7, (changelog.WHOLE,)), (8, (keys(RECORDS, [("deal", 3)]),))))
         assert (whole.conditions, whole.rows("main.history")) == ([changelog.WHOLE], "SELECT * FROM main.history")
+
+
+def test_builds_logged_before_builds_kept_their_rows_make_a_full_publication() -> None:
+    with duckdb.connect() as con:
+        con.execute("CREATE SCHEMA meta")
+        con.execute("CREATE TABLE meta.publish_builds (seq BIGINT, token VARCHAR, logged_at TIMESTAMPTZ)")
+        con.execute("CREATE TABLE meta.publish_log (seq BIGINT, relation VARCHAR, condition VARCHAR)")
+        con.execute("INSERT INTO meta.publish_builds VALUES (1, 'old', now()), (2, 'older code', now())")
+        assert changelog.since(con, "old") is None, "a log without the column"
+        seq = changelog.begin(con)
+        changelog.log(con, seq, {"core.fact_deal": [keys(("deal_id",), [(1,)])]})
+        assert changelog.since(con, "old") is None, "build 2 kept no rows"
+        assert changelog.since(con, "older code") == {
+            "core.fact_deal": Rewritten("core.fact_deal", ((3, ("deal_id IN (1)",)),))}
+
+
+def test_kept_rows_go_with_the_log_after_a_day_and_with_a_table_rebuilt_whole() -> None:
+    with duckdb.connect() as con:
+        con.execute("CREATE SCHEMA meta")
+        con.execute("CREATE SCHEMA core")
+        con.execute("CREATE TABLE core.fact_deal (deal_id BIGINT)")
+        for day_ago in (True, False):
+            seq = changelog.begin(con)
+            con.execute("CREATE OR REPLACE TEMP TABLE rewritten AS SELECT ? AS deal_id", [seq])
+            changelog.keep(con, "core.fact_deal", seq, "rewritten")
+            changelog.log(con, seq, {"core.fact_deal": [keys(("deal_id",), [(seq,)])]})
+            if day_ago:
+                con.execute("UPDATE meta.publish_builds SET logged_at = now() - INTERVAL 2 DAY")
+        seq = changelog.begin(con)
+        changelog.log(con, seq, {"core.fact_activity": [changelog.WHOLE]})
+        assert con.execute(f"SELECT {changelog.SEQ}, deal_id FROM {changelog.kept('core.fact_deal')}").fetchall() \
+            == [(2, 2)]
+        seq = changelog.begin(con)
+        changelog.log(con, seq, {"core.fact_deal": [changelog.WHOLE]})
+        assert con.execute("SELECT count(*) FROM duckdb_tables() WHERE table_name = 'kept_core_fact_deal'"
+                           ).fetchone() == (0,)
