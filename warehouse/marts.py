@@ -146,6 +146,7 @@ def _patch(con: duckdb.DuckDBPyConnection, model: Model, timezone: str, since: d
     if size > PATCH_LIMIT:
         return None
     parts = _scope_parts(con, model.scope)
+
     def write(select: str) -> None:
         if model.layer != "marts":      # not published: nothing to keep
             execute(con, model, f"INSERT INTO {model.relation} {select}")
