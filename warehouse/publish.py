@@ -319,8 +319,8 @@ def _write_snapshot(con: duckdb.DuckDBPyConnection) -> None:
 
 
 def _patch_snapshot(con: duckdb.DuckDBPyConnection, changes: Changes) -> None:
-    """The rows the builds rewrote since the file's version, deleted there and copied again, condition by
-    condition (rows two conditions name are deleted and copied twice, and end up once)."""
+    """The rows the builds rewrote since the file's version, deleted there condition by condition, then the rows
+    the builds kept copied in once (`changelog.Rewritten`)."""
     for schema, table in PUBLISHED:
         rewritten = changes.get(f"{schema}.{table}")
         if rewritten is None:
