@@ -15,7 +15,7 @@ file, the portal's time zone, the plans file, the publication URL and the wareho
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import closing
+from contextlib import ExitStack, closing
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -25,7 +25,7 @@ from dagster_project.progress import Progress
 from pipelines.bitrix24.pipeline import load
 from warehouse.build import Built, build
 from warehouse.checks import CORE_CHECKS, MART_CHECKS, Check, count, require
-from warehouse.files import check_warehouse, writer_lock
+from warehouse.files import check_warehouse, kept_open, writer_lock
 from warehouse.marts import MartsBuilt, build_marts
 from warehouse.publish import Published, check_publish_url, publish
 from warehouse.settings import Settings, check_plans_file, load_settings, portal_timezone
@@ -86,13 +86,14 @@ class Step:
     run: Callable[[Request], Any]
     checks: tuple[Check, ...] = ()
     if_checks_fail: str = ""     # what a failing check means for the steps after it
+    attaches_warehouse: bool = False   # reads the file through a DuckDB of its own, so it cannot be kept open
 
 
 STEPS: tuple[Step, ...] = (
     Step("extract", extract),
     Step("core", model, CORE_CHECKS, "core check failed, marts left as they were"),
     Step("marts", marts, MART_CHECKS, "mart check failed, nothing published"),
-    Step("publish", publication),
+    Step("publish", publication, attaches_warehouse=True),
 )
 STEP = {step.name: step for step in STEPS}
 
@@ -124,9 +125,20 @@ class Done:
 def each_step(request: Request, steps: Sequence[Step] = STEPS) -> Iterator[Done]:
     """The steps in order, the warehouse locked from the first step to the last (no other refresh in between).
     Yields each step as it ends, with its checks counted; after a step whose check fails, raises WarehouseError
-    naming it instead of going on. Close the iterator when leaving it early: it holds the lock."""
-    with writer_lock(request.warehouse):
+    naming it instead of going on. Close the iterator when leaving it early: it holds the lock.
+
+    The warehouse file is kept open from the first step that finds it (a first load creates it) to the last that
+    does not attach it (`files.kept_open`): opening and checkpointing it once instead of at every connection
+    takes a sixth off a small refresh."""
+    with writer_lock(request.warehouse), ExitStack() as kept:
+        is_kept = False
         for step in steps:
+            if step.attaches_warehouse:
+                kept.close()
+                is_kept = False
+            elif not is_kept and request.warehouse.exists():
+                kept.enter_context(kept_open(request.warehouse))
+                is_kept = True
             done = Done(step, step.run(request), count(str(request.warehouse), step.checks))
             yield done
             require(done.violations, step.if_checks_fail)

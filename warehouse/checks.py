@@ -104,7 +104,7 @@ def count(warehouse: str, checks: tuple[Check, ...]) -> dict[Check, int]:
     """Each check's violations in the warehouse (none read when there are no checks)."""
     if not checks:
         return {}
-    with duckdb.connect(warehouse, read_only=True) as con:
+    with duckdb.connect(warehouse) as con:     # as the refresh holds it (files.kept_open): read-write
         patched = handed_over_in_full(con) is False   # only incremental core builds since the last marts build
         return {check: violations(con, check, patched_only=patched) for check in checks}
 

@@ -7,6 +7,8 @@
   starting a stray one.
 - `resolve()`: a path from an option, an environment variable or the settings file, made absolute.
 - `writer_lock()`: one writer per warehouse file; a second refresh is refused at once, naming the holder.
+- `kept_open()`: the warehouse held open between a refresh's steps, so their connections share one DuckDB
+  instance instead of each reading the catalogue again and checkpointing on close.
 - `check_warehouse()`: before any request, that the warehouse can be opened for writing.
 - `explain()`: a local failure (lock, read-only folder, a directory, a corrupt file, a full disk) as one
   line that names the file and what to do, instead of the driver's text.
@@ -81,6 +83,20 @@ def writer_lock(warehouse: Path) -> Iterator[None]:
         yield
     finally:
         handle.close()
+
+
+@contextmanager
+def kept_open(warehouse: Path) -> Iterator[None]:
+    """Holds the warehouse open for the duration. DuckDB keeps one database instance per file and process, so
+    every other connection to the file meanwhile (the steps' own, dlt's) joins it: no catalogue read on opening,
+    no checkpoint on closing, the buffer pool warm from one step to the next; the file is checkpointed once, when
+    this connection closes. Meanwhile connections to the file must be read-write with DuckDB's default
+    configuration, and the file cannot be attached elsewhere in the process (publication attaches it)."""
+    con = duckdb.connect(str(warehouse))
+    try:
+        yield
+    finally:
+        con.close()
 
 
 def check_warehouse(warehouse: Path) -> None:

@@ -27,6 +27,7 @@ from pipelines.bitrix24.catalogue import BY_NAME
 from pipelines.bitrix24.credentials import explicit
 from pipelines.bitrix24.paging import count_cost
 from pipelines.bitrix24.source import KnownIds, bitrix24_source
+from warehouse.files import kept_open
 
 PIPELINE_NAME = "bitrix24"
 DATASET = "raw"
@@ -148,8 +149,16 @@ def load(warehouse: Path, *, entities: Sequence[str] | None = None, backfill: di
 
     `sweep=None` sweeps when the last sweep is older than `sweep_every_hours`; True/False force it.
     `source_options` go to the source; `credentials` may be a webhook URL or a dict of OAuth fields.
+    The warehouse file is kept open meanwhile: dlt connects to it a dozen times a load.
     """
     pipeline = make_pipeline(warehouse, progress)
+    with kept_open(Path(warehouse).resolve()):
+        return _load(pipeline, entities=entities, backfill=backfill, sweep=sweep,
+                     sweep_every_hours=sweep_every_hours, **source_options)
+
+
+def _load(pipeline: dlt.Pipeline, *, entities: Sequence[str] | None, backfill: dict[str, Any] | None,
+          sweep: bool | None, sweep_every_hours: float, **source_options: Any) -> LoadInfo:
     pending = pipeline.has_pending_data
     # Without data, `run` takes the cursors and schema from the warehouse, whatever the local dir holds (once per
     # pipeline object: the run below does not read them again), then finishes what a killed run left behind.
