@@ -56,9 +56,9 @@ def make_pipeline(warehouse: Path, progress: Collector | str | None = None) -> d
     collector: Any = progress
     if progress == "log":   # rows and rate per entity every few seconds, without psutil's memory figures
         collector = dlt.progress.log(log_period=5.0, dump_system_stats=False)
-    credentials = DuckDbCredentials(str(warehouse))
     # DuckDB's defaults (most of the RAM, every core) make small merges slow and the process huge.
-    credentials.global_config = {"memory_limit": DUCKDB_MEMORY_LIMIT, "threads": 2}
+    credentials = DuckDbCredentials(str(warehouse), global_config={"memory_limit": DUCKDB_MEMORY_LIMIT, "threads": 2})
+    credentials.resolve()   # complete as given: dlt would look each field up in its providers again 75 times a load
     return dlt.pipeline(pipeline_name=PIPELINE_NAME, destination=dlt.destinations.duckdb(credentials),
                         dataset_name=DATASET, pipelines_dir=str(warehouse.parent / f".{warehouse.name}.dlt"),
                         progress=collector)
