@@ -100,11 +100,10 @@ def comment(con: duckdb.DuckDBPyConnection, model: Model) -> None:
     carries to the published file and PostgreSQL, and BI tools show."""
     table, columns = model.docs()
     quote = (lambda text: "'" + text.replace("'", "''") + "'")  # noqa: E731
-    con.execute(f"COMMENT ON TABLE {model.relation} IS {quote(table)}")
-    present = {r[0] for r in con.execute("SELECT column_name FROM information_schema.columns WHERE table_schema = ? "
+    present = {r[0] for r in con.execute("SELECT column_name FROM duckdb_columns() WHERE schema_name = ? "
                                          "AND table_name = ?", [model.layer, model.name]).fetchall()}
-    for column in present & set(columns):
-        con.execute(f"COMMENT ON COLUMN {model.relation}.{column} IS {quote(columns[column])}")
+    con.execute(";\n".join([f"COMMENT ON TABLE {model.relation} IS {quote(table)}"] + [   # in one call: half the time
+        f"COMMENT ON COLUMN {model.relation}.{column} IS {quote(columns[column])}" for column in present & set(columns)]))
 
 
 class _Build:
