@@ -102,8 +102,9 @@ def comment(con: duckdb.DuckDBPyConnection, model: Model) -> None:
     quote = (lambda text: "'" + text.replace("'", "''") + "'")  # noqa: E731
     present = {r[0] for r in con.execute("SELECT column_name FROM duckdb_columns() WHERE schema_name = ? "
                                          "AND table_name = ?", [model.layer, model.name]).fetchall()}
-    con.execute(";\n".join([f"COMMENT ON TABLE {model.relation} IS {quote(table)}"] + [   # in one call: half the time
-        f"COMMENT ON COLUMN {model.relation}.{column} IS {quote(columns[column])}" for column in present & set(columns)]))
+    statements = [f"COMMENT ON TABLE {model.relation} IS {quote(table)}"] + [
+        f"COMMENT ON COLUMN {model.relation}.{column} IS {quote(columns[column])}" for column in present & set(columns)]
+    con.execute(";\n".join(statements))     # in one call: half the time of one call each
 
 
 class _Build:
