@@ -127,18 +127,13 @@ def each_step(request: Request, steps: Sequence[Step] = STEPS) -> Iterator[Done]
     Yields each step as it ends, with its checks counted; after a step whose check fails, raises WarehouseError
     naming it instead of going on. Close the iterator when leaving it early: it holds the lock.
 
-    The warehouse file is kept open from the first step that finds it (a first load creates it) to the last that
-    does not attach it (`files.kept_open`): opening and checkpointing it once instead of at every connection
-    takes a sixth off a small refresh."""
+    The warehouse file is kept open until the first step that attaches it (`files.kept_open`; publication, the
+    last): opening and checkpointing it once instead of at every connection takes a sixth off a small refresh."""
     with writer_lock(request.warehouse), ExitStack() as kept:
-        is_kept = False
+        kept.enter_context(kept_open(request.warehouse))
         for step in steps:
             if step.attaches_warehouse:
                 kept.close()
-                is_kept = False
-            elif not is_kept and request.warehouse.exists():
-                kept.enter_context(kept_open(request.warehouse))
-                is_kept = True
             done = Done(step, step.run(request), count(str(request.warehouse), step.checks))
             yield done
             require(done.violations, step.if_checks_fail)
