@@ -128,7 +128,7 @@ def each_step(request: Request, steps: Sequence[Step] = STEPS) -> Iterator[Done]
     naming it instead of going on. Close the iterator when leaving it early: it holds the lock.
 
     The warehouse file is kept open until the first step that attaches it (`files.kept_open`; publication, the
-    last): opening and checkpointing it once instead of at every connection takes a sixth off a small refresh."""
+    last): opening and checkpointing it once instead of at every connection takes a fifth off a small refresh."""
     with writer_lock(request.warehouse), ExitStack() as kept:
         kept.enter_context(kept_open(request.warehouse))
         for step in steps:

@@ -92,11 +92,8 @@ def kept_open(warehouse: Path) -> Iterator[None]:
     no checkpoint on closing, the buffer pool warm from one step to the next; the file is checkpointed once, when
     this connection closes. Meanwhile connections to the file must be read-write with DuckDB's default
     configuration, and the file cannot be attached elsewhere in the process (publication attaches it)."""
-    con = duckdb.connect(str(warehouse))
-    try:
+    with duckdb.connect(str(warehouse)):
         yield
-    finally:
-        con.close()
 
 
 def check_warehouse(warehouse: Path) -> None:

@@ -153,36 +153,30 @@ def load(warehouse: Path, *, entities: Sequence[str] | None = None, backfill: di
     """
     pipeline = make_pipeline(warehouse, progress)
     with kept_open(Path(warehouse).resolve()):
-        return _load(pipeline, entities=entities, backfill=backfill, sweep=sweep,
-                     sweep_every_hours=sweep_every_hours, **source_options)
-
-
-def _load(pipeline: dlt.Pipeline, *, entities: Sequence[str] | None, backfill: dict[str, Any] | None,
-          sweep: bool | None, sweep_every_hours: float, **source_options: Any) -> LoadInfo:
-    pending = pipeline.has_pending_data
-    # Without data, `run` takes the cursors and schema from the warehouse, whatever the local dir holds (once per
-    # pipeline object: the run below does not read them again), then finishes what a killed run left behind.
-    pipeline.run()
-    if pending:
-        remove_replayed_rows(pipeline)
-    previous = last_sweep(pipeline)
-    if backfill is not None:
-        do_sweep = False
-    elif sweep is not None:
-        do_sweep = sweep
-    else:   # a first load reads every row, which is as good as a sweep
-        do_sweep = previous is not None and time.time() - previous >= sweep_every_hours * 3600
-    # The time of this sweep (or first full load) is written by the source during extraction, so it is
-    # committed with the load that carries it, and only then.
-    every_id = do_sweep or (previous is None and backfill is None)
-    if source_options.get("credentials") is not None:
-        source_options["credentials"] = explicit(source_options["credentials"])
-    # The warehouse's ids: what the sweep compares every id with, and what a plain refresh counts deletions
-    # against (not on a first load, which reads every id, nor in a backfill).
-    counted = do_sweep or (previous is not None and backfill is None)
-    known = WarehouseIds(pipeline, entities, every=do_sweep) if counted else None
-    source = bitrix24_source(entities=list(entities) if entities else None, backfill=backfill, sweep=do_sweep,
-                             known_ids=known, held_tables=known.tables if known else None,
-                             sweep_state_key=SWEEP_STATE_KEY if every_id else None, progress=pipeline.collector,
-                             **source_options)
-    return pipeline.run(source)
+        pending = pipeline.has_pending_data
+        # Without data, `run` takes the cursors and schema from the warehouse, whatever the local dir holds (once per
+        # pipeline object: the run below does not read them again), then finishes what a killed run left behind.
+        pipeline.run()
+        if pending:
+            remove_replayed_rows(pipeline)
+        previous = last_sweep(pipeline)
+        if backfill is not None:
+            do_sweep = False
+        elif sweep is not None:
+            do_sweep = sweep
+        else:   # a first load reads every row, which is as good as a sweep
+            do_sweep = previous is not None and time.time() - previous >= sweep_every_hours * 3600
+        # The time of this sweep (or first full load) is written by the source during extraction, so it is
+        # committed with the load that carries it, and only then.
+        every_id = do_sweep or (previous is None and backfill is None)
+        if source_options.get("credentials") is not None:
+            source_options["credentials"] = explicit(source_options["credentials"])
+        # The warehouse's ids: what the sweep compares every id with, and what a plain refresh counts deletions
+        # against (not on a first load, which reads every id, nor in a backfill).
+        counted = do_sweep or (previous is not None and backfill is None)
+        known = WarehouseIds(pipeline, entities, every=do_sweep) if counted else None
+        source = bitrix24_source(entities=list(entities) if entities else None, backfill=backfill, sweep=do_sweep,
+                                 known_ids=known, held_tables=known.tables if known else None,
+                                 sweep_state_key=SWEEP_STATE_KEY if every_id else None, progress=pipeline.collector,
+                                 **source_options)
+        return pipeline.run(source)
