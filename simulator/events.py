@@ -20,8 +20,6 @@ import threading
 from dataclasses import dataclass
 from typing import Any
 
-import requests
-
 log = logging.getLogger(__name__)
 
 # Entity of a live change -> the event name's stem; tasks raise the Tasks module's events.
@@ -108,6 +106,8 @@ class Events:
             self.handlers = []
 
     def _send_forever(self) -> None:
+        import requests  # here, not at the top: most portals never send an event, and it costs every start
+
         with requests.Session() as session:
             while True:
                 handler, fields = self._queue.get()

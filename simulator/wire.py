@@ -25,7 +25,7 @@ def parse_php_query(query: str) -> dict[str, Any]:
     Keys are split from values after the last closing bracket, so operators such as `>=` or `=%`
     inside brackets survive even when a client did not percent-encode them. `+` is a space, as in PHP.
     """
-    result: dict[str, Any] = {}
+    result = _Node()
     for part in query.split("&"):
         if not part:
             continue
@@ -41,25 +41,28 @@ def parse_php_query(query: str) -> dict[str, Any]:
     return _listify(result)
 
 
-def _assign(target: dict[str, Any], path: list[str], value: str) -> None:
-    node: Any = target
+class _Node(dict[str, Any]):
+    """A parsed bracket level that knows the index PHP gives its next `[]`: one past its largest integer key."""
+
+    next_index = 0
+
+
+def _assign(target: _Node, path: list[str], value: str) -> None:
+    node = target
     for i, key in enumerate(path):
         last = i == len(path) - 1
         if key == "":
-            key = str(_next_index(node))
+            key = str(node.next_index)
+        if key.isdigit():
+            node.next_index = max(node.next_index, int(key) + 1)
         if last:
             node[key] = value
         else:
             child = node.get(key)
-            if not isinstance(child, dict):
-                child = {}
+            if not isinstance(child, _Node):
+                child = _Node()
                 node[key] = child
             node = child
-
-
-def _next_index(node: dict[str, Any]) -> int:
-    ints = [int(k) for k in node if k.isdigit()]
-    return max(ints) + 1 if ints else 0
 
 
 def _listify(node: Any) -> Any:
