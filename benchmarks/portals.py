@@ -12,7 +12,9 @@ Prints:
   at most 6x one portal's time);
 - the peak memory of the whole deployment: the resident memory of this process and every op process, summed
   over the process tree, sampled every 0.2 s (the simulators, which stand for remote portals, are left out);
-- an incremental cycle over all N after `--changes` changes in each portal (target: at most 30 s).
+- an incremental cycle over all N after `--changes` changes in each portal (target: at most 30 s);
+- the same cycle from the command line (`b24wh refresh --all`, the portals one after another), after as many
+  changes again: the refreshes' own time, without Dagster's bookkeeping.
 """
 
 from __future__ import annotations
@@ -91,6 +93,18 @@ def run(env: dict[str, str], instance_dir: Path, excluded: set[int]) -> tuple[fl
         if line.startswith(("seconds per step", "timeline")):
             print("  " + line)
     return seconds, memory.peak
+
+
+def command_line(env: dict[str, str]) -> float:
+    """`b24wh refresh --all` in a process of its own: the same refreshes with none of Dagster's bookkeeping (its
+    events, its run and step processes); its seconds."""
+    started = time.perf_counter()
+    done = subprocess.run([sys.executable, "-m", "dagster_project", "refresh", "--all"], env=env, cwd=ROOT,
+                          capture_output=True, text=True)
+    seconds = time.perf_counter() - started
+    if done.returncode != 0:
+        raise SystemExit(f"b24wh refresh --all failed: {done.stdout[-500:]}{done.stderr[-2000:]}")
+    return seconds
 
 
 def step_seconds(instance: dg.DagsterInstance, run_id: str) -> dict[str, list[float]]:
@@ -180,7 +194,11 @@ def main() -> int:
                 sim.control.apply_changes(advance=600, **changes)
             cycle, cycle_peak = run(env, Path(tmp) / "dagster", excluded)
             print(f"incremental cycle over {args.portals} portals after {args.changes} changes each: {cycle:.1f} s "
-                  "(target <= 30 s)")
+                  "(target <= 30 s)", flush=True)
+            for sim in sims.values():
+                sim.control.apply_changes(advance=600, **changes)
+            print(f"the same cycle without Dagster (`b24wh refresh --all`, the portals in turn): "
+                  f"{command_line(env):.1f} s", flush=True)
             print(f"peak memory of the deployment (the run's process and every op process): "
                   f"{max(peak, cycle_peak):,.0f} MiB")
         finally:
