@@ -23,6 +23,10 @@ TZ = ZoneInfo("Europe/Moscow")
     ("cmd[a]=crm.deal.list%3Fstart%3D0&halt=1", {"cmd": {"a": "crm.deal.list?start=0"}, "halt": "1"}),
     ("filter[@ID][]=1&filter[@ID][]=2", {"filter": {"@ID": ["1", "2"]}}),
     ("select[0]=ID&select[1]=NAME", {"select": ["ID", "NAME"]}),
+    # as PHP numbers `[]`: one past the largest integer key so far, however it came
+    ("a[]=x&a[5]=y&a[]=z&a[b]=w&a[]=v", {"a": {"0": "x", "5": "y", "6": "z", "b": "w", "7": "v"}}),
+    ("cmd[d][filter][ID][]=1&cmd[d][filter][ID][]=2&cmd[e][]=3",
+     {"cmd": {"d": {"filter": {"ID": ["1", "2"]}}, "e": ["3"]}}),
     ("flag", {"flag": ""}),
 ])
 def test_php_bracket_parameters(query: str, expected: dict[str, object]) -> None:
