@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import inspect
 import json
 import os
@@ -43,15 +44,23 @@ def pytest_sessionstart(session: pytest.Session) -> None:
 _PROCESSES = ("SimulatorProcess(", "subprocess.", "handmade_warehouse(", "postgres_server(", "sync_playwright(")
 
 
+@functools.cache
+def _source(function: Any) -> str | None:
+    """The function's source, read once however many tests and fixtures lead to it (None: it has none)."""
+    try:
+        return inspect.getsource(function)
+    except (OSError, TypeError):
+        return None
+
+
 def _starts_processes(function: Any, seen: set[Any] | None = None) -> bool:
     """Whether the function starts a process, itself or through a helper of the tests it calls."""
     seen = set() if seen is None else seen
     if function in seen:
         return False
     seen.add(function)
-    try:
-        source = inspect.getsource(function)
-    except (OSError, TypeError):
+    source = _source(function)
+    if source is None:
         return False
     if any(marker in source for marker in _PROCESSES):
         return True
