@@ -28,7 +28,7 @@ def pytest_configure(config: pytest.Config) -> None:
     """The suite's processes keep the bytecode they compile, even where PYTHONDONTWRITEBYTECODE is set (some
     machine images set it). The suite starts a few hundred Python processes (its workers, the simulators, `b24wh`
     commands, Dagster's), each importing the project's modules: without cached bytecode each compiled them from
-    source again, and every worker rewrote every test module, a tenth of the suite's CPU (measured). Set here,
+    source again, and every worker rewrote every test module: about 6 % of the suite's CPU, measured. Set here,
     before pytest-xdist starts its workers, so that they and every process they start inherit it. The bytecode
     goes to the `__pycache__` folders git ignores."""
     os.environ.pop("PYTHONDONTWRITEBYTECODE", None)
