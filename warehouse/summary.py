@@ -6,6 +6,11 @@ failure, under a lock of its own (two portals finishing together take turns; the
 replaced atomically: `data/partner/summary.duckdb` (table `partner.portal_daily`), `portal_daily.parquet`
 beside it, and `partner.portal_daily` in the SQL database (`B24WH_PUBLISH_URL`) in one transaction. A portal
 never published yet is one row for today with its last error.
+
+A portal's rows are read from its publication once per publication and error: they are kept in
+`.portal_rows/<name>.parquet`, marked with what they were read from, so a build after one portal's refresh
+reads only that portal's publication, not every portal's (ten portals refreshed in one Dagster run used to
+open a hundred publications).
 """
 
 from __future__ import annotations
@@ -18,6 +23,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import duckdb
+import pyarrow as pa
+import pyarrow.parquet as pq
 import sqlalchemy as sa
 
 from warehouse.catalogue import MODELS_DIR
@@ -29,6 +36,8 @@ TABLE = "portal_daily"
 COLUMNS = ("portal VARCHAR, day DATE, deals_created BIGINT, won_deals BIGINT, won_amount DECIMAL(18, 2), "
            "currency_id VARCHAR, plan_percent DOUBLE, forgotten_deals BIGINT, published_at TIMESTAMPTZ, "
            "last_error VARCHAR")
+ROWS_FOLDER = ".portal_rows"    # in the summary's folder: each portal's rows, as last read from its publication
+SOURCE_KEY = b"b24wh_source"    # in a kept file's schema: the publication and error its rows were read from
 
 
 @dataclass(frozen=True)
@@ -63,7 +72,7 @@ def publish_summary(portals: Sequence[PortalFiles], folder: Path, sql_url: str |
             con.execute(f"COMMENT ON TABLE partner.{TABLE} IS 'One row per portal and day: business, plan, "
                         "forgotten deals, freshness and the last error of every client portal'")
             for portal in portals:
-                _add(con, portal)
+                _add(con, portal, folder / ROWS_FOLDER)
             con.execute(f"COPY partner.{TABLE} TO '{folder / '.portal_daily.parquet.next'}' (FORMAT parquet)")
             rows = con.execute(f"FROM partner.{TABLE} ORDER BY portal, day").fetchall()
             columns = con.execute("SELECT column_name, data_type FROM duckdb_columns() WHERE schema_name = 'partner' "
@@ -75,18 +84,36 @@ def publish_summary(portals: Sequence[PortalFiles], folder: Path, sql_url: str |
     return target
 
 
-def _add(con: duckdb.DuckDBPyConnection, portal: PortalFiles) -> None:
+def _add(con: duckdb.DuckDBPyConnection, portal: PortalFiles, kept: Path) -> None:
     error = last_error(portal.warehouse)
     published = newest_file(portal.published)
     if published is None:
         con.execute(f"INSERT INTO partner.{TABLE} (portal, day, last_error) VALUES (?, current_date, ?)",
                     [portal.name, error or "nothing published yet"])
         return
-    with duckdb.connect(str(published), read_only=True) as source:
-        rows = source.sql(SQL.read_text("utf-8"), params={"portal": portal.name, "last_error": error}).to_arrow_table()
-    con.register("portal_rows", rows)
+    con.register("portal_rows", _portal_rows(portal.name, published, error, kept / f"{portal.name}.parquet"))
     con.execute(f"INSERT INTO partner.{TABLE} BY NAME SELECT * FROM portal_rows")
     con.unregister("portal_rows")
+
+
+def _portal_rows(name: str, published: Path, error: str | None, kept: Path) -> pa.Table:
+    """The portal's rows: as kept, if read from this very publication with this error; else read now and kept."""
+    stat = published.stat()
+    source = json.dumps({"file": published.name, "modified_ns": stat.st_mtime_ns, "size": stat.st_size,
+                         "last_error": error}).encode()
+    try:
+        if (pq.read_schema(kept).metadata or {}).get(SOURCE_KEY) == source:
+            return pq.read_table(kept)
+    except (OSError, pa.ArrowInvalid):   # none kept yet, or unreadable: read the publication again
+        pass
+    with duckdb.connect(str(published), read_only=True) as reader:
+        rows = reader.sql(SQL.read_text("utf-8"), params={"portal": name, "last_error": error}).to_arrow_table()
+    rows = rows.replace_schema_metadata({**(rows.schema.metadata or {}), SOURCE_KEY: source})
+    kept.parent.mkdir(exist_ok=True)
+    staged = kept.with_name(f".{kept.name}.next")
+    pq.write_table(rows, staged)
+    os.replace(staged, kept)
+    return rows
 
 
 def _publish_sql(url: str, columns: list[tuple[str, str]], rows: list[tuple[object, ...]]) -> None:
