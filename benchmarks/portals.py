@@ -30,21 +30,16 @@ import time
 from pathlib import Path
 
 import dagster as dg
+from dagster._core.definitions.reconstruct import ReconstructableRepository
 
 from b24wh_simulator.client import SimulatorProcess
 from benchmarks.memory import tree_rss_mib
-from dagster_project.definitions import build_definitions
-from warehouse.settings import load_settings, orchestration, portal_timezone
+from warehouse.settings import load_settings
 
 ROOT = Path(__file__).resolve().parents[1]
 ANCHOR = "2026-11-02T18:00:00"
 STEP_OF = {"raw": "extract", "core": "core", "marts": "marts", "published": "publish"}   # by key
 CHANGES = {"new_deals": 0.2, "stage_moves": 0.3, "field_edits": 0.2, "new_activities": 0.3}   # shares of --changes
-
-
-def refresh_job() -> dg.JobDefinition:
-    """The code location's `refresh` job for the settings B24WH_CONFIG names (rebuilt in each step's process)."""
-    return build_definitions(load_settings(), orchestration(), portal_timezone()).resolve_job_def("refresh")
 
 
 class TreeMemory:
@@ -149,7 +144,9 @@ def run_here(instance_dir: Path) -> int:
     instance_dir.mkdir(parents=True, exist_ok=True)
     with dg.instance_for_test(temp_dir=str(instance_dir),
                               overrides={"concurrency": {"pools": {"default_limit": 1}}}) as instance:
-        result = dg.execute_job(dg.reconstructable(refresh_job), instance=instance, raise_on_error=False)
+        # The job as a deployment's run worker finds it: by the code location's module and the job's name.
+        job = ReconstructableRepository.for_module("dagster_project.definitions", "defs", str(ROOT))
+        result = dg.execute_job(job.get_reconstructable_job("refresh"), instance=instance, raise_on_error=False)
         failed = [e.step_key for e in result.all_events if e.event_type == dg.DagsterEventType.STEP_FAILURE]
         ran = {e.step_key for e in result.all_events if e.event_type == dg.DagsterEventType.STEP_SUCCESS}
         print("seconds per step, mean over portals: " + ", ".join(

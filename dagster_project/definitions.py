@@ -27,6 +27,11 @@ from assets.steps import op_name
 from dagster_project.resources import Bitrix24Resource, WarehouseResource
 from warehouse.settings import Orchestration, Settings, SettingsError, load_settings, orchestration, portal_timezone
 
+# What every step process imports before its step (its instance's storage, the loader of the job's code pointer),
+# preloaded by the forkserver with the resolved code location (`dagster_project.forkserver`). A module Dagster
+# renames is skipped by the forkserver, costing only the time.
+STEP_PROCESS_IMPORTS = ["dagster._core.storage.sqlite_storage", "dagster._utils.test.definitions"]
+
 
 def backfill_job(name: str, portal: str | None, selection: dg.AssetSelection,
                  monthly: dg.MonthlyPartitionsDefinition) -> UnresolvedAssetJobDefinition:
@@ -52,11 +57,11 @@ def build_definitions(settings: Settings, schedules: Orchestration, timezone: st
     monthly = dg.MonthlyPartitionsDefinition(start_date=schedules.backfill_start, timezone=timezone)
     sweep = {"config": RefreshConfig(force_sweep=True).model_dump()}
     # Listed portals' refreshes mostly wait on their portals' rate limits: as many at once as there are portals
-    # (each portal's own pool still lets one writer at a time), each forked from a server that has imported the
+    # (each portal's own pool still lets one writer at a time), each forked from a server that has loaded the
     # code location once (a fresh interpreter per op costs seconds of imports). One portal: Dagster's default.
     parallel = ({"execution": {"config": {"multiprocess": {
         "max_concurrent": len(portals),
-        "start_method": {"forkserver": {"preload_modules": ["dagster_project.definitions"]}}}}}}
+        "start_method": {"forkserver": {"preload_modules": [*STEP_PROCESS_IMPORTS, "dagster_project.forkserver"]}}}}}}
         if settings.portals else {})
     refresh_job = dg.define_asset_job(
         "refresh", selection=everything, description="Incremental extract, the model, the marts, publishing.",

@@ -3,13 +3,14 @@ the multiprocess executor, and a failing portal stopping only its own steps."""
 
 from __future__ import annotations
 
+import importlib
 from pathlib import Path
 
 import dagster as dg
 import pytest
 
 from b24wh_simulator.client import SimulatorProcess
-from dagster_project.definitions import build_definitions
+from dagster_project.definitions import STEP_PROCESS_IMPORTS, build_definitions
 from tests.portals import (
     ROOT,
     SETTINGS,
@@ -42,6 +43,16 @@ def test_each_portal_has_its_own_assets_pool_and_backfill() -> None:
     assert {"refresh", "reconcile", "backfill_north", "backfill_south", "backfill_east"} <= jobs
     backfill = defs.resolve_job_def("backfill_east")
     assert {n.name for n in backfill.graph.node_defs} == {"east__warehouse_refresh"}
+
+
+def test_the_forkserver_preloads_the_resolved_code_location_and_what_step_processes_import() -> None:
+    defs = build_definitions(load_settings_text(SETTINGS), orchestration(), portal_timezone())
+    config = defs.resolve_job_def("refresh").run_config or {}
+    preloaded = config["execution"]["config"]["multiprocess"]["start_method"]["forkserver"]["preload_modules"]
+    assert preloaded == [*STEP_PROCESS_IMPORTS, "dagster_project.forkserver"]
+    for module in preloaded:   # a module Dagster renames would be skipped silently by the forkserver
+        importlib.import_module(module)
+    assert {"refresh", "reconcile"} <= {job.name for job in importlib.import_module("dagster_project.forkserver").JOBS}
 
 
 def test_dagster_refreshes_every_portal_in_one_run_and_a_failing_one_stops_only_itself(
