@@ -75,18 +75,22 @@ def deployment(folder: Path, names: list[str], sims: dict[str, SimulatorProcess]
 
 
 def run(env: dict[str, str], instance_dir: Path, excluded: set[int]) -> tuple[float, float]:
-    """One `refresh` run in a process of its own (as Dagster's run launcher starts one per run); its seconds and
-    the peak memory of the process tree meanwhile (MiB)."""
+    """One `refresh` run in a process of its own (as Dagster's run launcher starts one per run); its seconds, from
+    the process's start to the run's end (not the benchmark's reading of the run's events after it), and the peak
+    memory of the process tree meanwhile (MiB)."""
     with TreeMemory(excluded) as memory:
-        started = time.perf_counter()
         done = subprocess.run([sys.executable, "-m", "benchmarks.portals", "--run", str(instance_dir)],
                               env={**env, "BENCHMARK_RUN_STARTED": str(time.time())}, capture_output=True, text=True)
-        seconds = time.perf_counter() - started
     if done.returncode != 0:
         raise SystemExit(f"the refresh run failed: {done.stdout[-500:]}{done.stderr[-2000:]}")
+    seconds = None
     for line in done.stdout.splitlines():
         if line.startswith(("seconds per step", "timeline")):
             print("  " + line)
+        if line.startswith("run ended "):
+            seconds = float(line.split()[-1])
+    if seconds is None:
+        raise SystemExit(f"the refresh run did not say when it ended: {done.stdout[-500:]}")
     return seconds, memory.peak
 
 
@@ -102,12 +106,12 @@ def command_line(env: dict[str, str]) -> float:
     return seconds
 
 
-def step_seconds(instance: dg.DagsterInstance, run_id: str) -> dict[str, list[float]]:
+def step_seconds(records: list[dg.EventLogEntry]) -> dict[str, list[float]]:
     """Each refresh step's time per portal, from its op's events: a step ends with its last materialisation
     (its assets' keys tell which step made them), and begins where the one before it ended."""
     began: dict[str, float] = {}
     ended: dict[str, dict[str, float]] = {}
-    for record in instance.all_logs(run_id):
+    for record in records:
         event = record.dagster_event
         if not event or not event.step_key:
             continue
@@ -126,16 +130,17 @@ def step_seconds(instance: dg.DagsterInstance, run_id: str) -> dict[str, list[fl
     return took
 
 
-def timeline(instance: dg.DagsterInstance, run_id: str, began: float) -> str:
+def timeline(records: list[dg.EventLogEntry], began: float) -> tuple[str, float]:
     """Where the run's time went, in seconds since its process was started: the run's start, its ops' first start
-    and last end, and the run's end."""
+    and last end, and the run's end; and the run's end."""
     times: dict[dg.DagsterEventType, list[float]] = {}
-    for record in instance.all_logs(run_id):
+    for record in records:
         if record.dagster_event:
             times.setdefault(record.dagster_event.event_type, []).append(record.timestamp - began)
     ops = times.get(dg.DagsterEventType.STEP_START, [0.0]), times.get(dg.DagsterEventType.STEP_SUCCESS, [0.0])
+    ended = max(max(v) for v in times.values())
     return (f"timeline: run started at {min(times[dg.DagsterEventType.RUN_START]):.1f} s, ops from "
-            f"{min(ops[0]):.1f} s to {max(ops[1]):.1f} s, run ended at {max(max(v) for v in times.values()):.1f} s")
+            f"{min(ops[0]):.1f} s to {max(ops[1]):.1f} s, run ended at {ended:.1f} s", ended)
 
 
 def run_here(instance_dir: Path) -> int:
@@ -149,9 +154,12 @@ def run_here(instance_dir: Path) -> int:
         result = dg.execute_job(job.get_reconstructable_job("refresh"), instance=instance, raise_on_error=False)
         failed = [e.step_key for e in result.all_events if e.event_type == dg.DagsterEventType.STEP_FAILURE]
         ran = {e.step_key for e in result.all_events if e.event_type == dg.DagsterEventType.STEP_SUCCESS}
+        records = list(instance.all_logs(result.run_id))
         print("seconds per step, mean over portals: " + ", ".join(
-            f"{step} {statistics.mean(times):.1f}" for step, times in step_seconds(instance, result.run_id).items()))
-        print(timeline(instance, result.run_id, began))
+            f"{step} {statistics.mean(times):.1f}" for step, times in step_seconds(records).items()))
+        line, ended = timeline(records, began)
+        print(line)
+        print(f"run ended {ended:.3f}")
     expected = len(load_settings().portals)
     if failed or len(ran) != expected:
         print(f"failed portals {failed}; {len(ran)} of {expected} portals refreshed", file=sys.stderr)

@@ -20,6 +20,7 @@ import os
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import date
 from pathlib import Path
 
 import duckdb
@@ -71,8 +72,11 @@ def publish_summary(portals: Sequence[PortalFiles], folder: Path, sql_url: str |
             con.execute(f"CREATE TABLE partner.{TABLE} ({COLUMNS})")
             con.execute(f"COMMENT ON TABLE partner.{TABLE} IS 'One row per portal and day: business, plan, "
                         "forgotten deals, freshness and the last error of every client portal'")
-            for portal in portals:
-                _add(con, portal, folder / ROWS_FOLDER)
+            if portals:
+                every = [_rows(portal, folder / ROWS_FOLDER) for portal in portals]
+                con.register("portal_rows", pa.concat_tables(every, promote_options="permissive"))
+                con.execute(f"INSERT INTO partner.{TABLE} BY NAME SELECT * FROM portal_rows")
+                con.unregister("portal_rows")
             con.execute(f"COPY partner.{TABLE} TO '{folder / '.portal_daily.parquet.next'}' (FORMAT parquet)")
             rows = con.execute(f"FROM partner.{TABLE} ORDER BY portal, day").fetchall()
             columns = con.execute("SELECT column_name, data_type FROM duckdb_columns() WHERE schema_name = 'partner' "
@@ -84,16 +88,14 @@ def publish_summary(portals: Sequence[PortalFiles], folder: Path, sql_url: str |
     return target
 
 
-def _add(con: duckdb.DuckDBPyConnection, portal: PortalFiles, kept: Path) -> None:
+def _rows(portal: PortalFiles, kept: Path) -> pa.Table:
+    """The portal's rows from its newest publication; never published, one row for today with its last error."""
     error = last_error(portal.warehouse)
     published = newest_file(portal.published)
     if published is None:
-        con.execute(f"INSERT INTO partner.{TABLE} (portal, day, last_error) VALUES (?, current_date, ?)",
-                    [portal.name, error or "nothing published yet"])
-        return
-    con.register("portal_rows", _portal_rows(portal.name, published, error, kept / f"{portal.name}.parquet"))
-    con.execute(f"INSERT INTO partner.{TABLE} BY NAME SELECT * FROM portal_rows")
-    con.unregister("portal_rows")
+        return pa.table({"portal": [portal.name], "day": pa.array([date.today()], pa.date32()),
+                         "last_error": [error or "nothing published yet"]})
+    return _portal_rows(portal.name, published, error, kept / f"{portal.name}.parquet")
 
 
 def _portal_rows(name: str, published: Path, error: str | None, kept: Path) -> pa.Table:
@@ -102,8 +104,9 @@ def _portal_rows(name: str, published: Path, error: str | None, kept: Path) -> p
     source = json.dumps({"file": published.name, "modified_ns": stat.st_mtime_ns, "size": stat.st_size,
                          "last_error": error}).encode()
     try:
-        if (pq.read_schema(kept).metadata or {}).get(SOURCE_KEY) == source:
-            return pq.read_table(kept)
+        rows = pq.read_table(kept)
+        if (rows.schema.metadata or {}).get(SOURCE_KEY) == source:
+            return rows
     except (OSError, pa.ArrowInvalid):   # none kept yet, or unreadable: read the publication again
         pass
     with duckdb.connect(str(published), read_only=True) as reader:
