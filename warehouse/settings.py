@@ -14,6 +14,7 @@ under in dlt's configuration (never the credentials themselves). Without a list,
 
 from __future__ import annotations
 
+import functools
 import os
 import re
 import tomllib
@@ -115,8 +116,14 @@ def portal_timezone(name: str | None = None) -> str:
     return chosen
 
 
+@functools.cache
+def _known_timezones() -> frozenset[str]:
+    """The IANA zones this machine knows (read from the time zone database's files: some ms a call)."""
+    return frozenset(zoneinfo.available_timezones())
+
+
 def check_timezone(name: str) -> None:
-    if name not in zoneinfo.available_timezones():
+    if name not in _known_timezones():
         raise SettingsError(f"unknown portal time zone {name!r} ({TIMEZONE_ENV}): use an IANA name such as "
                             "Europe/Moscow, Asia/Vladivostok or America/New_York")
 
