@@ -7,7 +7,7 @@ replaced atomically: `data/partner/summary.duckdb` (table `partner.portal_daily`
 beside it, and `partner.portal_daily` in the SQL database (`B24WH_PUBLISH_URL`) in one transaction. A portal
 never published yet is one row for today with its last error.
 
-A portal's rows are read from its publication once per publication and error: they are kept in
+A portal's rows are read from its publication once per publication, error and model: they are kept in
 `.portal_rows/<name>.parquet`, marked with what they were read from, so a build after one portal's refresh
 reads only that portal's publication, not every portal's (ten portals refreshed in one Dagster run used to
 open a hundred publications).
@@ -15,6 +15,7 @@ open a hundred publications).
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 from collections.abc import Iterator, Sequence
@@ -73,7 +74,8 @@ def publish_summary(portals: Sequence[PortalFiles], folder: Path, sql_url: str |
             con.execute(f"COMMENT ON TABLE partner.{TABLE} IS 'One row per portal and day: business, plan, "
                         "forgotten deals, freshness and the last error of every client portal'")
             if portals:
-                every = [_rows(portal, folder / ROWS_FOLDER) for portal in portals]
+                model = SQL.read_text("utf-8")
+                every = [_rows(portal, model, folder / ROWS_FOLDER) for portal in portals]
                 con.register("portal_rows", pa.concat_tables(every, promote_options="permissive"))
                 con.execute(f"INSERT INTO partner.{TABLE} BY NAME SELECT * FROM portal_rows")
                 con.unregister("portal_rows")
@@ -88,21 +90,22 @@ def publish_summary(portals: Sequence[PortalFiles], folder: Path, sql_url: str |
     return target
 
 
-def _rows(portal: PortalFiles, kept: Path) -> pa.Table:
+def _rows(portal: PortalFiles, model: str, kept: Path) -> pa.Table:
     """The portal's rows from its newest publication; never published, one row for today with its last error."""
     error = last_error(portal.warehouse)
     published = newest_file(portal.published)
     if published is None:
         return pa.table({"portal": [portal.name], "day": pa.array([date.today()], pa.date32()),
                          "last_error": [error or "nothing published yet"]})
-    return _portal_rows(portal.name, published, error, kept / f"{portal.name}.parquet")
+    return _portal_rows(portal.name, published, error, model, kept / f"{portal.name}.parquet")
 
 
-def _portal_rows(name: str, published: Path, error: str | None, kept: Path) -> pa.Table:
-    """The portal's rows: as kept, if read from this very publication with this error; else read now and kept."""
+def _portal_rows(name: str, published: Path, error: str | None, model: str, kept: Path) -> pa.Table:
+    """The portal's rows: as kept, if read from this very publication with this error and this `model` (the SQL);
+    else read now and kept."""
     stat = published.stat()
     source = json.dumps({"file": published.name, "modified_ns": stat.st_mtime_ns, "size": stat.st_size,
-                         "last_error": error}).encode()
+                         "last_error": error, "model": hashlib.sha256(model.encode()).hexdigest()}).encode()
     try:
         rows = pq.read_table(kept)
         if (rows.schema.metadata or {}).get(SOURCE_KEY) == source:
@@ -110,7 +113,7 @@ def _portal_rows(name: str, published: Path, error: str | None, kept: Path) -> p
     except (OSError, pa.ArrowInvalid):   # none kept yet, or unreadable: read the publication again
         pass
     with duckdb.connect(str(published), read_only=True) as reader:
-        rows = reader.sql(SQL.read_text("utf-8"), params={"portal": name, "last_error": error}).to_arrow_table()
+        rows = reader.sql(model, params={"portal": name, "last_error": error}).to_arrow_table()
     rows = rows.replace_schema_metadata({**(rows.schema.metadata or {}), SOURCE_KEY: source})
     kept.parent.mkdir(exist_ok=True)
     staged = kept.with_name(f".{kept.name}.next")

@@ -1,5 +1,5 @@
 """The partner's summary (`warehouse.summary`) over hand-made publications: what each portal's rows say, and that a
-portal's rows are read from its publication once per publication and error, never stale."""
+portal's rows are read from its publication once per publication, error and model, never stale."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
+from warehouse import summary as summary_module
 from warehouse.status import record_error
 from warehouse.summary import ROWS_FOLDER, PortalFiles, publish_summary
 
@@ -100,6 +101,19 @@ def test_damaged_kept_rows_are_read_again_from_the_publication(portals: list[Por
     first = summary(publish_summary(portals, partner, sql_url=""))
     (partner / ROWS_FOLDER / "north.parquet").write_bytes(b"not parquet")
     assert summary(publish_summary(portals, partner, sql_url="")) == first
+
+
+def test_a_changed_model_reads_every_portal_again(portals: list[PortalFiles], tmp_path: Path,
+                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    partner = tmp_path / "partner"
+    publish_summary(portals, partner, sql_url="")
+    changed = tmp_path / "portal_daily.sql"    # as an upgrade might change it: deals counted twice
+    changed.write_text(summary_module.SQL.read_text("utf-8").replace(
+        "coalesce(c.deals_created, 0) AS deals_created", "2 * coalesce(c.deals_created, 0) AS deals_created"),
+        encoding="utf-8")
+    monkeypatch.setattr(summary_module, "SQL", changed)
+    rows = summary(publish_summary(portals, partner, sql_url=""))
+    assert rows["north"][0][1] == 4 and rows["south"][0][1] == 2
 
 
 def test_a_portal_never_published_is_one_row_with_its_error(portals: list[PortalFiles], tmp_path: Path) -> None:
