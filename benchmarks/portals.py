@@ -131,8 +131,8 @@ def step_seconds(records: list[dg.EventLogEntry]) -> dict[str, list[float]]:
 
 
 def timeline(records: list[dg.EventLogEntry], began: float) -> tuple[str, float]:
-    """Where the run's time went, in seconds since its process was started: the run's start, its ops' first start
-    and last end, and the run's end; and the run's end."""
+    """Where the run's time went, in seconds since its process was started (the run's start, its ops' first start
+    and last end, the run's end), and the run's end."""
     times: dict[dg.DagsterEventType, list[float]] = {}
     for record in records:
         if record.dagster_event:

@@ -39,7 +39,7 @@ COLUMNS = ("portal VARCHAR, day DATE, deals_created BIGINT, won_deals BIGINT, wo
            "currency_id VARCHAR, plan_percent DOUBLE, forgotten_deals BIGINT, published_at TIMESTAMPTZ, "
            "last_error VARCHAR")
 ROWS_FOLDER = ".portal_rows"    # in the summary's folder: each portal's rows, as last read from its publication
-SOURCE_KEY = b"b24wh_source"    # in a kept file's schema: the publication and error its rows were read from
+SOURCE_KEY = b"b24wh_source"    # in a kept file's schema: the publication, error and model its rows were read with
 
 
 @dataclass(frozen=True)
