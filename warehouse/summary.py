@@ -85,6 +85,10 @@ def publish_summary(portals: Sequence[PortalFiles], folder: Path, sql_url: str |
                                   "ORDER BY column_index").fetchall()
         os.replace(folder / ".portal_daily.parquet.next", folder / f"{TABLE}.parquet")
         os.replace(staged, target)
+        listed = {f"{portal.name}.parquet" for portal in portals}
+        for gone in (folder / ROWS_FOLDER).glob("*.parquet"):   # the rows of portals no longer listed
+            if gone.name not in listed:
+                gone.unlink(missing_ok=True)
         if url:
             _publish_sql(url, columns, rows)
     return target

@@ -116,6 +116,15 @@ def test_a_changed_model_reads_every_portal_again(portals: list[PortalFiles], tm
     assert rows["north"][0][1] == 4 and rows["south"][0][1] == 2
 
 
+def test_a_portal_no_longer_listed_leaves_neither_rows_nor_kept_rows(portals: list[PortalFiles],
+                                                                    tmp_path: Path) -> None:
+    partner = tmp_path / "partner"
+    publish_summary(portals, partner, sql_url="")
+    rows = summary(publish_summary(portals[:1], partner, sql_url=""))
+    assert list(rows) == ["north"]
+    assert sorted(p.name for p in (partner / ROWS_FOLDER).iterdir()) == ["north.parquet"]
+
+
 def test_a_portal_never_published_is_one_row_with_its_error(portals: list[PortalFiles], tmp_path: Path) -> None:
     east = PortalFiles("east", tmp_path / "east" / "warehouse.duckdb", tmp_path / "east" / "published")
     rows = summary(publish_summary([*portals, east], tmp_path / "partner", sql_url=""))
