@@ -5,7 +5,8 @@
 Each simulated portal answers at the standard plan's limits (2 requests/s, a burst of 50) with a live portal's
 latency, so that, as on real portals, the waiting is per portal and can overlap. The deployment is the code
 location of `dagster_project.definitions` with the portals listed in a b24wh.toml, run by `dg.execute_job` under
-the multiprocess executor with the writer pools of `dagster_home/dagster.yaml` (one slot per pool).
+the multiprocess executor on an instance configured by `dagster_home/dagster.yaml` (one slot per writer pool, the
+event log storage).
 
 Prints:
 - one portal's first load alone, then all N portals' first loads in one run, and the ratio (target: ten portals in
@@ -21,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import statistics
 import subprocess
 import sys
@@ -147,8 +149,9 @@ def run_here(instance_dir: Path) -> int:
     """`--run DIR`: the refresh job of the settings B24WH_CONFIG names, on the Dagster instance in DIR."""
     began = float(os.environ["BENCHMARK_RUN_STARTED"])
     instance_dir.mkdir(parents=True, exist_ok=True)
-    with dg.instance_for_test(temp_dir=str(instance_dir),
-                              overrides={"concurrency": {"pools": {"default_limit": 1}}}) as instance:
+    shutil.copyfile(ROOT / "dagster_home" / "dagster.yaml", instance_dir / "dagster.yaml")
+    os.environ["DAGSTER_HOME"] = str(instance_dir)
+    with dg.DagsterInstance.get() as instance:     # the deployment's instance: its pools, its event log storage
         # The job as a deployment's run worker finds it: by the code location's module and the job's name.
         job = ReconstructableRepository.for_module("dagster_project.definitions", "defs", str(ROOT))
         result = dg.execute_job(job.get_reconstructable_job("refresh"), instance=instance, raise_on_error=False)

@@ -6,17 +6,21 @@ import functools
 import inspect
 import json
 import os
+import shutil
 import socket
 import sys
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 import requests
 
 from b24wh_simulator.client import SimulatorProcess
 from tests import system_packages
+
+if TYPE_CHECKING:
+    import dagster as dg
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 EXAMPLES = FIXTURES / "bitrix24-examples"   # the vendor's documented examples
@@ -90,6 +94,20 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             item.add_marker(pytest.mark.integration)
     rank = {name: i for i, name in enumerate(SLOWEST_FIRST)}
     items.sort(key=lambda item: rank.get(item.path.relative_to(Path(__file__).parent).as_posix(), len(rank)))
+
+
+@pytest.fixture
+def dagster_instance(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[dg.DagsterInstance]:
+    """A Dagster instance as `dagster dev` makes one from the project's `dagster_home/dagster.yaml` (its pools, its
+    event log storage), in a folder of its own."""
+    import dagster as dg  # here, not for every test module
+
+    home = tmp_path / "dagster_home"
+    home.mkdir()
+    shutil.copyfile(Path(__file__).resolve().parents[1] / "dagster_home" / "dagster.yaml", home / "dagster.yaml")
+    monkeypatch.setenv("DAGSTER_HOME", str(home))
+    with dg.DagsterInstance.get() as instance:
+        yield instance
 
 
 def free_port() -> int:

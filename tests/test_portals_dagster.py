@@ -11,6 +11,7 @@ import pytest
 
 from b24wh_simulator.client import SimulatorProcess
 from dagster_project.definitions import STEP_PROCESS_IMPORTS, build_definitions
+from dagster_project.steps import STEPS
 from tests.portals import (
     ROOT,
     SETTINGS,
@@ -56,7 +57,8 @@ def test_the_forkserver_preloads_the_resolved_code_location_and_what_step_proces
 
 
 def test_dagster_refreshes_every_portal_in_one_run_and_a_failing_one_stops_only_itself(
-        three_portals: dict[str, SimulatorProcess], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+        three_portals: dict[str, SimulatorProcess], dagster_instance: dg.DagsterInstance, tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch) -> None:
     project = tmp_path / "partner"
     (project / "plans").mkdir(parents=True)
     (project / "plans" / "north.csv").write_text("scope,id,month,metric,plan\n", encoding="utf-8")
@@ -67,25 +69,27 @@ def test_dagster_refreshes_every_portal_in_one_run_and_a_failing_one_stops_only_
     monkeypatch.setenv("PORTALS__NORTH__CREDENTIALS", three_portals["north"].webhook_url)
     monkeypatch.setenv("PORTALS__SOUTH_PORTAL__CREDENTIALS", wrong_secret(three_portals["south"].webhook_url))
     monkeypatch.setenv("PORTALS__EAST__CREDENTIALS", three_portals["east"].webhook_url)
-    (tmp_path / "dagster").mkdir()
-    with dg.instance_for_test(temp_dir=str(tmp_path / "dagster"),
-                              overrides={"concurrency": {"pools": {"default_limit": 1}}}) as instance:
-        result = dg.execute_job(dg.reconstructable(refresh_every_portal), instance=instance, raise_on_error=False)
-        assert not result.success
-        failed = {e.step_key for e in result.all_events if e.event_type == dg.DagsterEventType.STEP_FAILURE}
-        assert failed == {"south__warehouse_refresh"}
-        published = {name: instance.get_latest_materialization_event(dg.AssetKey([name, "warehouse", "published"]))
-                     for name in three_portals}
-        assert published["north"] and published["east"] and not published["south"]
-        days = partner_days(project / "data" / "partner" / "summary.duckdb")
-        assert "extract (Dagster) failed" in days["south"][-1]["error"] and "INVALID_CREDENTIALS" in days["south"][-1][
-            "error"]
-        assert days["north"][-1]["published"] and days["east"][-1]["error"] is None
-        logs = [r for r in instance.all_logs(result.run_id) if r.dagster_event and r.dagster_event.step_key]
-        started = {r.dagster_event.step_key: r.timestamp for r in logs  # type: ignore[union-attr]
-                   if r.dagster_event.event_type == dg.DagsterEventType.STEP_START}  # type: ignore[union-attr]
-        ended = {r.dagster_event.step_key: r.timestamp for r in logs  # type: ignore[union-attr]
-                 if r.dagster_event.event_type == dg.DagsterEventType.STEP_SUCCESS}  # type: ignore[union-attr]
+    instance = dagster_instance    # the project's own: one slot per writer pool, its event log storage
+    result = dg.execute_job(dg.reconstructable(refresh_every_portal), instance=instance, raise_on_error=False)
+    assert not result.success
+    failed = {e.step_key for e in result.all_events if e.event_type == dg.DagsterEventType.STEP_FAILURE}
+    assert failed == {"south__warehouse_refresh"}
+    published = {name: instance.get_latest_materialization_event(dg.AssetKey([name, "warehouse", "published"]))
+                 for name in three_portals}
+    assert published["north"] and published["east"] and not published["south"]
+    days = partner_days(project / "data" / "partner" / "summary.duckdb")
+    assert "extract (Dagster) failed" in days["south"][-1]["error"] and "INVALID_CREDENTIALS" in days["south"][-1][
+        "error"]
+    assert days["north"][-1]["published"] and days["east"][-1]["error"] is None
+    logs = [r for r in instance.all_logs(result.run_id) if r.dagster_event and r.dagster_event.step_key]
+    started = {r.dagster_event.step_key: r.timestamp for r in logs  # type: ignore[union-attr]
+               if r.dagster_event.event_type == dg.DagsterEventType.STEP_START}  # type: ignore[union-attr]
+    ended = {r.dagster_event.step_key: r.timestamp for r in logs  # type: ignore[union-attr]
+             if r.dagster_event.event_type == dg.DagsterEventType.STEP_SUCCESS}  # type: ignore[union-attr]
+    evaluations = [r.dagster_event.asset_check_evaluation_data for r in logs  # type: ignore[union-attr]
+                   if r.dagster_event.event_type == dg.DagsterEventType.ASSET_CHECK_EVALUATION]  # type: ignore[union-attr]
+    checks = sum(len(step.checks) for step in STEPS)
+    assert sorted(e.asset_key.path[0] for e in evaluations if e.passed) == ["east"] * checks + ["north"] * checks
     for name in ("north", "east"):
         warehouse = project / "data" / "portals" / name / "warehouse.duckdb"
         assert warehouse_deals(warehouse) == portal_deals(three_portals[name]), name

@@ -1,0 +1,111 @@
+"""Dagster's SQLite event log, with each process keeping its connections open (`dagster_home/dagster.yaml`).
+
+Dagster's own `SqliteEventLogStorage`, the default of an instance without storage settings, makes a new SQLAlchemy
+engine for every connection. So every statement is compiled again, and every close of a database file's last
+connection checkpoints its write-ahead log. Each event it stores takes two or three connections (the run's file,
+the index, and for a check the index again), and a ten-portal refresh stores about 2,600 events: 880 planned
+before its first op starts, two per result in the ops. On two cores that bookkeeping took longer than the
+refreshes themselves (docs/portals.md).
+
+This storage is Dagster's with one difference: each process keeps an engine per database file it uses (the index
+and the run files it used last) with one connection in it, and remembers which tables it has seen. It stores the
+same rows in the same files, so an instance can switch between the two. Every write still commits on its own,
+and processes still share the files through SQLite's locks.
+"""
+
+from __future__ import annotations
+
+import os
+from collections import OrderedDict
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from typing import Any
+
+from dagster import StringSource
+from dagster._core.storage.event_log import SqliteEventLogStorage
+from dagster._core.storage.event_log.sqlite.sqlite_event_log import SQLITE_BUSY_TIMEOUT_SECONDS
+from dagster._serdes import ConfigurableClassData
+from sqlalchemy import Engine, create_engine
+from sqlalchemy.engine import Connection
+
+KEPT_FILES = 8   # engines a process keeps open: the index and the runs it used last (a webserver reads many)
+
+# Engines a forked child inherited from its parent (`_own_engines`).
+_PARENTS_ENGINES: list[OrderedDict[str, Engine]] = []
+
+
+class KeptConnectionsSqliteEventLogStorage(SqliteEventLogStorage):
+    """`SqliteEventLogStorage` keeping an engine per database file in each process.
+
+    Configured with the instance's folder (`base_dir`, as `storage: sqlite: base_dir`): the events are where
+    Dagster's default puts them, `<base_dir>/history/runs/`.
+    """
+
+    def __init__(self, base_dir: str, inst_data: ConfigurableClassData | None = None) -> None:
+        self._engines: OrderedDict[str, Engine] = OrderedDict()
+        self._engines_pid = os.getpid()
+        self._tables: set[str] = set()
+        super().__init__(base_dir, inst_data)
+
+    @classmethod
+    def config_type(cls) -> dict[str, Any]:
+        return {"base_dir": StringSource}
+
+    @classmethod
+    def from_config_value(cls, inst_data: ConfigurableClassData,
+                          config_value: Mapping[str, Any]) -> KeptConnectionsSqliteEventLogStorage:
+        return cls(os.path.join(config_value["base_dir"], "history", "runs"), inst_data=inst_data)
+
+    def _own_engines(self) -> OrderedDict[str, Engine]:
+        """This process's engines. After a fork, the parent's are set aside: SQLite's connections are never used
+        or closed across a fork, and kept referenced, collecting them would close them."""
+        if self._engines_pid != os.getpid():
+            _PARENTS_ENGINES.append(self._engines)
+            self._engines, self._engines_pid = OrderedDict(), os.getpid()
+        return self._engines
+
+    def _engine(self, shard: str) -> Engine:
+        """The process's engine for the shard's file (made on first use); the least recently used beyond
+        KEPT_FILES are closed. Called holding the storage's lock."""
+        engines = self._own_engines()
+        engine = engines.pop(shard, None)
+        if engine is None:
+            # One connection kept; Dagster's schema check when a file is first used takes a second one for a moment.
+            engine = create_engine(self.conn_string_for_shard(shard), pool_size=1, max_overflow=2,
+                                   connect_args={"timeout": SQLITE_BUSY_TIMEOUT_SECONDS, "check_same_thread": False})
+        engines[shard] = engine
+        while len(engines) > KEPT_FILES:
+            engines.popitem(last=False)[1].dispose()
+        return engine
+
+    @contextmanager
+    def _connect(self, shard: str) -> Iterator[Connection]:
+        """As Dagster's (a connection in a transaction, one thread at a time), from the kept engine."""
+        with self._db_lock:
+            engine = self._engine(shard)
+            if shard not in self._initialized_dbs:
+                self._initdb(engine)
+                self._initialized_dbs.add(shard)
+            with engine.connect() as conn, conn.begin():
+                yield conn
+
+    def has_table(self, table_name: str) -> bool:
+        """Whether the index has the table; once seen, not asked again (a table Dagster adds is never dropped)."""
+        if table_name not in self._tables and super().has_table(table_name):
+            self._tables.add(table_name)
+        return table_name in self._tables
+
+    def _close_engines(self) -> None:
+        with self._db_lock:
+            engines = self._own_engines()
+            for engine in engines.values():
+                engine.dispose()
+            engines.clear()
+
+    def wipe(self) -> None:
+        self._close_engines()    # before Dagster deletes the files
+        super().wipe()
+
+    def dispose(self) -> None:
+        super().dispose()
+        self._close_engines()
