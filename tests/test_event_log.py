@@ -66,8 +66,8 @@ def test_the_projects_instance_keeps_dagsters_events_where_dagsters_default_does
     assert [e.user_message for e in dagster_instance.all_logs("r1")] == ["written by Dagster's own storage"]
 
 
-def test_a_hundred_events_open_each_database_file_once(dagster_instance: dg.DagsterInstance,
-                                                       connections: list[str]) -> None:
+def test_a_hundred_events_take_a_handful_of_connections_not_two_each(dagster_instance: dg.DagsterInstance,
+                                                                    connections: list[str]) -> None:
     materialise(dagster_instance, "deals", 50)          # each in the runless run's file and in the index
     for i in range(50):
         dagster_instance.event_log_storage.store_event(message("r1", f"line {i}"))
