@@ -90,49 +90,34 @@ class Reader:
         return json.loads(out.strip().splitlines()[-1])
 
 
-def refreshes_while_reading(tmp_path: Path, settings: Settings, reader_script: str, target: str,
-                            sql_url: str | None = None) -> dict[str, Any]:
-    """Three refreshes with changes while a reader reads; each publication after the first is incremental."""
-    warehouse = tmp_path / "warehouse.duckdb"
+def test_readers_of_duckdb_and_postgres_never_fail_nor_see_a_mix_while_refreshes_publish(
+        tmp_path: Path, postgres: str) -> None:
+    """One reader of the published DuckDB file and one of PostgreSQL, in processes of their own, through three
+    refreshes with changes; each publication after the first is incremental, in both places."""
+    settings = Settings(publish_directory=tmp_path / "published", publish_parquet=False, keep_versions=2)
+    warehouse, published_file = tmp_path / "warehouse.duckdb", tmp_path / "published" / "warehouse.duckdb"
+    libpq = sa.engine.make_url(postgres).set(drivername="postgresql").render_as_string(hide_password=False)
     with SimulatorProcess(**portal_options(deals=250, seed=83)) as portal:
         refresh(warehouse, credentials=portal.webhook_url, settings=settings)
-        if sql_url:
-            publish(warehouse, settings, sql_url=sql_url)
-        reader = Reader(reader_script, target, tmp_path)
+        sql_only = Settings(publish_duckdb=False, publish_parquet=False)
+        publish(warehouse, sql_only, sql_url=postgres)
+        readers = {"DuckDB": Reader(DUCKDB_READER, str(published_file), tmp_path),
+                   "PostgreSQL": Reader(POSTGRES_READER, libpq, tmp_path)}
         for _ in range(3):      # each refresh adds contacts and deals, so each publication differs
             portal.control.apply_changes(advance=3600, new_contacts=5, new_deals=3, stage_moves=3, new_activities=5,
                                          field_edits=5, deletions={"deal": 1, "contact": 1})
             refreshed = refresh(warehouse, credentials=portal.webhook_url, settings=settings)
-            if settings.publish_duckdb:
-                assert refreshed.published.modes == {"duckdb": "incremental"}
-            if sql_url:
-                published = publish(warehouse, Settings(publish_duckdb=False, publish_parquet=False), sql_url=sql_url)
-                assert published.modes == {"sql": "incremental"}
+            assert refreshed.published.modes == {"duckdb": "incremental"}
+            published = publish(warehouse, sql_only, sql_url=postgres)
+            assert published.modes == {"sql": "incremental"}
         time.sleep(0.5)
-        return reader.result()
-
-
-
-
-def test_duckdb_readers_never_fail_nor_see_a_mix_while_refreshes_publish(tmp_path: Path) -> None:
-    settings = Settings(publish_directory=tmp_path / "published", publish_parquet=False, keep_versions=2)
-    seen = refreshes_while_reading(tmp_path, settings, DUCKDB_READER, str(tmp_path / "published" / "warehouse.duckdb"))
-    assert seen["errors"] == [] and seen["bad"] == 0
-    assert seen["reads"] > 50 and seen["versions"] >= 2, seen
-    print("DuckDB reader:", seen)
+        seen = {name: reader.result() for name, reader in readers.items()}
+    print("readers:", seen)
+    for name, reader_saw in seen.items():
+        assert reader_saw["errors"] == [] and reader_saw["bad"] == 0, name
+        assert reader_saw["reads"] > 50 and reader_saw["versions"] >= 2, (name, reader_saw)
     assert len(published_versions(tmp_path / "published")) == 2, "old versions are removed"
-    with duckdb.connect(str(tmp_path / "published" / "warehouse.duckdb"), read_only=True) as published:
-        assert unlike_the_warehouse(tmp_path / "warehouse.duckdb", lambda query: rows(published, query)) == []
-
-
-def test_postgres_readers_never_fail_nor_see_a_mix_while_refreshes_publish(tmp_path: Path, postgres: str) -> None:
-    settings = Settings(publish_directory=tmp_path / "published", publish_parquet=False)
-    libpq = sa.engine.make_url(postgres).set(drivername="postgresql").render_as_string(hide_password=False)
-    seen = refreshes_while_reading(tmp_path, settings, POSTGRES_READER, libpq, sql_url=postgres)
-    print("PostgreSQL reader:", seen)
-    assert seen["errors"] == [] and seen["bad"] == 0
-    assert seen["reads"] > 50 and seen["versions"] >= 2, seen
-    with psycopg.connect(libpq) as published:
-        assert unlike_the_warehouse(tmp_path / "warehouse.duckdb", lambda query: rows(published, query)) == []
-
-
+    with duckdb.connect(str(published_file), read_only=True) as published_duckdb:
+        assert unlike_the_warehouse(warehouse, lambda query: rows(published_duckdb, query)) == []
+    with psycopg.connect(libpq) as published_postgres:
+        assert unlike_the_warehouse(warehouse, lambda query: rows(published_postgres, query)) == []
