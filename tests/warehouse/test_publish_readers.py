@@ -103,14 +103,18 @@ def test_readers_of_duckdb_and_postgres_never_fail_nor_see_a_mix_while_refreshes
         publish(warehouse, sql_only, sql_url=postgres)
         readers = {"DuckDB": Reader(DUCKDB_READER, str(published_file), tmp_path),
                    "PostgreSQL": Reader(POSTGRES_READER, libpq, tmp_path)}
-        for _ in range(3):      # each refresh adds contacts and deals, so each publication differs
-            portal.control.apply_changes(advance=3600, new_contacts=5, new_deals=3, stage_moves=3, new_activities=5,
-                                         field_edits=5, deletions={"deal": 1, "contact": 1})
-            refreshed = refresh(warehouse, credentials=portal.webhook_url, settings=settings)
-            assert refreshed.published.modes == {"duckdb": "incremental"}
-            published = publish(warehouse, sql_only, sql_url=postgres)
-            assert published.modes == {"sql": "incremental"}
-        time.sleep(0.5)
+        try:
+            for _ in range(3):      # each refresh adds contacts and deals, so each publication differs
+                portal.control.apply_changes(advance=3600, new_contacts=5, new_deals=3, stage_moves=3,
+                                             new_activities=5, field_edits=5, deletions={"deal": 1, "contact": 1})
+                refreshed = refresh(warehouse, credentials=portal.webhook_url, settings=settings)
+                assert refreshed.published.modes == {"duckdb": "incremental"}
+                published = publish(warehouse, sql_only, sql_url=postgres)
+                assert published.modes == {"sql": "incremental"}
+            time.sleep(0.5)
+        finally:    # the readers stop however the refreshes ended
+            for reader in readers.values():
+                reader.stop.touch()
         seen = {name: reader.result() for name, reader in readers.items()}
     print("readers:", seen)
     for name, reader_saw in seen.items():
