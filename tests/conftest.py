@@ -76,12 +76,13 @@ def _starts_processes(function: Any, seen: set[Any] | None = None) -> bool:
 
 # pytest-xdist hands its workers whole files (`--dist loadfile`), in collection order (`--no-loadscope-reorder`):
 # the slowest files go first, so that none of them starts last while the other workers sit idle. Slowest first
-# as measured on 2 cores (2026-12-02, 40 to 130 s each under four workers); the files not listed follow in
-# pytest's order.
-SLOWEST_FIRST = ("pipelines/test_extract.py", "test_cli.py", "warehouse/test_publish.py", "test_wall.py",
-                 "test_portals.py", "warehouse/test_marts_incremental.py", "test_dagster.py",
-                 "pipelines/test_exactly_once.py", "test_failures.py", "warehouse/test_build.py", "test_events.py",
-                 "warehouse/test_publish_readers.py", "test_portals_dagster.py", "warehouse/test_timezones.py")
+# as measured on 2 cores (2026-12-02, sixth session: 21 to 96 s each under four workers); the files not listed
+# follow in pytest's order.
+SLOWEST_FIRST = ("pipelines/test_extract.py", "test_cli.py", "warehouse/test_publish.py", "test_portals.py",
+                 "test_wall.py", "test_dagster.py", "warehouse/test_marts_incremental.py", "test_failures.py",
+                 "pipelines/test_exactly_once.py", "warehouse/test_build.py", "test_events.py",
+                 "warehouse/test_publish_readers.py", "test_configuration.py", "test_portals_dagster.py",
+                 "warehouse/test_timezones.py")
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
