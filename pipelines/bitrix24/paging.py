@@ -11,8 +11,11 @@ A walker reads one entity (or one id range of it) and knows how to ask for its n
 The `Scheduler` sends batches holding commands of the walkers that need data (up to 50), four in
 flight at once by default, skipping methods that must wait for their operating-time budget. The first
 batch of a run therefore carries the first page of every entity, and an incremental refresh with few
-changes costs a handful of requests in all. Results after the first short page of a chain (or after a
-failed command) are ignored, whatever the portal substitutes for an unresolvable reference.
+changes costs a handful of requests in all. Deletion counts are what a command can cost the portal seconds
+for, and a batch runs its commands one after another: a batch carries at most COUNT_SECONDS_PER_BATCH of
+counting, so a big portal's counts are counted side by side in the batches in flight (`deletion_walkers`).
+Results after the first short page of a chain (or after a failed command) are ignored, whatever the portal
+substitutes for an unresolvable reference.
 """
 
 from __future__ import annotations
@@ -83,6 +86,10 @@ class Walker(ABC):
     def rows_left(self) -> int:
         """About how many rows this walker has still to read (0 when it cannot tell yet), for progress."""
         return 0
+
+    def counting_seconds(self) -> float:
+        """The portal's seconds the counts among the commands it wants cost (a page costs it hundredths)."""
+        return 0.0
 
     @abstractmethod
     def commands(self, budget: int) -> list[Command]:
@@ -321,6 +328,19 @@ def count_due(rows: int, counted_at: float | None, now: float, allowance: float)
     return counted_at is None or now - counted_at >= spacing
 
 
+def deletion_walkers(entity: Entity, known: Sequence[int], reported: Sequence[int] = ()) -> list[DeletionWalker]:
+    """The walkers counting `known` (and listing `reported`, as `DeletionWalker` takes them): one per slice of
+    known ids whose count fits COUNT_SECONDS_PER_BATCH, so that the slices of a big table are counted in
+    parallel batches rather than one after another in one (at 20,000 deals, ten seconds of the portal's time
+    in one batch)."""
+    per_slice = max(settings.PAGE_SIZE, int(settings.COUNT_SECONDS_PER_BATCH / settings.COUNT_SECONDS_PER_ROW))
+    slices = math.ceil(len(known) / per_slice)
+    size = math.ceil(len(known) / slices) if slices else 0
+    parts = [known[i:i + size] for i in range(0, len(known), size)] if size else []
+    walkers = [DeletionWalker(entity, part, reported if i == 0 else ()) for i, part in enumerate(parts)]
+    return walkers or ([DeletionWalker(entity, (), reported)] if len(reported) else [])
+
+
 class DeletionWalker(Walker):
     """The ids the warehouse holds as live that the portal no longer has, found by counting rather than reading
     every id: the portal's rows with ids in the range of the warehouse's (the `total` of an id-only list) against
@@ -348,6 +368,9 @@ class DeletionWalker(Walker):
 
     def wants(self) -> int:
         return len(self.to_count) + len(self.to_list)
+
+    def counting_seconds(self) -> float:
+        return sum(count_cost(len(ids)) for ids in self.to_count)
 
     def commands(self, budget: int) -> list[Command]:
         commands = []
@@ -467,18 +490,24 @@ class Scheduler:
         """Commands per walker for the next batch. The walkers that want the most fill it first, whole: a
         walker in a batch in flight waits for its answer (its next pages chain on it), so the walkers of one
         big table go out in parallel batches, not squeezed into one. What is left of the 50 commands goes to
-        the walkers that want little (the first pages of an incremental refresh share one batch)."""
+        the walkers that want little (the first pages of an incremental refresh share one batch), the costliest
+        counts first, as long as the batch's counting stays within COUNT_SECONDS_PER_BATCH: the counts left
+        over go out in the next batch, counted while this one is."""
         busy = self._busy()
         ready = [w for w in self.walkers if w.hungry and id(w) not in busy and self.client.wait_for(w.method) <= 0]
         counts: dict[Walker, int] = {}
-        budget = settings.MAX_BATCH
-        for walker in sorted(ready, key=lambda w: -w.wants()):
+        budget, seconds = settings.MAX_BATCH, 0.0
+        for walker in sorted(ready, key=lambda w: (-w.wants(), -w.counting_seconds())):
             if budget == 0:
                 break
+            cost = walker.counting_seconds()
+            if counts and cost and seconds + cost > settings.COUNT_SECONDS_PER_BATCH:
+                continue
             take = min(budget, walker.wants())
             if take > 0:
                 counts[walker] = take
                 budget -= take
+                seconds += cost
         return counts
 
     def _launch(self) -> None:
@@ -486,7 +515,9 @@ class Scheduler:
             counts = self._allocate()
             if not counts:
                 return
-            if self.in_flight and sum(counts.values()) < settings.MAX_BATCH // 2:
+            thin = (sum(counts.values()) < settings.MAX_BATCH // 2
+                    and sum(w.counting_seconds() for w in counts) < settings.COUNT_SECONDS_PER_BATCH / 2)
+            if self.in_flight and thin:
                 return   # a thin extra batch costs a request; wait to fill it with what comes back
             plan = [(w, w.commands(n)) for w, n in counts.items()]
             if self.pool is None:

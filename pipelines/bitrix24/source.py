@@ -58,6 +58,7 @@ from pipelines.bitrix24.paging import (
     Walker,
     count_cost,
     count_due,
+    deletion_walkers,
 )
 
 log = logging.getLogger(__name__)
@@ -204,11 +205,11 @@ class Run:
             if isinstance(walker, KeysetWalker):
                 walker.spawn = lambda sibling: walkers.append(self.scheduler.register(sibling))
         ids_walker = self.scheduler.register(IdsWalker(entity)) if self.sweep and entity.sweep else None
-        deletions = self.deletion_walker(entity, state)
+        deletions = self.deletion_walkers(entity, state)
         yield None   # every selected resource registers before the first batch goes out
         cursor = Cursor(entity, state if self.backfill is None else {}, self.overlap) if entity.incremental else None
         last_id = int(state.get("last_id", 0))
-        walkers += [w for w in (ids_walker, deletions) if w is not None]
+        walkers += [*([ids_walker] if ids_walker is not None else []), *deletions]
         ready: list[dict[str, Any]] = []   # pages go to dlt in tables of about ROWS_PER_ITEM rows
         for page in self.drain(walkers):
             if page:
@@ -226,11 +227,12 @@ class Run:
             yield typed_page(entity, ready, types)
         if ids_walker is not None:
             yield from self.reconcile(entity, types, ids_walker.ids)
-        if deletions is not None and deletions.deleted:
+        deleted = set().union(*(w.deleted for w in deletions))
+        if deleted:
             log.info("Bitrix24 %s: %d deleted in the portal, found by counting in %d commands", entity.name,
-                     len(deletions.deleted), deletions.commands_sent)
-            yield self.marks(entity, deleted=deletions.deleted)
-        if deletions is not None and deletions.counting:
+                     len(deleted), sum(w.commands_sent for w in deletions))
+            yield self.marks(entity, deleted=deleted)
+        if any(w.counting for w in deletions):
             state[COUNTED_AT] = self.started.timestamp()
         if self.backfill is None:
             if cursor is not None:
@@ -315,15 +317,15 @@ class Run:
         if vanished or restored:
             yield self.marks(entity, deleted=vanished, restored=restored)
 
-    def deletion_walker(self, entity: Entity, state: dict[str, Any]) -> DeletionWalker | None:
-        """Between sweeps, a plain refresh counts the ids the warehouse holds as live (`DeletionWalker`), as often
-        as the count's cost to the portal allows (`count_due`; the last count's time is in the resource's state),
-        and checks the live ids the portal reported deleted (`reported_deletions`) by listing them."""
+    def deletion_walkers(self, entity: Entity, state: dict[str, Any]) -> list[DeletionWalker]:
+        """Between sweeps, a plain refresh counts the ids the warehouse holds as live (`deletion_walkers`), as
+        often as the count's cost to the portal allows (`count_due`; the last count's time is in the resource's
+        state), and checks the live ids the portal reported deleted (`reported_deletions`) by listing them."""
         if self.sweep or not entity.sweep or self.backfill is not None or self.known_ids is None:
-            return None
+            return []
         rows = self.known_ids.live_count(entity.name)
         if not rows:
-            return None
+            return []
         counting = count_due(rows, state.get(COUNTED_AT), self.started.timestamp(), self.count_allowance)
         if counting:
             self.count_allowance -= count_cost(rows)
@@ -332,14 +334,10 @@ class Run:
                      "spent or the count is too big: the sweep finds them)", entity.name, rows)
         reported = sorted(set(self.reported_deletions.get(entity.name, ())))
         if not counting and not reported:
-            return None     # the ids of a table left to the sweep are not even read
+            return []     # the ids of a table left to the sweep are not even read
         live, _ = self.known_ids(entity.name)
         reported = [i for i in reported if holds(live, i)]
-        if not counting and not reported:
-            return None
-        walker = DeletionWalker(entity, live if counting else (), reported)
-        self.scheduler.register(walker)
-        return walker
+        return [self.scheduler.register(w) for w in deletion_walkers(entity, live if counting else (), reported)]
 
     def marks(self, entity: Entity, *, deleted: set[int], restored: set[int] | None = None) -> Any:
         """Rows of the `deletions` table: ids deleted in the portal, and ids restored there."""
