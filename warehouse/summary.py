@@ -2,8 +2,10 @@
 beside the portals' own publications.
 
 It is rebuilt whole from each portal's newest publication and last error after every portal's refresh or
-failure, under a lock of its own (two portals finishing together take turns; the last build sees both), and
-replaced atomically: `data/partner/summary.duckdb` (table `partner.portal_daily`), `portal_daily.parquet`
+failure, under a lock of its own, and replaced atomically. Portals finishing together share builds: each request
+takes a ticket, and a build covers every ticket taken before it began reading, so a request that waited while
+such a build ran returns at once (ten portals finishing at once make two or three builds, not ten one after
+another). The files: `data/partner/summary.duckdb` (table `partner.portal_daily`), `portal_daily.parquet`
 beside it, and `partner.portal_daily` in the SQL database (`B24WH_PUBLISH_URL`) in one transaction. A portal
 never published yet is one row for today with its last error.
 
@@ -23,6 +25,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
+from typing import IO
 
 import duckdb
 import pyarrow as pa
@@ -39,6 +42,8 @@ COLUMNS = ("portal VARCHAR, day DATE, deals_created BIGINT, won_deals BIGINT, wo
            "currency_id VARCHAR, plan_percent DOUBLE, forgotten_deals BIGINT, published_at TIMESTAMPTZ, "
            "last_error VARCHAR")
 ROWS_FOLDER = ".portal_rows"    # in the summary's folder: each portal's rows, as last read from its publication
+TICKETS = ".summary.tickets"    # how many builds were requested
+BUILT = ".summary.built"        # the tickets the newest summary covers
 SOURCE_KEY = b"b24wh_source"    # in a kept file's schema: the publication, error and model its rows were read with
 
 
@@ -65,7 +70,11 @@ def publish_summary(portals: Sequence[PortalFiles], folder: Path, sql_url: str |
     url = sql_url if sql_url is not None else os.environ.get(PUBLISH_URL_ENV) or None
     folder.mkdir(parents=True, exist_ok=True)
     target = folder / "summary.duckdb"
+    ticket = _take_ticket(folder)
     with _exclusive(folder / ".summary.lock"):
+        covers = _tickets(folder)
+        if ticket is not None and covers is not None and ticket <= _covered(folder) <= covers and target.exists():
+            return target   # a build that began after this request was made covered it
         staged = folder / ".summary.duckdb.next"
         staged.unlink(missing_ok=True)
         with duckdb.connect(str(staged)) as con:
@@ -91,6 +100,10 @@ def publish_summary(portals: Sequence[PortalFiles], folder: Path, sql_url: str |
                 gone.unlink(missing_ok=True)
         if url:
             _publish_sql(url, columns, rows)
+        if covers is not None:
+            staged_built = folder / f"{BUILT}.next"
+            staged_built.write_text(str(covers), encoding="utf-8")
+            os.replace(staged_built, folder / BUILT)
     return target
 
 
@@ -146,13 +159,44 @@ def _publish_sql(url: str, columns: list[tuple[str, str]], rows: list[tuple[obje
 
 
 @contextmanager
-def _exclusive(path: Path) -> Iterator[None]:
-    """Waits for, then holds, the summary's lock (one builder at a time)."""
+def _exclusive(path: Path) -> Iterator[IO[str] | None]:
+    """Waits for, then holds, a lock on the file at `path` (the summary's: one builder at a time); yields the
+    file, open for reading and appending (None where there are no locks: Windows)."""
     try:
         import fcntl
-    except ImportError:     # Windows: builders may race; the next build corrects the summary
-        yield
+    except ImportError:     # Windows: builders may race, every request builds; the last build is right
+        yield None
         return
-    with open(path, "a+") as handle:
+    with open(path, "a+", encoding="utf-8") as handle:
         fcntl.flock(handle, fcntl.LOCK_EX)
-        yield
+        yield handle
+
+
+def _take_ticket(folder: Path) -> int | None:
+    """This request's ticket: the number of builds requested so far, this one included (None: no locks)."""
+    with _exclusive(folder / TICKETS) as handle:
+        if handle is None:
+            return None
+        ticket = _number(handle) + 1
+        handle.truncate(0)
+        handle.write(str(ticket))
+        return ticket
+
+
+def _tickets(folder: Path) -> int | None:
+    """The tickets taken so far: what a build that begins now covers."""
+    with _exclusive(folder / TICKETS) as handle:
+        return None if handle is None else _number(handle)
+
+
+def _covered(folder: Path) -> int:
+    try:
+        return int((folder / BUILT).read_text("utf-8"))
+    except (OSError, ValueError):
+        return 0
+
+
+def _number(handle: IO[str]) -> int:
+    handle.seek(0)
+    text = handle.read().strip()
+    return int(text) if text.isdigit() else 0

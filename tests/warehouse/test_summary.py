@@ -4,6 +4,8 @@ portal's rows are read from its publication once per publication, error and mode
 from __future__ import annotations
 
 import json
+import threading
+import time
 from datetime import date
 from pathlib import Path
 
@@ -130,3 +132,31 @@ def test_a_portal_never_published_is_one_row_with_its_error(portals: list[Portal
     rows = summary(publish_summary([*portals, east], tmp_path / "partner", sql_url=""))
     assert [row[1:] for row in rows["east"]] == [(None, None, None, None, None, "nothing published yet")]
     assert rows["east"][0][0] == date.today().isoformat()
+
+
+def test_requests_made_while_a_build_runs_share_the_next_build(portals: list[PortalFiles], tmp_path: Path,
+                                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    """Ten portals finishing at once used to build the summary ten times, one after another. Requests that wait
+    while a build runs are all covered by the next build, which begins after they were made; a request made
+    after a build began still gets a build of its own."""
+    partner = tmp_path / "partner"
+    publish_summary(portals, partner, sql_url="")
+    reads: list[str] = []
+    reading = summary_module._rows
+    monkeypatch.setattr(summary_module, "_rows", lambda portal, *args: reads.append(portal.name) or reading(
+        portal, *args))
+    publish(portals[1].published, "2", "2026-03-03", [("2026-03-03 09:00", "2026-03-03 10:00", "won", 250)])
+
+    with summary_module._exclusive(partner / ".summary.lock"):     # a build under way
+        waiting = [threading.Thread(target=publish_summary, args=(portals, partner, "")) for _ in range(3)]
+        for thread in waiting:
+            thread.start()
+        while summary_module._tickets(partner) != 1 + len(waiting):
+            time.sleep(0.01)                                          # every request has its ticket
+    for thread in waiting:
+        thread.join()
+    assert reads == ["north", "south"], "one build for the three requests"
+    assert summary(partner / "summary.duckdb")["south"][-1] == ("2026-03-03", 1, 1, 250, 25.0, 0, None)
+
+    publish_summary(portals, partner, sql_url="")
+    assert reads == ["north", "south"] * 2, "a request after the build: a build of its own"
