@@ -7,28 +7,36 @@ the index, and for a check the index again), and a ten-portal refresh stores abo
 before its first op starts, two per result in the ops. On two cores that cost about a third of a ten-portal
 incremental cycle (docs/portals.md).
 
-This storage is Dagster's with one difference: each process keeps an engine per database file it uses (the index
-and the run files it used last) with one connection in it, and remembers which tables it has seen. It stores the
-same rows in the same files, so an instance can switch between the two. Every write still commits on its own,
-and processes still share the files through SQLite's locks.
+This storage is Dagster's with two differences. Each process keeps an engine per database file it uses (the index
+and the run files it used last) with one connection in it, and remembers which tables it has seen. And a batch of
+events (Dagster sends a run's planned events as one: 880 for ten portals, before the first op can start) is
+stored in one transaction per database file instead of two or three per event: 0.7 s instead of 1.5-2.0 s for
+ten portals. Dagster hands batches to the storage only where DAGSTER_EVENT_BATCH_SIZE is set, so the storage sets
+it in every process that opens the instance, unless it is set already. It stores the same rows in the same files,
+so an instance can switch between the two. Every other write still commits on its own, and processes still share
+the files through SQLite's locks.
 """
 
 from __future__ import annotations
 
 import os
+import threading
 from collections import OrderedDict
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any
 
-from dagster import StringSource
+from dagster import EventLogEntry, StringSource
 from dagster._core.storage.event_log import SqliteEventLogStorage
-from dagster._core.storage.event_log.sqlite.sqlite_event_log import SQLITE_BUSY_TIMEOUT_SECONDS
+from dagster._core.storage.event_log.sqlite.sqlite_event_log import INDEX_SHARD_NAME, SQLITE_BUSY_TIMEOUT_SECONDS
 from dagster._serdes import ConfigurableClassData
 from sqlalchemy import Engine, create_engine
 from sqlalchemy.engine import Connection
 
 KEPT_FILES = 8   # engines a process keeps open: the index and the runs it used last (a webserver reads many)
+# Dagster buffers events sent as a batch (a run's planned events) up to this many, then stores them together.
+EVENT_BATCH_SIZE_ENV = "DAGSTER_EVENT_BATCH_SIZE"
+EVENT_BATCH_SIZE = 1000
 
 # Engines a forked child inherited from its parent (`_own_engines`).
 _PARENTS_ENGINES: list[OrderedDict[str, Engine]] = []
@@ -46,6 +54,9 @@ class KeptConnectionsSqliteEventLogStorage(SqliteEventLogStorage):
         self._engines: OrderedDict[str, Engine] = OrderedDict()
         self._engines_pid = os.getpid()
         self._tables: set[str] = set()
+        self._batch: dict[str, Connection] | None = None     # the connections of the batch being stored
+        self._batch_thread: int | None = None
+        os.environ.setdefault(EVENT_BATCH_SIZE_ENV, str(EVENT_BATCH_SIZE))
         super().__init__(base_dir, inst_data)
 
     @classmethod
@@ -81,14 +92,43 @@ class KeptConnectionsSqliteEventLogStorage(SqliteEventLogStorage):
 
     @contextmanager
     def _connect(self, shard: str) -> Iterator[Connection]:
-        """As Dagster's (a connection in a transaction, one thread at a time), from the kept engine."""
+        """As Dagster's (a connection in a transaction, one thread at a time), from the kept engine; while this
+        thread stores a batch, the batch's connection to the file, in the batch's transaction."""
+        if self._batch is not None and self._batch_thread == threading.get_ident():
+            conn = self._batch.get(shard)
+            if conn is None:
+                conn = self._batch[shard] = self._ready(shard).connect()
+                conn.begin()
+            yield conn
+            return
+        with self._db_lock, self._ready(shard).connect() as conn, conn.begin():
+            yield conn
+
+    def _ready(self, shard: str) -> Engine:
+        """The shard's engine, its tables made on first use. Called holding the storage's lock."""
+        engine = self._engine(shard)
+        if shard not in self._initialized_dbs:
+            self._initdb(engine)
+            self._initialized_dbs.add(shard)
+        return engine
+
+    def store_event_batch(self, events: Sequence[EventLogEntry]) -> None:
+        """Stores the events as `store_event` does, in one transaction per database file. If anything fails,
+        nothing of the batch is kept and the error goes to Dagster, which then stores the events one by one
+        (a failure in committing the index, the last file, leaves the batch's rows in the run's file, and those
+        are stored twice)."""
+        batch: dict[str, Connection] = {}
         with self._db_lock:
-            engine = self._engine(shard)
-            if shard not in self._initialized_dbs:
-                self._initdb(engine)
-                self._initialized_dbs.add(shard)
-            with engine.connect() as conn, conn.begin():
-                yield conn
+            self._batch, self._batch_thread = batch, threading.get_ident()
+            try:
+                for event in events:
+                    self.store_event(event)
+                for shard in sorted(batch, key=lambda name: name == INDEX_SHARD_NAME):
+                    batch[shard].commit()
+            finally:
+                self._batch = self._batch_thread = None
+                for conn in batch.values():
+                    conn.close()   # an uncommitted transaction is rolled back
 
     def has_table(self, table_name: str) -> bool:
         """Whether the index has the table; once seen, not asked again (a table Dagster adds is never dropped)."""

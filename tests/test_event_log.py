@@ -1,5 +1,6 @@
 """The Dagster instance's event log (`dagster_project/event_log.py`): Dagster's SQLite storage, the same rows in the
-same files, with each process keeping one connection per database file instead of a new engine per connection."""
+same files, with each process keeping one connection per database file instead of a new engine per connection, and
+a batch of events (a run's planned events) stored in one transaction per file."""
 
 from __future__ import annotations
 
@@ -13,7 +14,12 @@ import pytest
 import sqlalchemy
 from dagster._core.storage.event_log import SqliteEventLogStorage
 
-from dagster_project.event_log import KEPT_FILES, KeptConnectionsSqliteEventLogStorage
+from dagster_project.event_log import (
+    EVENT_BATCH_SIZE,
+    EVENT_BATCH_SIZE_ENV,
+    KEPT_FILES,
+    KeptConnectionsSqliteEventLogStorage,
+)
 
 
 def event_files(instance: dg.DagsterInstance) -> Path:
@@ -31,6 +37,39 @@ def connections() -> Iterator[list[str]]:
     sqlalchemy.event.listen(sqlalchemy.pool.Pool, "connect", on_connect)
     yield opened
     sqlalchemy.event.remove(sqlalchemy.pool.Pool, "connect", on_connect)
+
+
+@pytest.fixture
+def commits() -> Iterator[list[object]]:
+    """Every transaction committed meanwhile."""
+    done: list[object] = []
+
+    def on_commit(connection: object) -> None:
+        done.append(connection)
+
+    sqlalchemy.event.listen(sqlalchemy.Engine, "commit", on_commit)
+    yield done
+    sqlalchemy.event.remove(sqlalchemy.Engine, "commit", on_commit)
+
+
+def checked_tables(n: int) -> dg.JobDefinition:
+    """A job materialising `n` tables, each with a check: 2n planned events when a run of it is made."""
+    specs = [dg.AssetSpec(f"table{i}") for i in range(n)]
+
+    @dg.multi_asset(specs=specs, check_specs=[dg.AssetCheckSpec("complete", asset=spec.key) for spec in specs])
+    def tables() -> Iterator[object]:
+        for spec in specs:
+            yield dg.MaterializeResult(asset_key=spec.key)
+            yield dg.AssetCheckResult(asset_key=spec.key, check_name="complete", passed=True)
+
+    return dg.Definitions(assets=[tables]).resolve_implicit_global_asset_job_def()
+
+
+def planned(instance: dg.DagsterInstance, run_id: str) -> list[tuple[str, str]]:
+    kinds = {dg.DagsterEventType.ASSET_MATERIALIZATION_PLANNED, dg.DagsterEventType.ASSET_CHECK_EVALUATION_PLANNED}
+    events = [e.get_dagster_event() for e in instance.all_logs(run_id) if e.dagster_event_type in kinds]
+    return sorted((e.event_type_value, repr(e.asset_key or e.asset_check_planned_data.asset_check_key))
+                  for e in events)
 
 
 def message(run_id: str, text: str) -> dg.EventLogEntry:
@@ -119,3 +158,45 @@ def test_wiping_the_instance_closes_the_files_before_deleting_them(dagster_insta
     assert dagster_instance.fetch_materializations(dg.AssetKey("deals"), limit=10).records == []
     dagster_instance.event_log_storage.store_event(message("r1", "after"))
     assert [e.user_message for e in dagster_instance.all_logs("r1")] == ["after"]
+
+
+def test_a_runs_planned_events_are_stored_in_one_transaction_per_file(
+        dagster_instance: dg.DagsterInstance, commits: list[object], monkeypatch: pytest.MonkeyPatch) -> None:
+    """Before a run's first op starts, Dagster stores an event for every asset and check it plans (880 for ten
+    portals), as a batch where DAGSTER_EVENT_BATCH_SIZE is set, which the storage sets. Stored together they are
+    the same rows, for about two commits instead of two or three per event."""
+    assert os.environ[EVENT_BATCH_SIZE_ENV] == str(EVENT_BATCH_SIZE), "set by the storage"
+    job = checked_tables(20)
+    monkeypatch.setenv(EVENT_BATCH_SIZE_ENV, "0")           # Dagster's default: one event at a time
+    one_by_one = job.execute_in_process(instance=dagster_instance)
+    separately = len(commits)
+    commits.clear()
+    monkeypatch.setenv(EVENT_BATCH_SIZE_ENV, str(EVENT_BATCH_SIZE))
+    together = job.execute_in_process(instance=dagster_instance)
+    assert len(planned(dagster_instance, together.run_id)) == 40
+    assert planned(dagster_instance, together.run_id) == planned(dagster_instance, one_by_one.run_id)
+    assert separately - len(commits) >= 2 * 40 - 2, (separately, len(commits))
+
+
+def test_a_batch_that_fails_keeps_nothing(dagster_instance: dg.DagsterInstance,
+                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    """A batch is all or nothing: Dagster then stores its events one by one, so none may be kept twice."""
+    run = checked_tables(3).execute_in_process(instance=dagster_instance)
+    events = [e._replace(run_id="again") for e in dagster_instance.all_logs(run.run_id)]
+    storage = dagster_instance.event_log_storage
+    storing = storage.store_event
+    stored: list[dg.EventLogEntry] = []
+
+    def failing_at_the_fourth(event: dg.EventLogEntry) -> None:
+        if len(stored) == 3:
+            raise OSError("disk full")
+        stored.append(event)
+        storing(event)
+
+    monkeypatch.setattr(storage, "store_event", failing_at_the_fourth)
+    with pytest.raises(OSError, match="disk full"):
+        storage.store_event_batch(events)
+    assert dagster_instance.all_logs("again") == []
+    monkeypatch.undo()
+    storage.store_event_batch(events)
+    assert len(dagster_instance.all_logs("again")) == len(events)
