@@ -29,7 +29,7 @@ from collections import deque
 from collections.abc import Callable, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 from pipelines.bitrix24 import encoding, settings
 from pipelines.bitrix24.catalogue import Entity
@@ -446,6 +446,9 @@ class ByIdWalker(Walker):
         self.done = not self.chunks
 
 
+WalkerT = TypeVar("WalkerT", bound=Walker)
+
+
 @dataclass(eq=False)
 class Scheduler:
     """Packs page commands of all walkers into shared batches, `parallel` batches in flight at once.
@@ -463,7 +466,7 @@ class Scheduler:
     in_flight: dict[Future[BatchResult], list[tuple[Walker, list[Command]]]] = field(default_factory=dict)
     pool: ThreadPoolExecutor | None = None
 
-    def register(self, walker: Walker) -> Walker:
+    def register(self, walker: WalkerT) -> WalkerT:
         self.walkers.append(walker)
         return walker
 
