@@ -4,10 +4,9 @@ beside the portals' own publications.
 It is rebuilt whole from each portal's newest publication and last error after every portal's refresh or
 failure, under a lock of its own, and replaced atomically. Portals finishing together share builds: each request
 takes a ticket, and a build covers every ticket taken before it began reading, so a request that waited while
-such a build ran returns at once (ten portals finishing at once make two or three builds, not ten one after
-another). The files: `data/partner/summary.duckdb` (table `partner.portal_daily`), `portal_daily.parquet`
-beside it, and `partner.portal_daily` in the SQL database (`B24WH_PUBLISH_URL`) in one transaction. A portal
-never published yet is one row for today with its last error.
+such a build ran returns at once instead of building again after it. The files: `data/partner/summary.duckdb`
+(table `partner.portal_daily`), `portal_daily.parquet` beside it, and `partner.portal_daily` in the SQL database
+(`B24WH_PUBLISH_URL`) in one transaction. A portal never published yet is one row for today with its last error.
 
 A portal's rows are read from its publication once per publication, error and model: they are kept in
 `.portal_rows/<name>.parquet`, marked with what they were read from, so a build after one portal's refresh
