@@ -268,7 +268,7 @@ def publish_duckdb(con: duckdb.DuckDBPyConnection, directory: Path, version: str
         _remove_partial(partial)
         raise
     _point_stable_name(directory, final)
-    _write_atomically(directory / "LATEST", json.dumps({"version": version, "file": final.name}) + "\n")
+    write_atomically(directory / "LATEST", json.dumps({"version": version, "file": final.name}) + "\n")
     _remove_old_versions(directory, keep)
     return str(directory / STABLE_NAME), "full" if changes is None else "incremental"
 
@@ -371,7 +371,8 @@ def _point_stable_name(directory: Path, target: Path) -> None:
                     directory / STABLE_NAME, target.name)
 
 
-def _write_atomically(path: Path, text: str) -> None:
+def write_atomically(path: Path, text: str) -> None:
+    """Replaces a small text file in one rename: a reader sees the old text or the new one."""
     staged = path.with_name(f".{path.name}.next")
     staged.write_text(text, encoding="utf-8")
     os.replace(staged, path)

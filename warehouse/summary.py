@@ -32,7 +32,7 @@ import pyarrow.parquet as pq
 import sqlalchemy as sa
 
 from warehouse.catalogue import MODELS_DIR
-from warehouse.publish import PUBLISH_URL_ENV, newest_file, sql_type
+from warehouse.publish import PUBLISH_URL_ENV, newest_file, sql_type, write_atomically
 from warehouse.status import error_file
 
 SQL = MODELS_DIR / "partner" / "portal_daily.sql"
@@ -100,9 +100,7 @@ def publish_summary(portals: Sequence[PortalFiles], folder: Path, sql_url: str |
         if url:
             _publish_sql(url, columns, rows)
         if covers is not None:
-            staged_built = folder / f"{BUILT}.next"
-            staged_built.write_text(str(covers), encoding="utf-8")
-            os.replace(staged_built, folder / BUILT)
+            write_atomically(folder / BUILT, str(covers))
     return target
 
 
