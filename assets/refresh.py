@@ -13,8 +13,10 @@ refreshes on two cores cannot afford (docs/portals.md)."""
 # No `from __future__ import annotations` here: Dagster reads parameter annotations (configs, resources).
 
 import logging
+import os
 from collections.abc import Callable, Iterator
 from contextlib import closing
+from dataclasses import replace
 from typing import Any
 
 import dagster as dg
@@ -26,6 +28,7 @@ from dagster_project.cli import one_line
 from dagster_project.portals import Scope, scopes, update_summary
 from dagster_project.resources import Bitrix24Resource, WarehouseResource
 from dagster_project.steps import STEP, STEPS, Done, Step, each_step, prepare
+from warehouse.settings import Settings
 from warehouse.status import clear_error, record_error
 
 log = logging.getLogger(__name__)
@@ -73,7 +76,9 @@ def refresh_assets(portal: str | None = None) -> dg.AssetsDefinition:
                 source = bitrix24.source_options()
             else:
                 source = {**bitrix24.plan_option(), **scope.source_options()}
-            request = prepare(scope.warehouse, settings=scope.settings, timezone=scope.timezone, source=source,
+            settings = shared_threads(scope.settings, len(context.job_def.nodes))   # its ops run at once
+            context.log.info(f"DuckDB threads: {settings.threads} ({len(context.job_def.nodes)} refreshes in the run)")
+            request = prepare(scope.warehouse, settings=settings, timezone=scope.timezone, source=source,
                               entities=selected_entities(context, portal), backfill=backfill,
                               sweep=True if config.force_sweep else None, rebuild=config.rebuild)
             with closing(each_step(request, steps)) as done_steps:
@@ -99,6 +104,14 @@ def scope_of(warehouse: WarehouseResource, portal: str | None) -> Scope:
     if portal is None:
         return Scope(None, warehouse.file, settings, warehouse.timezone)
     return scopes(settings, [portal])[0]
+
+
+def shared_threads(settings: Settings, together: int, cores: int | None = None) -> Settings:
+    """The settings for one of `together` refreshes running at once: the machine's cores (`cores`, None: this
+    machine's) shared among them, at least one thread each and at most `[warehouse] threads`. Ten portals on two
+    cores each given two threads took more CPU and longer cycles than at one (docs/portals.md)."""
+    share = (cores or os.cpu_count() or 1) // together
+    return replace(settings, threads=max(1, min(settings.threads, share)))
 
 
 def check_results(context: dg.AssetExecutionContext, done: Done, portal: str | None

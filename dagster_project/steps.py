@@ -64,7 +64,7 @@ def prepare(warehouse: Path | str, *, settings: Settings | None = None, timezone
 def extract(request: Request) -> Any:
     return load(request.warehouse, entities=request.entities, sweep=request.sweep, backfill=request.backfill,
                 timezone=request.timezone, progress=request.progress.collector() if request.progress else None,
-                **request.source)
+                threads=request.settings.threads, **request.source)
 
 
 def model(request: Request) -> Built:

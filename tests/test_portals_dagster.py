@@ -4,11 +4,13 @@ the multiprocess executor, and a failing portal stopping only its own steps."""
 from __future__ import annotations
 
 import importlib
+import os
 from pathlib import Path
 
 import dagster as dg
 import pytest
 
+from assets.refresh import shared_threads
 from b24wh_simulator.client import SimulatorProcess
 from dagster_project.definitions import STEP_PROCESS_IMPORTS, build_definitions
 from dagster_project.steps import STEPS
@@ -23,7 +25,7 @@ from tests.portals import (
     warehouse_deals,
     wrong_secret,
 )
-from warehouse.settings import load_settings, orchestration, portal_timezone
+from warehouse.settings import Settings, load_settings, orchestration, portal_timezone
 
 __all__ = ["three_portals"]   # the module's fixture
 
@@ -56,6 +58,18 @@ def test_the_forkserver_preloads_the_resolved_code_location_and_what_step_proces
     assert {"refresh", "reconcile"} <= {job.name for job in importlib.import_module("dagster_project.forkserver").JOBS}
 
 
+@pytest.mark.parametrize(("cores", "together", "setting", "threads"), [
+    (2, 10, 2, 1),     # ten portals on two cores: one thread each
+    (2, 1, 2, 2),      # a backfill, one portal: the setting
+    (8, 3, 2, 2),      # cores to spare: never more than the setting
+    (16, 3, 8, 5),
+    (1, 1, 4, 1),
+])
+def test_each_portal_of_a_run_gets_its_share_of_the_cores_for_duckdb(cores: int, together: int, setting: int,
+                                                                      threads: int) -> None:
+    assert shared_threads(Settings(threads=setting), together, cores).threads == threads
+
+
 def test_dagster_refreshes_every_portal_in_one_run_and_a_failing_one_stops_only_itself(
         three_portals: dict[str, SimulatorProcess], dagster_instance: dg.DagsterInstance, tmp_path: Path,
         monkeypatch: pytest.MonkeyPatch) -> None:
@@ -81,6 +95,10 @@ def test_dagster_refreshes_every_portal_in_one_run_and_a_failing_one_stops_only_
     assert "extract (Dagster) failed" in days["south"][-1]["error"] and "INVALID_CREDENTIALS" in days["south"][-1][
         "error"]
     assert days["north"][-1]["published"] and days["east"][-1]["error"] is None
+    shared = max(1, min(Settings.threads, (os.cpu_count() or 1) // 3))
+    told = sorted(r.step_key for r in instance.all_logs(result.run_id)
+                  if r.user_message == f"DuckDB threads: {shared} (3 refreshes in the run)")
+    assert told == ["east__warehouse_refresh", "north__warehouse_refresh", "south__warehouse_refresh"]
     logs = [r for r in instance.all_logs(result.run_id) if r.dagster_event and r.dagster_event.step_key]
     started = {r.dagster_event.step_key: r.timestamp for r in logs  # type: ignore[union-attr]
                if r.dagster_event.event_type == dg.DagsterEventType.STEP_START}  # type: ignore[union-attr]

@@ -56,19 +56,20 @@ def build(warehouse: Path | str, *, timezone: str | None = None, settings: Setti
     timezone = portal_timezone(timezone)
     settings = settings or Settings()
     started = time.perf_counter()
-    with transaction(warehouse, settings.memory_limit) as con:
+    with transaction(warehouse, settings) as con:
         built = _Build(con, timezone, settings).run(full)
     return Built(built.mode, built.reason, built.counts, built.changed, time.perf_counter() - started)
 
 
 @contextmanager
-def transaction(warehouse: Path | str, memory_limit: str) -> Iterator[duckdb.DuckDBPyConnection]:
-    """A connection to the warehouse inside one transaction, using at most `memory_limit` (DuckDB's units):
-    committed on success, rolled back otherwise."""
+def transaction(warehouse: Path | str, settings: Settings) -> Iterator[duckdb.DuckDBPyConnection]:
+    """A connection to the warehouse inside one transaction, using at most the settings' memory_limit (DuckDB's
+    units) and threads: committed on success, rolled back otherwise."""
+    memory_limit = settings.memory_limit
     con = duckdb.connect(str(warehouse))
     try:
         con.execute(f"SET memory_limit = '{memory_limit}'")
-        con.execute("SET threads = 2")
+        con.execute(f"SET threads = {settings.threads}")
         con.execute("BEGIN TRANSACTION")
         yield con
         con.execute("COMMIT")

@@ -57,7 +57,7 @@ def build_marts(warehouse: Path | str, *, timezone: str | None = None, settings:
     settings = settings or Settings()
     moment = as_of or datetime.now(ZoneInfo(timezone)).replace(tzinfo=None)
     started = time.perf_counter()
-    with transaction(warehouse, settings.memory_limit) as con:
+    with transaction(warehouse, settings) as con:
         con.execute("CREATE SCHEMA IF NOT EXISTS intermediate")
         con.execute("CREATE SCHEMA IF NOT EXISTS marts")
         views = {"deal_lost_reasons": _lost_reasons_sql(con, settings), "contact_points": _contact_points_sql(con),

@@ -134,7 +134,8 @@ def publish(warehouse: Path | str, settings: Settings | None = None, sql_url: st
     seconds: dict[str, float] = {}
     locations: dict[str, str] = {}
     modes: dict[str, str] = {}
-    with duckdb.connect() as con:     # the warehouse attached read-only, snapshots attached beside it
+    # The warehouse attached read-only, snapshots attached beside it.
+    with duckdb.connect(config={"threads": settings.threads}) as con:
         con.execute(f"ATTACH {_quote(str(warehouse))} AS warehouse (READ_ONLY)")
         con.execute("USE warehouse")
         missing = [f"{s}.{t}" for s, t in PUBLISHED if not _exists(con, s, t)]

@@ -91,6 +91,9 @@ class Settings:
     # "2GB"). Past it, DuckDB spills to disk beside the warehouse: a build keeps working, only slower. 2GB lets
     # a million-deal warehouse build its marts without spilling.
     memory_limit: str = "2GB"
+    # The most threads DuckDB uses in a refresh (its loads, builds and publication). Dagster gives each of the
+    # portals it refreshes at once a share of the machine's cores within it (`assets.refresh.shared_threads`).
+    threads: int = 2
     # The portals of a deployment that serves many (empty: one portal, configured as before).
     portals: tuple[Portal, ...] = ()
     # A listed portal publishes to the SQL database under schemas of its own (`<name>_core`, `<name>_marts`).
@@ -106,7 +109,7 @@ _SECTIONS = {"calendar": ("weekend", "holidays"),
              "publish": ("publish_directory", "publish_duckdb", "publish_parquet", "duckdb_storage_version",
                          "keep_versions"),
              "wall": ("wall_language", "wall_theme", "stale_after_seconds", "poll_seconds"),
-             "warehouse": ("memory_limit",)}
+             "warehouse": ("memory_limit", "threads")}
 
 
 def portal_timezone(name: str | None = None) -> str:
@@ -261,6 +264,10 @@ def _convert(path: Path, name: str, key: str, value: Any) -> Any:
     if key == "memory_limit":
         if not (isinstance(value, str) and MEMORY.fullmatch(value)):
             raise SettingsError(f"{path}: {name} must be an amount of memory such as \"2GB\" or \"512MB\"")
+        return value
+    if key == "threads":
+        if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+            raise SettingsError(f"{path}: {name} must be a whole number of at least 1")
         return value
     if key == "lost_reason_field":
         if value and not (isinstance(value, str) and value.isidentifier()):

@@ -28,6 +28,7 @@ from pipelines.bitrix24.credentials import explicit
 from pipelines.bitrix24.paging import count_cost
 from pipelines.bitrix24.source import KnownIds, bitrix24_source
 from warehouse.files import kept_open
+from warehouse.settings import Settings
 
 PIPELINE_NAME = "bitrix24"
 DATASET = "raw"
@@ -43,12 +44,14 @@ os.environ.setdefault("NORMALIZE__PARQUET_NORMALIZER__ADD_DLT_LOAD_ID", "true")
 os.environ.setdefault("NORMALIZE__PARQUET_NORMALIZER__ADD_DLT_ID", "true")
 
 
-def make_pipeline(warehouse: Path, progress: Collector | str | None = None) -> dlt.Pipeline:
+def make_pipeline(warehouse: Path, progress: Collector | str | None = None, *,
+                  threads: int = Settings.threads) -> dlt.Pipeline:
     """The warehouse's dlt pipeline; its working directory sits beside the warehouse file, one per file (two
     warehouses in one folder must never share pending load packages). The path is made absolute first: dlt
     resolves a relative DuckDB path against the folder of the pipeline's first run and remembers it, so a
     copied or moved project would load into the original folder's warehouse. `progress` is a dlt collector,
-    or the name of one of dlt's (`tqdm`, `log`; None: `tqdm` in a terminal, else `log`)."""
+    or the name of one of dlt's (`tqdm`, `log`; None: `tqdm` in a terminal, else `log`). DuckDB uses at most
+    `threads` threads."""
     warehouse = Path(warehouse).resolve()
     warehouse.parent.mkdir(parents=True, exist_ok=True)
     if progress is None:
@@ -57,7 +60,8 @@ def make_pipeline(warehouse: Path, progress: Collector | str | None = None) -> d
     if progress == "log":   # rows and rate per entity every few seconds, without psutil's memory figures
         collector = dlt.progress.log(log_period=5.0, dump_system_stats=False)
     # DuckDB's defaults (most of the RAM, every core) make small merges slow and the process huge.
-    credentials = DuckDbCredentials(str(warehouse), global_config={"memory_limit": DUCKDB_MEMORY_LIMIT, "threads": 2})
+    credentials = DuckDbCredentials(str(warehouse),
+                                    global_config={"memory_limit": DUCKDB_MEMORY_LIMIT, "threads": threads})
     credentials.resolve()   # complete as given: dlt would look each field up in its providers again 75 times a load
     return dlt.pipeline(pipeline_name=PIPELINE_NAME, destination=dlt.destinations.duckdb(credentials),
                         dataset_name=DATASET, pipelines_dir=str(warehouse.parent / f".{warehouse.name}.dlt"),
@@ -144,14 +148,14 @@ def last_sweep(pipeline: dlt.Pipeline) -> float | None:
 
 def load(warehouse: Path, *, entities: Sequence[str] | None = None, backfill: dict[str, Any] | None = None,
          sweep: bool | None = None, sweep_every_hours: float = settings.SWEEP_EVERY_HOURS,
-         progress: Collector | str | None = None, **source_options: Any) -> LoadInfo:
+         progress: Collector | str | None = None, threads: int = Settings.threads, **source_options: Any) -> LoadInfo:
     """One load: incremental by default; a backfill window; the deletion sweep when due (or forced).
 
     `sweep=None` sweeps when the last sweep is older than `sweep_every_hours`; True/False force it.
     `source_options` go to the source; `credentials` may be a webhook URL or a dict of OAuth fields.
     The warehouse file is kept open meanwhile: dlt connects to it a dozen times a load.
     """
-    pipeline = make_pipeline(warehouse, progress)
+    pipeline = make_pipeline(warehouse, progress, threads=threads)
     with kept_open(Path(warehouse).resolve()):
         pending = pipeline.has_pending_data
         # Without data, `run` takes the cursors and schema from the warehouse, whatever the local dir holds (once per

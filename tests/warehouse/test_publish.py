@@ -19,10 +19,12 @@ import sqlalchemy as sa
 
 from b24wh_simulator.client import SimulatorProcess
 from dagster_project.cli import refresh
+from pipelines.bitrix24.pipeline import make_pipeline
 from tests.conftest import portal_options
 from tests.postgres import postgres_server
 from tests.warehouse.published import rows, unlike_the_warehouse
 from warehouse import publish as publish_module
+from warehouse.build import transaction
 from warehouse.marts import build_marts
 from warehouse.publish import PUBLISHED, PublishError, publish, published_versions
 from warehouse.settings import Settings
@@ -57,6 +59,31 @@ def test_parquet_files_read_back_with_their_types(built: Path, tmp_path: Path) -
         for schema, table in PUBLISHED:
             rows = con.execute(f"SELECT count(*) FROM {schema}.{table}").fetchone()[0]
             assert pq.read_metadata(tmp_path / "parquet" / schema / f"{table}.parquet").num_rows == rows, table
+
+
+def test_every_duckdb_a_refresh_opens_uses_the_settings_threads(built: Path, tmp_path: Path,
+                                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    """`[warehouse] threads` (and the share Dagster gives each portal of a run) reaches dlt's load, the builds'
+    transaction and the publication's own DuckDB; 5 is neither the old fixed 2 nor DuckDB's default here."""
+    copy = tmp_path / "warehouse.duckdb"
+    copy.write_bytes(built.read_bytes())
+    settings = Settings(threads=5, publish_directory=tmp_path / "published", publish_duckdb=False)
+    threads = "SELECT current_setting('threads')"
+    seen: dict[str, int] = {}
+    with make_pipeline(copy, "log", threads=settings.threads).sql_client() as client:
+        seen["load"] = client.execute_sql(threads)[0][0]
+    with transaction(copy, settings) as con:
+        seen["build"] = con.execute(threads).fetchone()[0]  # type: ignore[index]
+
+    def publish_parquet(con: duckdb.DuckDBPyConnection, folder: Path) -> str:
+        seen["publish"] = con.execute(threads).fetchone()[0]  # type: ignore[index]
+        return original(con, folder)
+
+    original = publish_module.publish_parquet
+    monkeypatch.setattr(publish_module, "publish_parquet", publish_parquet)
+    publish(copy, settings)
+    assert seen == {"load": 5, "build": 5, "publish": 5}
+    assert (tmp_path / "published" / "parquet" / "core" / "fact_deal.parquet").is_file()
 
 
 def test_an_older_storage_version_is_written_when_asked(built: Path, tmp_path: Path) -> None:

@@ -27,7 +27,7 @@ def test_the_documented_example_loads(tmp_path: Path) -> None:
     assert settings.plans_file == tmp_path / "plans.csv" and settings.lost_reason_field == "UF_CRM_LOSS_REASON"
     assert (settings.gap_min_deals, settings.gap_absolute, settings.contact_required) == (10, 0.3, ("post",))
     assert (settings.wall_language, settings.wall_theme, settings.stale_after_seconds) == ("auto", "dark", 300)
-    assert settings.memory_limit == "2GB"
+    assert (settings.memory_limit, settings.threads) == ("2GB", 2)
 
 
 def test_the_documented_publishing_settings_load(tmp_path: Path) -> None:
@@ -56,6 +56,9 @@ def test_no_file_means_the_defaults(tmp_path: Path, monkeypatch: pytest.MonkeyPa
     ("[wall]\nwall_theme = \"pink\"\n", "wall.wall_theme must be one of dark, light"),
     ("[warehouse]\nmemory_limit = \"lots\"\n", "warehouse.memory_limit must be an amount of memory"),
     ("[warehouse]\nmemory_limit = 2048\n", "warehouse.memory_limit must be an amount of memory"),
+    ("[warehouse]\nthreads = 0\n", "warehouse.threads must be a whole number of at least 1"),
+    ("[warehouse]\nthreads = \"two\"\n", "warehouse.threads must be a whole number of at least 1"),
+    ("[warehouse]\nthreads = true\n", "warehouse.threads must be a whole number of at least 1"),
 ])
 def test_a_malformed_value_is_refused_by_name(tmp_path: Path, text: str, message: str) -> None:
     path = tmp_path / "b24wh.toml"
