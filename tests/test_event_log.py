@@ -12,7 +12,9 @@ from pathlib import Path
 import dagster as dg
 import pytest
 import sqlalchemy
+from dagster._core.events import StepMaterializationData
 from dagster._core.storage.event_log import SqliteEventLogStorage
+from dagster._core.storage.event_log.sqlite import sqlite_event_log
 
 from dagster_project.event_log import (
     EVENT_BATCH_SIZE,
@@ -200,3 +202,46 @@ def test_a_batch_that_fails_keeps_nothing(dagster_instance: dg.DagsterInstance,
     monkeypatch.undo()
     storage.store_event_batch(events)
     assert len(dagster_instance.all_logs("again")) == len(events)
+
+
+def test_commits_do_not_wait_for_the_disk_in_the_write_ahead_log(dagster_instance: dg.DagsterInstance) -> None:
+    """Each stored event is a commit (a ten-portal cycle makes about 2,600): in the write-ahead log Dagster gives
+    its files, synchronous = NORMAL loses nothing committed when a process dies, and the commit skips its fsync."""
+    storage = dagster_instance.event_log_storage
+    storage.store_event(message("r1", "one"))
+    for shard in ("r1", "index"):
+        with storage._connect(shard) as conn:  # type: ignore[attr-defined]
+            assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
+            assert conn.exec_driver_sql("PRAGMA synchronous").scalar() == 1, "NORMAL"
+
+
+def test_a_file_is_made_once_and_a_made_one_is_used_without_reading_the_migration_scripts(
+        dagster_instance: dg.DagsterInstance, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Dagster's check of a file reads every migration script (0.25 s in each step process) for a head revision
+    it ignores: a file already stamped by Dagster is used as it is, a new one is made by Dagster's code."""
+    reads: list[object] = []
+    checking = sqlite_event_log.check_alembic_revision
+
+    def check(*args: object) -> object:
+        reads.append(args)
+        return checking(*args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(sqlite_event_log, "check_alembic_revision", check)
+    dagster_instance.event_log_storage.store_event(message("new", "made here"))
+    assert len(reads) == 1, "a new run's file is made by Dagster's code"
+    reads.clear()
+    another_process = KeptConnectionsSqliteEventLogStorage(str(event_files(dagster_instance)))
+    another_process.store_event(message("new", "stored by another process"))
+    materialise_with(another_process, "deals")
+    assert reads == []
+    assert [e.user_message for e in dagster_instance.all_logs("new")] == ["made here", "stored by another process", ""]
+    dagsters_own = SqliteEventLogStorage(str(event_files(dagster_instance)))
+    assert dagsters_own.get_latest_materialization_events([dg.AssetKey("deals")])[dg.AssetKey("deals")] is not None
+    another_process.dispose()
+
+
+def materialise_with(storage: KeptConnectionsSqliteEventLogStorage, asset: str) -> None:
+    event = dg.DagsterEvent(dg.DagsterEventType.ASSET_MATERIALIZATION.value, "new",
+                            event_specific_data=StepMaterializationData(dg.AssetMaterialization(asset)))
+    storage.store_event(dg.EventLogEntry(error_info=None, level="INFO", user_message="", run_id="new",
+                                         timestamp=time.time(), dagster_event=event))
