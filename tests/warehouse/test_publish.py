@@ -53,6 +53,8 @@ def test_parquet_files_read_back_with_their_types(built: Path, tmp_path: Path) -
     assert deal.schema.field("deal_id").type == pa.int64() and deal.schema.field("is_deleted").type == pa.bool_()
     day = pq.read_table(tmp_path / "parquet" / "core" / "dim_date.parquet")
     assert day.schema.field("date").type == pa.date32() and day.schema.field("date_key").type == pa.int32()
+    assert pq.read_metadata(tmp_path / "parquet" / "core" / "fact_deal.parquet").row_group(0).column(0).compression \
+        == "ZSTD"
     plan = pq.read_table(tmp_path / "parquet" / "marts" / "plan_fact.parquet")
     assert plan.schema.field("period_month").type == pa.date32()
     with duckdb.connect(str(built), read_only=True) as con:
