@@ -15,7 +15,9 @@ Prints:
   over the process tree, sampled every 0.2 s (the simulators, which stand for remote portals, are left out);
 - an incremental cycle over all N after `--changes` changes in each portal (target: at most 30 s);
 - the same cycle from the command line (`b24wh refresh --all`, the portals one after another), after as many
-  changes again: the refreshes' own time, without Dagster's bookkeeping.
+  changes again: the refreshes' own time, without Dagster's bookkeeping;
+- the machine's speed before each timed phase: the seconds a fixed Python loop takes. Shared machines vary
+  (the same loop took 0.8 s to 2.0 s on the development machine in one day), and the cycle's time follows it.
 """
 
 from __future__ import annotations
@@ -64,6 +66,13 @@ class TreeMemory:
     def __exit__(self, *exc: object) -> None:
         self._stop.set()
         self._thread.join()
+
+
+def machine_speed() -> str:
+    """How fast the machine is now: the seconds a fixed loop of Python takes."""
+    started = time.perf_counter()
+    sum(i * i for i in range(2 * 10**7))
+    return f"(machine speed: the fixed loop took {time.perf_counter() - started:.2f} s)"
 
 
 def deployment(folder: Path, names: list[str], sims: dict[str, SimulatorProcess]) -> dict[str, str]:
@@ -191,6 +200,7 @@ def main() -> int:
             for sim in sims.values():
                 sim.start()
             excluded = {sim.process.pid for sim in sims.values() if sim.process}
+            print(machine_speed(), flush=True)
             alone, alone_peak = run(deployment(Path(tmp) / "alone", names[:1], sims), Path(tmp) / "dagster", excluded)
             print(f"one portal alone, first load: {alone:.1f} s (peak memory {alone_peak:,.0f} MiB)", flush=True)
             env = deployment(Path(tmp) / "all", names, sims)
@@ -200,6 +210,7 @@ def main() -> int:
             changes = {kind: max(1, round(share * args.changes)) for kind, share in CHANGES.items()}
             for sim in sims.values():
                 sim.control.apply_changes(advance=600, **changes)
+            print(machine_speed(), flush=True)
             cycle, cycle_peak = run(env, Path(tmp) / "dagster", excluded)
             print(f"incremental cycle over {args.portals} portals after {args.changes} changes each: {cycle:.1f} s "
                   "(target <= 30 s)", flush=True)
