@@ -14,8 +14,6 @@ This storage is Dagster's with these differences:
   start) is stored in one transaction per database file instead of two or three per event: 0.7 s instead of
   1.5-2.0 s for ten portals. Dagster hands batches to the storage only where DAGSTER_EVENT_BATCH_SIZE is set, so
   the storage sets it in every process that opens the instance, unless it is set already.
-- A commit does not wait for the disk (`synchronous = NORMAL` in the write-ahead log Dagster gives its files):
-  nothing committed is lost when a process dies; a power cut can lose the last events, never the file.
 - A file Dagster has already made and stamped is used without Dagster's check, which reads every migration
   script (0.25 s in each step process) for a head revision it then ignores.
 
@@ -26,7 +24,6 @@ commits on its own, and processes still share the files through SQLite's locks.
 from __future__ import annotations
 
 import os
-import sqlite3
 import threading
 from collections import OrderedDict
 from collections.abc import Iterator, Mapping, Sequence
@@ -38,7 +35,7 @@ from dagster import EventLogEntry, StringSource
 from dagster._core.storage.event_log import SqliteEventLogStorage
 from dagster._core.storage.event_log.sqlite.sqlite_event_log import INDEX_SHARD_NAME, SQLITE_BUSY_TIMEOUT_SECONDS
 from dagster._serdes import ConfigurableClassData
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Engine, create_engine
 from sqlalchemy.engine import Connection
 
 KEPT_FILES = 8   # engines a process keeps open: the index and the runs it used last (a webserver reads many)
@@ -48,12 +45,6 @@ EVENT_BATCH_SIZE = 1000
 
 # Engines a forked child inherited from its parent (`_own_engines`).
 _PARENTS_ENGINES: list[OrderedDict[str, Engine]] = []
-
-
-def _no_sync_per_commit(connection: sqlite3.Connection, _record: object) -> None:
-    """Commits without waiting for the disk: in the write-ahead log Dagster gives its files, a crash of the
-    process loses nothing committed, and a power cut loses at most the last events, never the file."""
-    connection.execute("PRAGMA synchronous = NORMAL")
 
 
 class KeptConnectionsSqliteEventLogStorage(SqliteEventLogStorage):
@@ -99,7 +90,6 @@ class KeptConnectionsSqliteEventLogStorage(SqliteEventLogStorage):
             # One connection kept; Dagster's schema check when a file is first used takes a second one for a moment.
             engine = create_engine(self.conn_string_for_shard(shard), pool_size=1, max_overflow=2,
                                    connect_args={"timeout": SQLITE_BUSY_TIMEOUT_SECONDS, "check_same_thread": False})
-            event.listen(engine, "connect", _no_sync_per_commit)
         engines[shard] = engine
         while len(engines) > KEPT_FILES:
             engines.popitem(last=False)[1].dispose()

@@ -204,17 +204,6 @@ def test_a_batch_that_fails_keeps_nothing(dagster_instance: dg.DagsterInstance,
     assert len(dagster_instance.all_logs("again")) == len(events)
 
 
-def test_commits_do_not_wait_for_the_disk_in_the_write_ahead_log(dagster_instance: dg.DagsterInstance) -> None:
-    """Each stored event is a commit (a ten-portal cycle makes about 2,600): in the write-ahead log Dagster gives
-    its files, synchronous = NORMAL loses nothing committed when a process dies, and the commit skips its fsync."""
-    storage = dagster_instance.event_log_storage
-    storage.store_event(message("r1", "one"))
-    for shard in ("r1", "index"):
-        with storage._connect(shard) as conn:  # type: ignore[attr-defined]
-            assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
-            assert conn.exec_driver_sql("PRAGMA synchronous").scalar() == 1, "NORMAL"
-
-
 def test_a_file_is_made_once_and_a_made_one_is_used_without_reading_the_migration_scripts(
         dagster_instance: dg.DagsterInstance, monkeypatch: pytest.MonkeyPatch) -> None:
     """Dagster's check of a file reads every migration script (0.25 s in each step process) for a head revision
