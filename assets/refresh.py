@@ -76,8 +76,9 @@ def refresh_assets(portal: str | None = None) -> dg.AssetsDefinition:
                 source = bitrix24.source_options()
             else:
                 source = {**bitrix24.plan_option(), **scope.source_options()}
-            settings = shared_threads(scope.settings, len(context.job_def.nodes))   # its ops run at once
-            context.log.info(f"DuckDB threads: {settings.threads} ({len(context.job_def.nodes)} refreshes in the run)")
+            together = len(context.job_def.nodes)     # the run's refreshes, which run at once
+            settings = shared_threads(scope.settings, together)
+            context.log.info(f"DuckDB threads: {settings.threads} ({together} refreshes in the run)")
             request = prepare(scope.warehouse, settings=settings, timezone=scope.timezone, source=source,
                               entities=selected_entities(context, portal), backfill=backfill,
                               sweep=True if config.force_sweep else None, rebuild=config.rebuild)
