@@ -17,6 +17,15 @@ def raw_key(entity: str, portal: str | None = None) -> dg.AssetKey:
     return key(portal, "bitrix24", "raw", entity)
 
 
+def raw_table_key(table: str, portal: str | None = None) -> dg.AssetKey:
+    """The asset a raw table (`raw.contacts`) belongs to: its entity's, a child table's (`raw.contacts__phone`)
+    its parent's."""
+    entity = table.removeprefix("raw.").split("__", 1)[0]
+    if entity not in {e.name for e in ENTITIES}:
+        raise ValueError(f"{table} is not the table of an entity the extract loads")
+    return raw_key(entity, portal)
+
+
 def raw_specs(portal: str | None) -> list[dg.AssetSpec]:
     return [dg.AssetSpec(raw_key(e.name, portal), group_name=op_name(RAW_GROUP, portal), kinds={"dlt", "duckdb"},
                          description=f"Bitrix24 {e.method} rows in raw.{e.name}") for e in ENTITIES]

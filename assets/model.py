@@ -8,32 +8,44 @@ from collections.abc import Iterator
 
 import dagster as dg
 
-from assets.ingestion import raw_key
+from assets.ingestion import raw_table_key
 from assets.steps import key, op_name, table_key
+from warehouse import build, marts
 from warehouse.build import Built
-from warehouse.catalogue import CORE_TABLES, MART_TABLES, RAW_INPUTS
-from warehouse.marts import RAW_READS, MartsBuilt
-from warehouse.publish import Published
+from warehouse.catalogue import MARTS, MODELS, Model, lineage
+from warehouse.marts import MartsBuilt
+from warehouse.publish import PUBLISHED, Published
+
+# What each core table and mart is made from, as its SQL reads it (the relations the builds make in code declare
+# what they read beside their code): the same for every portal, so found once.
+INPUTS = lineage({**build.GENERATED, **marts.GENERATED})
+
+
+def input_keys(model: Model, portal: str | None) -> list[dg.AssetKey]:
+    """The assets a core table or mart depends on."""
+    return [raw_table_key(r, portal) if r.startswith("raw.") else table_key(r, portal)
+            for r in sorted(INPUTS[model.relation])]
 
 
 def core_specs(portal: str | None) -> list[dg.AssetSpec]:
-    return [dg.AssetSpec(table_key(f"core.{name}", portal), group_name=op_name("warehouse_core", portal),
-                         kinds={"duckdb"}, deps=[raw_key(e, portal) for e in RAW_INPUTS],
-                         description=f"core.{name} (warehouse/models/core/{name}.sql)") for name in CORE_TABLES]
+    return [dg.AssetSpec(table_key(m.relation, portal), group_name=op_name("warehouse_core", portal),
+                         kinds={"duckdb"}, deps=input_keys(m, portal),
+                         description=f"{m.relation} (warehouse/models/core/{m.name}.sql)")
+            for m in MODELS if m.layer == "core"]
 
 
 def mart_specs(portal: str | None) -> list[dg.AssetSpec]:
-    return [dg.AssetSpec(table_key(f"marts.{name}", portal), group_name=op_name("warehouse_marts", portal),
-                         kinds={"duckdb"},
-                         deps=[*(table_key(f"core.{t}", portal) for t in CORE_TABLES),
-                               *(raw_key(e, portal) for e in RAW_READS)],
-                         description=f"marts.{name} (warehouse/models/marts/{name}.sql)") for name in MART_TABLES]
+    return [dg.AssetSpec(table_key(m.relation, portal), group_name=op_name("warehouse_marts", portal),
+                         kinds={"duckdb"}, deps=input_keys(m, portal),
+                         description=f"{m.relation} (warehouse/models/marts/{m.name}.sql)")
+            for m in MARTS if m.layer == "marts"]
 
 
 def published_specs(portal: str | None) -> list[dg.AssetSpec]:
     return [dg.AssetSpec(
         key(portal, "warehouse", "published"), group_name=op_name("warehouse_published", portal),
-        kinds={"duckdb", "parquet", "postgresql"}, deps=[table_key(f"marts.{name}", portal) for name in MART_TABLES],
+        kinds={"duckdb", "parquet", "postgresql"},
+        deps=[table_key(f"{schema}.{table}", portal) for schema, table in PUBLISHED],
         description="The core tables and marts published for BI tools: a read-only DuckDB file swapped atomically, "
                     "Parquet files, and the SQL database B24WH_PUBLISH_URL names (docs/publishing.md).")]
 

@@ -22,6 +22,17 @@ def test_the_definitions_load() -> None:
     assert {"bitrix24/raw/deals", "bitrix24/raw/activities", "warehouse/core/fact_deal_stage"} <= keys
 
 
+def test_lineage_follows_the_sql_and_names_only_assets_of_the_code_location() -> None:
+    specs = {spec.key.to_user_string(): spec for spec in defs.resolve_all_asset_specs()}
+    deps = {key: {d.asset_key.to_user_string() for d in spec.deps} for key, spec in specs.items()}
+    assert deps["warehouse/core/fact_call"] == {"bitrix24/raw/calls", "warehouse/core/dim_manager"}
+    assert deps["warehouse/marts/lost_reasons"] == {"bitrix24/raw/deals", "bitrix24/raw/userfields",
+                                                    "warehouse/core/fact_deal", "warehouse/core/dim_stage"}
+    assert "warehouse/marts/funnel" in deps["warehouse/published"] and \
+        "warehouse/core/fact_call" in deps["warehouse/published"]
+    assert set().union(*deps.values()) <= set(specs), "a dependency on an asset nothing defines"
+
+
 @pytest.fixture(scope="module")
 def portal() -> Any:
     with SimulatorProcess(**portal_options(deals=200, seed=59)) as sim:

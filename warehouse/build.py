@@ -36,6 +36,11 @@ from warehouse import changelog
 from warehouse.catalogue import CHANGE_SETS, CORE_TABLES, KEYED_CORE, MODELS, MODELS_DIR, Model, macros
 from warehouse.settings import Settings, portal_timezone
 
+# The staging views the build makes in code, and the tables of their own they read (lineage,
+# `catalogue.lineage`): none. The deletion sweep's findings arrive with each entity's own load; the calendar is
+# the settings'.
+GENERATED: dict[str, tuple[str, ...]] = {"staging.deletions": (), "staging.holidays": (), "staging.weekend": ()}
+
 
 class WarehouseError(RuntimeError):
     """A model could not be built; the warehouse is unchanged."""

@@ -29,12 +29,14 @@ file in `models/macros/`, created in the staging schema before any model is buil
 Layers: `staging` (views over the raw tables) and `core` (tables) make the model build (`warehouse.build`);
 `intermediate` (views the marts share, or patched tables) and `marts` (tables) make the marts build
 (`warehouse.marts`). The build order is derived from the relations each file reads, the keys checked and
-published from `Key`, and Dagster's dependencies from the raw tables the staging views read.
+published from `Key`, and Dagster's lineage from the raw, core and mart tables each model reads through views,
+macros and the relations the builds make in code (`lineage`).
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
@@ -145,7 +147,7 @@ class Model:
 
     def reads(self) -> set[str]:
         """The relations the SELECT reads (`layer.name`), comments left out."""
-        return {f"{layer}.{name}" for layer, name in _REFERENCE.findall(_COMMENT.sub("", self.text()))}
+        return _reads(self.text())
 
     def sql(self, timezone: str, **fills: str) -> str:
         """The SELECT with `{portal_tz}` and the runner's fills in place; `{keys}`, the records a patch redoes
@@ -154,6 +156,10 @@ class Model:
         for name, value in {"keys": "true", **fills}.items():
             text = text.replace("{" + name + "}", f"({value})" if name == "keys" else value)
         return text
+
+
+def _reads(sql: str) -> set[str]:
+    return {f"{layer}.{name}" for layer, name in _REFERENCE.findall(_COMMENT.sub("", sql))}
 
 
 def _rank(model: Model) -> tuple[int, int, int, str]:
@@ -187,8 +193,36 @@ CORE_TABLES = tuple(m.name for m in MODELS if m.layer == "core")
 MART_TABLES = tuple(m.name for m in MARTS if m.layer == "marts")
 # The columns that identify one row of a table: checked unique, and its primary key where published to SQL.
 PRIMARY_KEYS: dict[str, tuple[str, ...]] = {m.relation: m.key for m in (*MODELS, *MARTS) if m.key}
-# The raw tables the model reads (the extract step's assets the core tables depend on).
-RAW_INPUTS = tuple(sorted({r.split(".", 1)[1] for m in MODELS for r in m.reads() if r.startswith("raw.")}))
+# The layers whose tables are assets of their own in Dagster (the raw tables by their entity): lineage stops there.
+ASSET_LAYERS = ("raw", "core", "marts")
+
+
+def lineage(generated: Mapping[str, Iterable[str]]) -> dict[str, set[str]]:
+    """What each model is made from: the raw, core and mart tables it reads, directly or through the staging and
+    intermediate relations and the macros it reads. `generated` gives what each relation a build makes in code
+    rather than from a file reads; a relation found nowhere is refused, so that lineage cannot silently lose an
+    input."""
+    reads = {m.relation: m.reads() for m in (*MODELS, *MARTS)}
+    reads.update({f"staging.{p.stem}": _reads(p.read_text("utf-8")) for p in (MODELS_DIR / "macros").glob("*.sql")})
+    reads.update({relation: set(read) for relation, read in generated.items()})
+
+    def inputs(relation: str) -> set[str]:
+        found: set[str] = set()
+        waiting, seen = sorted(reads[relation]), {relation}
+        while waiting:
+            read = waiting.pop()
+            if read in seen:
+                continue
+            seen.add(read)
+            if read.split(".", 1)[0] in ASSET_LAYERS:
+                found.add(read)
+            elif read in reads:
+                waiting.extend(reads[read])
+            else:
+                raise CatalogueError(f"{relation} reads {read}, which no model, macro or build makes")
+        return found
+
+    return {m.relation: inputs(m.relation) for m in (*MODELS, *MARTS)}
 
 
 def _key_column(change_set: Path) -> str:

@@ -33,8 +33,16 @@ from warehouse.catalogue import KEYED_CORE, MART_TABLES, MARTS, MODELS_DIR, Mode
 from warehouse.plans import load_plans
 from warehouse.settings import Settings, portal_timezone
 
-# The raw tables the views generated here read (lost reasons' field labels, contact points, policy gaps).
-RAW_READS = ("deals", "userfields", "contacts", "companies")
+# The intermediate relations the marts build makes in code, and the tables they read (lineage,
+# `catalogue.lineage`): the settings, the plans file (`warehouse.plans`), lost reasons' field labels, contact
+# points, policy gaps.
+GENERATED: dict[str, tuple[str, ...]] = {
+    "intermediate.settings": (),
+    "intermediate.plans": (),
+    "intermediate.deal_lost_reasons": ("core.fact_deal", "core.dim_stage", "raw.deals", "raw.userfields"),
+    "intermediate.contact_points": ("raw.contacts", "raw.companies"),
+    "intermediate.policy_gaps": ("raw.contacts", "raw.companies", "staging.deletions"),
+}
 # A scope of more records than this is rebuilt whole: a patch that big saves little and its filter grows long.
 PATCH_LIMIT = 20_000
 

@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from warehouse import catalogue
+from warehouse.build import GENERATED as BUILD_GENERATED
 from warehouse.catalogue import (
     CHANGE_SETS,
     CORE_TABLES,
@@ -15,11 +16,14 @@ from warehouse.catalogue import (
     MODELS,
     MODELS_DIR,
     PRIMARY_KEYS,
-    RAW_INPUTS,
     CatalogueError,
     Model,
+    lineage,
     ordered,
 )
+from warehouse.marts import GENERATED as MARTS_GENERATED
+
+GENERATED = {**BUILD_GENERATED, **MARTS_GENERATED}
 
 
 def test_every_file_is_a_model_of_one_build() -> None:
@@ -59,12 +63,30 @@ def test_keys_change_sets_and_raw_inputs_come_from_the_files() -> None:
                                                                                "dim_activity_type"))
     assert CHANGE_SETS["deals"] == "deal_id" and CHANGE_SETS["tasks"] == "task_id"
     assert {m.changes for m in MODELS if m.changes} <= set(CHANGE_SETS)
-    assert {"deals", "deal_stage_history", "activities", "users", "tasks"} <= set(RAW_INPUTS)
     daily = next(m for m in MODELS if m.name == "fact_pipeline_daily")
     assert daily.grain == ("date_key", "pipeline_id", "stage_key", "manager_key") and daily.days
     assert {m.name for m in MODELS if m.reference} == {"directory", "dim_stage", "dim_manager", "dim_source",
                                                        "dim_activity_type"}
     assert "user_history" in MART_TABLES and "fact_task" in CORE_TABLES
+
+
+def test_lineage_is_what_a_model_reads_through_views_macros_and_generated_relations() -> None:
+    inputs = lineage(GENERATED)
+    # core/fact_call.sql reads staging.calls (a view of raw.calls), core.dim_manager and the date_key macro
+    assert inputs["core.fact_call"] == {"raw.calls", "core.dim_manager"}
+    # marts/lost_reasons.sql reads core.fact_deal, core.dim_stage and intermediate.deal_lost_reasons, which the
+    # marts build makes in code from the deals, their field labels, the facts and the stages
+    assert inputs["marts.lost_reasons"] == {"core.fact_deal", "core.dim_stage", "raw.deals", "raw.userfields"}
+    assert inputs["core.dim_activity_type"] == set()    # a constant list
+    assert "marts.deals_without_activities" in inputs["marts.data_quality"]
+
+
+def test_lineage_refuses_a_relation_that_nothing_makes() -> None:
+    declared = {relation: reads for relation, reads in GENERATED.items()
+                if relation != "intermediate.deal_lost_reasons"}
+    with pytest.raises(CatalogueError, match=r"reads intermediate\.deal_lost_reasons, which no model, macro or build "
+                                             r"makes"):
+        lineage(declared)
 
 
 def test_a_key_column_written_in_the_header_is_not_a_column_description() -> None:

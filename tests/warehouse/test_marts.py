@@ -16,8 +16,10 @@ import pytest
 from b24wh_simulator.client import SimulatorProcess
 from pipelines.bitrix24.pipeline import load
 from tests.conftest import portal_options
+from warehouse import build as model_build
+from warehouse import marts as marts_build
 from warehouse.build import build
-from warehouse.catalogue import CORE_TABLES, MART_TABLES, MARTS
+from warehouse.catalogue import CORE_TABLES, MART_TABLES, MARTS, MODELS
 from warehouse.marts import build_marts
 
 TZ = ZoneInfo("Europe/Moscow")
@@ -146,6 +148,17 @@ def test_every_table_and_column_is_described_for_bi_tools(marts: Any, schema: st
     assert undocumented == [] and set(described) == set(tables)
     assert all(text and text.startswith("Grain: one row per") for text in described.values()), described
     assert {m.name for m in MARTS if m.layer == "marts"} == set(MART_TABLES)
+
+
+def test_every_relation_the_builds_make_in_code_declares_what_it_reads(marts: Any) -> None:
+    """Lineage (`catalogue.lineage`) reads the models folder and the builds' declarations of what they make in
+    code: a view or table made otherwise would be a hole in it."""
+    warehouse, _, _ = marts
+    relations = rows(warehouse, "SELECT schema_name, table_name FROM duckdb_tables() UNION ALL "
+                                "SELECT schema_name, view_name FROM duckdb_views() WHERE NOT internal")
+    made = {f"{s}.{t}" for s, t in relations if s in ("staging", "intermediate")}
+    from_files = {m.relation for m in (*MODELS, *MARTS)}
+    assert made - from_files == set(model_build.GENERATED) | set(marts_build.GENERATED)
 
 
 def test_data_quality_finds_every_planted_defect_and_duplicate_and_nothing_else(marts: Any) -> None:
