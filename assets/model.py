@@ -10,15 +10,14 @@ import dagster as dg
 
 from assets.ingestion import raw_table_key
 from assets.steps import key, op_name, table_key
-from warehouse import build, marts
 from warehouse.build import Built
 from warehouse.catalogue import MARTS, MODELS, Model, lineage
-from warehouse.marts import MartsBuilt
+from warehouse.marts import GENERATED_RELATIONS, MartsBuilt
 from warehouse.publish import PUBLISHED, Published
 
 # What each core table and mart is made from, as its SQL reads it (the relations the builds make in code declare
 # what they read beside their code): the same for every portal, so found once.
-INPUTS = lineage({**build.GENERATED, **marts.GENERATED})
+INPUTS = lineage(GENERATED_RELATIONS)
 
 
 def input_keys(model: Model, portal: str | None) -> list[dg.AssetKey]:

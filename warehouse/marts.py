@@ -28,6 +28,7 @@ from zoneinfo import ZoneInfo
 import duckdb
 
 from warehouse import changelog
+from warehouse.build import GENERATED as STAGING_GENERATED
 from warehouse.build import WarehouseError, comment, execute, exists, handed_over_in_full, replaced, transaction
 from warehouse.catalogue import KEYED_CORE, MART_TABLES, MARTS, MODELS_DIR, Model, macros
 from warehouse.plans import load_plans
@@ -43,6 +44,8 @@ GENERATED: dict[str, tuple[str, ...]] = {
     "intermediate.contact_points": ("raw.contacts", "raw.companies"),
     "intermediate.policy_gaps": ("raw.contacts", "raw.companies", "staging.deletions"),
 }
+# Every relation the two builds make in code, with what it reads: the model build's staging views and these.
+GENERATED_RELATIONS = {**STAGING_GENERATED, **GENERATED}
 # A scope of more records than this is rebuilt whole: a patch that big saves little and its filter grows long.
 PATCH_LIMIT = 20_000
 
