@@ -3,12 +3,15 @@ portal's name for a listed portal), loaded by one dlt run (a subset of entities 
 # No `from __future__ import annotations` here: Dagster reads annotations in the asset modules.
 
 from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
 import dagster as dg
-from dlt.common.pipeline import LoadInfo
 
 from assets.steps import key, op_name
 from pipelines.bitrix24.catalogue import ENTITIES
+
+if TYPE_CHECKING:
+    from dlt.common.pipeline import LoadInfo
 
 RAW_GROUP = "bitrix24_raw"
 
@@ -35,7 +38,7 @@ def selected_entities(context: dg.AssetExecutionContext, portal: str | None) -> 
     return [e.name for e in ENTITIES if raw_key(e.name, portal) in context.selected_asset_keys]
 
 
-def raw_results(context: dg.AssetExecutionContext, info: LoadInfo, portal: str | None
+def raw_results(context: dg.AssetExecutionContext, info: "LoadInfo", portal: str | None
                 ) -> Iterator[dg.MaterializeResult]:
     trace = info.pipeline.last_trace
     rows = trace.last_normalize_info.row_counts if trace and trace.last_normalize_info else {}

@@ -31,6 +31,8 @@ from warehouse.settings import Orchestration, Settings, SettingsError, load_sett
 # preloaded by the forkserver with the resolved code location (`dagster_project.forkserver`). A module Dagster
 # renames is skipped by the forkserver, costing only the time.
 STEP_PROCESS_IMPORTS = ["dagster._core.storage.sqlite_storage", "dagster._utils.test.definitions"]
+# The jobs whose step processes the forkserver forks (the others run one portal: Dagster's default executor).
+FORKED_JOBS = ("refresh", "reconcile")
 
 
 def backfill_job(name: str, portal: str | None, selection: dg.AssetSelection,
@@ -64,10 +66,10 @@ def build_definitions(settings: Settings, schedules: Orchestration, timezone: st
         "start_method": {"forkserver": {"preload_modules": [*STEP_PROCESS_IMPORTS, "dagster_project.forkserver"]}}}}}}
         if settings.portals else {})
     refresh_job = dg.define_asset_job(
-        "refresh", selection=everything, description="Incremental extract, the model, the marts, publishing.",
+        FORKED_JOBS[0], selection=everything, description="Incremental extract, the model, the marts, publishing.",
         config=parallel or None)
     reconcile_job = dg.define_asset_job(
-        "reconcile", selection=everything,
+        FORKED_JOBS[1], selection=everything,
         description="Refresh with the deletion sweep forced (late edits, deletions).",
         config={**parallel, "ops": {op_name(REFRESH_OP, portal): sweep for portal in portals}})
     backfills = [backfill_job(f"backfill_{portal}" if portal else "backfill", portal, dg.AssetSelection.assets(assets),

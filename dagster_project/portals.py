@@ -14,11 +14,9 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from pipelines.bitrix24.credentials import portal_credentials
 from warehouse.files import default_warehouse, resolve
 from warehouse.publish import publication_folder
 from warehouse.settings import PORTALS_FOLDER, Portal, Settings, SettingsError
-from warehouse.summary import PortalFiles, publish_summary
 
 PARTNER_FOLDER = Path("data") / "partner"    # the cross-portal summary (warehouse.summary)
 
@@ -51,6 +49,8 @@ class Scope:
     def source_options(self) -> dict[str, Any]:
         """The source's credentials and plan: a listed portal's from its own name in dlt's configuration (a
         missing one is this portal's one-line error, raised here, inside its own run), else as configured."""
+        from pipelines.bitrix24.credentials import portal_credentials  # dlt (steps.STEP_MODULES)
+
         options: dict[str, Any] = {}
         if self.portal is not None:
             options["credentials"] = portal_credentials(self.portal.credentials)
@@ -104,6 +104,8 @@ def _check_apart(listed: list[Scope]) -> None:
 
 def update_summary(settings: Settings) -> Path:
     """Rebuilds the partner's summary over every listed portal (after any portal's run, or its failure)."""
+    from warehouse.summary import PortalFiles, publish_summary  # pyarrow (steps.STEP_MODULES)
+
     listed = scopes(settings, every=True)
     return publish_summary([PortalFiles(s.name or "", s.warehouse, s.published) for s in listed],
                            resolve(PARTNER_FOLDER))

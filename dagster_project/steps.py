@@ -19,16 +19,23 @@ from contextlib import ExitStack, closing
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from dagster_project.progress import Progress
-from pipelines.bitrix24.pipeline import load
 from warehouse.build import Built, build
 from warehouse.checks import CORE_CHECKS, MART_CHECKS, Check, count, require
 from warehouse.files import check_warehouse, kept_open, writer_lock
 from warehouse.marts import MartsBuilt, build_marts
 from warehouse.publish import Published, check_publish_url, publish
 from warehouse.settings import Settings, check_plans_file, load_settings, portal_timezone
+
+if TYPE_CHECKING:
+    from dagster_project.progress import Progress
+
+# What a refresh imports only when it runs: dlt and pyarrow, with the modules that use them. Dagster loads the code
+# location (which defines the steps) in every process it starts, the run's too, so they are left out of it; the
+# forkserver the portals' step processes are forked from imports them once (dagster_project/forkserver.py).
+STEP_MODULES = ("pipelines.bitrix24.pipeline", "pipelines.bitrix24.credentials", "dagster_project.progress",
+                "warehouse.summary")
 
 
 @dataclass(frozen=True)
@@ -62,6 +69,8 @@ def prepare(warehouse: Path | str, *, settings: Settings | None = None, timezone
 
 
 def extract(request: Request) -> Any:
+    from pipelines.bitrix24.pipeline import load  # dlt, only where a load runs (STEP_MODULES)
+
     return load(request.warehouse, entities=request.entities, sweep=request.sweep, backfill=request.backfill,
                 timezone=request.timezone, progress=request.progress.collector() if request.progress else None,
                 threads=request.settings.threads, **request.source)

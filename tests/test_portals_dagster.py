@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import importlib
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 import dagster as dg
@@ -12,8 +14,8 @@ import pytest
 
 from assets.refresh import shared_threads
 from b24wh_simulator.client import SimulatorProcess
-from dagster_project.definitions import STEP_PROCESS_IMPORTS, build_definitions
-from dagster_project.steps import STEPS
+from dagster_project.definitions import FORKED_JOBS, STEP_PROCESS_IMPORTS, build_definitions
+from dagster_project.steps import STEP_MODULES, STEPS
 from tests.portals import (
     ROOT,
     SETTINGS,
@@ -55,7 +57,24 @@ def test_the_forkserver_preloads_the_resolved_code_location_and_what_step_proces
     assert preloaded == [*STEP_PROCESS_IMPORTS, "dagster_project.forkserver"]
     for module in preloaded:   # a module Dagster renames would be skipped silently by the forkserver
         importlib.import_module(module)
-    assert {"refresh", "reconcile"} <= {job.name for job in importlib.import_module("dagster_project.forkserver").JOBS}
+    # It resolves exactly the jobs whose steps it forks (the backfills run under Dagster's default executor).
+    forked = {name for name in (job.name for job in defs.jobs)
+              if "forkserver" in str((defs.resolve_job_def(name).run_config or {}).get("execution", ""))}
+    assert forked == set(FORKED_JOBS) == {"refresh", "reconcile"}
+    assert {job.name for job in importlib.import_module("dagster_project.forkserver").JOBS} == forked
+
+
+def test_the_code_location_loads_without_what_only_the_steps_run_and_the_forkserver_with_it(tmp_path: Path) -> None:
+    """Every Dagster process loads the code location, the run's too: dlt and pyarrow are left to the processes that
+    run steps, and the forkserver those are forked from has them loaded already."""
+    probe = ("import sys, importlib; importlib.import_module(sys.argv[1]); "
+             "print(' '.join(m for m in (*sys.argv[2:], 'dlt', 'pyarrow') if m in sys.modules))")
+    env = {**os.environ, "B24WH_HOME": str(tmp_path), "PYTHONPATH": str(ROOT)}
+    loaded = {module: subprocess.run([sys.executable, "-c", probe, module, *STEP_MODULES], env=env, check=True,
+                                     capture_output=True, text=True).stdout.split()
+              for module in ("dagster_project.definitions", "dagster_project.forkserver")}
+    assert loaded["dagster_project.definitions"] == []
+    assert loaded["dagster_project.forkserver"] == [*STEP_MODULES, "dlt", "pyarrow"]
 
 
 @pytest.mark.parametrize(("cores", "together", "setting", "threads"), [

@@ -18,7 +18,7 @@ from typing import Any
 import duckdb
 
 from pipelines.bitrix24.catalogue import ENTITIES
-from pipelines.bitrix24.pipeline import SWEEP_STATE_KEY
+from pipelines.bitrix24.settings import SWEEP_STATE_KEY
 from warehouse.publish import publication_folder
 from warehouse.settings import Settings
 

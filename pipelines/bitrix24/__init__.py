@@ -1,5 +1,5 @@
-"""The Bitrix24 dlt source: REST client, batched keyset paging, the entity catalogue, the source."""
+"""The Bitrix24 dlt source: REST client, batched keyset paging, the entity catalogue, the source
+(`pipelines.bitrix24.source.bitrix24_source`).
 
-from pipelines.bitrix24.source import bitrix24_source
-
-__all__ = ["bitrix24_source"]
+Nothing is imported here: the entity catalogue and the settings are read without dlt (Dagster's code location
+loads them in every process it starts), and dlt is loaded only where a load runs."""

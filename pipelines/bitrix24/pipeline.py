@@ -32,7 +32,6 @@ from warehouse.settings import Settings
 
 PIPELINE_NAME = "bitrix24"
 DATASET = "raw"
-SWEEP_STATE_KEY = "last_sweep_at"
 DUCKDB_MEMORY_LIMIT = "512MB"
 
 os.environ.setdefault("RUNTIME__DLTHUB_TELEMETRY", "false")   # no phoning home from locked-down servers
@@ -142,7 +141,7 @@ def remove_replayed_rows(pipeline: dlt.Pipeline) -> None:
 
 def last_sweep(pipeline: dlt.Pipeline) -> float | None:
     """When the warehouse last knew every id: the last sweep, or the first (full) load."""
-    value = pipeline.state.get("sources", {}).get("bitrix24", {}).get(SWEEP_STATE_KEY)
+    value = pipeline.state.get("sources", {}).get("bitrix24", {}).get(settings.SWEEP_STATE_KEY)
     return None if value is None else float(value)
 
 
@@ -181,6 +180,6 @@ def load(warehouse: Path, *, entities: Sequence[str] | None = None, backfill: di
         known = WarehouseIds(pipeline, entities, every=do_sweep) if counted else None
         source = bitrix24_source(entities=list(entities) if entities else None, backfill=backfill, sweep=do_sweep,
                                  known_ids=known, held_tables=known.tables if known else None,
-                                 sweep_state_key=SWEEP_STATE_KEY if every_id else None, progress=pipeline.collector,
-                                 **source_options)
+                                 sweep_state_key=settings.SWEEP_STATE_KEY if every_id else None,
+                                 progress=pipeline.collector, **source_options)
         return pipeline.run(source)

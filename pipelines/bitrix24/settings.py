@@ -32,3 +32,4 @@ COUNT_SECONDS_PER_BATCH = 1.5
 
 OVERLAP_SECONDS = 300           # incremental windows re-read this much before the stored cursor
 SWEEP_EVERY_HOURS = 24.0        # id-only deletion sweep cadence
+SWEEP_STATE_KEY = "last_sweep_at"   # in the source's dlt state: when the warehouse last knew every id

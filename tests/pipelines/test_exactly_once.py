@@ -26,7 +26,7 @@ CHILD = textwrap.dedent("""
     import os, sys, threading, time
     from pathlib import Path
     from pipelines.bitrix24.pipeline import make_pipeline
-    from pipelines.bitrix24 import bitrix24_source
+    from pipelines.bitrix24.source import bitrix24_source
     warehouse, url, point = Path(sys.argv[1]), sys.argv[2], sys.argv[3]
     pipeline = make_pipeline(warehouse, progress="log")
     pipeline.sync_destination()
