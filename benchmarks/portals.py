@@ -1,6 +1,6 @@
 """Many portals from Dagster: ten simulated portals refreshed in one run against one portal alone, in the same run.
 
-    python -m benchmarks.portals [--portals 10] [--deals 20000] [--changes 100]
+    python -m benchmarks.portals [--portals 10] [--deals 20000] [--changes 100] [--rounds 3]
 
 Each simulated portal answers at the standard plan's limits (2 requests/s, a burst of 50) with a live portal's
 latency, so that, as on real portals, the waiting is per portal and can overlap. The deployment is the code
@@ -13,7 +13,10 @@ Prints:
   at most 6x one portal's time);
 - the peak memory of the whole deployment: the resident memory of this process and every op process, summed
   over the process tree, sampled every 0.2 s (the simulators, which stand for remote portals, are left out);
-- an incremental cycle over all N after `--changes` changes in each portal (target: at most 30 s);
+- incremental cycles over all N, `--rounds` of them, each after `--changes` changes in each portal and at least
+  COUNTS_DUE_AFTER seconds after the one before (the first, after the first loads), as on a schedule of a few minutes:
+  every table's deletion count is due each time. Each cycle's time, then the first and the median of the others
+  (target: at most 30 s): the first is the first refresh after a first load, the others are as every later one;
 - the same cycle from the command line (`b24wh refresh --all`, the portals one after another), after as many
   changes again: the refreshes' own time, without Dagster's bookkeeping;
 - the machine's speed before each timed phase: the seconds a fixed Python loop takes. Shared machines vary
@@ -44,6 +47,9 @@ ROOT = Path(__file__).resolve().parents[1]
 ANCHOR = "2026-11-02T18:00:00"
 STEP_OF = {"raw": "extract", "core": "core", "marts": "marts", "published": "publish"}   # by key
 CHANGES = {"new_deals": 0.2, "stage_moves": 0.3, "field_edits": 0.2, "new_activities": 0.3}   # shares of --changes
+# Seconds between cycles for every deletion count to be due again (`paging.count_due`: at 20,000 deals the biggest
+# table, activities, is counted at most every 57 s), as on the five-minute schedule.
+COUNTS_DUE_AFTER = 70.0
 
 
 class TreeMemory:
@@ -184,6 +190,7 @@ def main() -> int:
     parser.add_argument("--portals", type=int, default=10)
     parser.add_argument("--deals", type=int, default=20_000)
     parser.add_argument("--changes", type=int, default=100, help="changes per portal before the incremental cycle")
+    parser.add_argument("--rounds", type=int, default=3, help="incremental cycles, one after another")
     parser.add_argument("--latency-scale", type=float, default=1.0, help="the simulators' latency (1: a live portal's)")
     parser.add_argument("--run", type=Path, help=argparse.SUPPRESS)   # a child: one run of the refresh job
     args = parser.parse_args()
@@ -208,12 +215,23 @@ def main() -> int:
             print(f"{args.portals} portals in one run, first loads: {together:.1f} s = {together / alone:.2f}x one "
                   f"portal alone (target <= 6x)", flush=True)
             changes = {kind: max(1, round(share * args.changes)) for kind, share in CHANGES.items()}
-            for sim in sims.values():
-                sim.control.apply_changes(advance=600, **changes)
-            print(machine_speed(), flush=True)
-            cycle, cycle_peak = run(env, Path(tmp) / "dagster", excluded)
-            print(f"incremental cycle over {args.portals} portals after {args.changes} changes each: {cycle:.1f} s "
-                  "(target <= 30 s)", flush=True)
+            cycles: list[float] = []
+            cycle_peak = 0.0
+            ended = time.monotonic()
+            for number in range(1, args.rounds + 1):
+                time.sleep(max(0.0, COUNTS_DUE_AFTER - (time.monotonic() - ended)))
+                for sim in sims.values():
+                    sim.control.apply_changes(advance=600, **changes)
+                print(machine_speed(), flush=True)
+                cycle, memory = run(env, Path(tmp) / "dagster", excluded)
+                ended = time.monotonic()
+                cycles.append(cycle)
+                cycle_peak = max(cycle_peak, memory)
+                print(f"incremental cycle {number}: {cycle:.1f} s", flush=True)
+            later = (f"; the {len(cycles) - 1} after it: median {statistics.median(cycles[1:]):.1f} s "
+                     f"({min(cycles[1:]):.1f}-{max(cycles[1:]):.1f} s)" if len(cycles) > 1 else "")
+            print(f"incremental cycle over {args.portals} portals after {args.changes} changes each: the first "
+                  f"{cycles[0]:.1f} s{later} (target <= 30 s)", flush=True)
             for sim in sims.values():
                 sim.control.apply_changes(advance=600, **changes)
             print(f"the same cycle without Dagster (`b24wh refresh --all`, the portals in turn): "
