@@ -8,7 +8,7 @@ plan on the run-config schema and plan structures made here (0.03 s instead of 0
 every step process imports preloaded beside this one (`definitions.STEP_PROCESS_IMPORTS`), it starts in about
 0.2 s of CPU instead of 1.2-1.6 s, which ten portals' processes starting at once on two cores used to wait for
 (docs/portals.md). The other jobs (each portal's backfill) run one op under Dagster's default executor and are
-left unresolved: the forkserver starts before the first op, on the way of every step process."""
+left unresolved: every step process waits for the forkserver to have loaded what it loads."""
 
 import importlib
 
