@@ -102,7 +102,7 @@ def _hook(portal: SimulatorProcess, secret: str) -> str:
 
 
 CASES = [
-    Case("wrong webhook secret", ["refresh"], 1, "refused the credentials",
+    Case("wrong webhook secret", ["refresh"], 1, "where they are set: BITRIX24_WEBHOOK_URL or ",
          prepare=lambda p, s: os.environ.__setitem__("BITRIX24_WEBHOOK_URL", _hook(s, "wrongsecret"))),
     Case("malformed webhook URL", ["refresh"], 1, "is malformed", env={"BITRIX24_WEBHOOK_URL": "portal.bitrix24.ru"}),
     Case("no webhook URL", ["refresh"], 1, "BITRIX24_WEBHOOK_URL", env={"BITRIX24_WEBHOOK_URL": ""}),

@@ -132,6 +132,9 @@ def test_each_portal_loads_only_its_own_rows_and_one_that_fails_fails_alone(
         failures = first.stderr.strip().splitlines()
         assert first.returncode == 1 and len(failures) == 1, first.stderr[-3000:]
         assert failures[0].startswith("b24wh refresh [south]: ") and "webhook" in failures[0], failures
+        # where this portal's credentials are set, not every place a credential can be
+        assert failures[0].endswith("where they are set: PORTALS__SOUTH_PORTAL__CREDENTIALS or "
+                                    "[portals.south_portal.credentials] in .dlt/secrets.toml"), failures
         assert wrong_secret(three_portals["south"].webhook_url).rstrip("/").rsplit("/", 1)[1] not in first.stderr
         folders = {name: project / "data" / "portals" / name for name in truth}
         south = folders["south"] / "warehouse.duckdb"

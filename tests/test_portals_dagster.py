@@ -113,6 +113,7 @@ def test_dagster_refreshes_every_portal_in_one_run_and_a_failing_one_stops_only_
     days = partner_days(project / "data" / "partner" / "summary.duckdb")
     assert "extract (Dagster) failed" in days["south"][-1]["error"] and "INVALID_CREDENTIALS" in days["south"][-1][
         "error"]
+    assert "where they are set: PORTALS__SOUTH_PORTAL__CREDENTIALS or" in days["south"][-1]["error"]
     assert days["north"][-1]["published"] and days["east"][-1]["error"] is None
     shared = max(1, min(Settings.threads, (os.cpu_count() or 1) // 3))
     told = sorted(r.step_key for r in instance.all_logs(result.run_id)

@@ -18,7 +18,7 @@ from urllib.parse import urlsplit
 
 import requests
 
-from pipelines.bitrix24.errors import AuthError, ConfigurationError
+from pipelines.bitrix24.errors import CREDENTIALS_PLACES, AuthError, ConfigurationError
 
 _WEBHOOK_PATH = re.compile(r"^/rest/(\d+)/([^/]+)/?$")
 EXAMPLE_URL = "https://<portal>.bitrix24.ru/rest/<user id>/<secret>/"
@@ -26,6 +26,7 @@ EXAMPLE_URL = "https://<portal>.bitrix24.ru/rest/<user id>/<secret>/"
 
 class Credentials(Protocol):
     portal: str
+    set_at: str      # where these credentials are set, for the messages that ask to check them
 
     def endpoint(self, method: str) -> str: ...
 
@@ -45,9 +46,10 @@ class WebhookAuth:
     portal: str
     user_id: int
     secret: str = field(repr=False)     # never in a repr: tracebacks, debuggers and logs show the object
+    set_at: str = CREDENTIALS_PLACES
 
     @classmethod
-    def from_url(cls, url: str) -> WebhookAuth:
+    def from_url(cls, url: str, set_at: str = CREDENTIALS_PLACES) -> WebhookAuth:
         raw = (url or "").strip()
         if not raw:
             raise ConfigurationError(f"Bitrix24 webhook URL is not set: set BITRIX24_WEBHOOK_URL to {EXAMPLE_URL}")
@@ -57,7 +59,7 @@ class WebhookAuth:
             shown = _mask_path(raw)
             raise ConfigurationError(f"Bitrix24 webhook URL {shown!r} is malformed: expected {EXAMPLE_URL} "
                                      "(copy it from the inbound webhook's page in Bitrix24)")
-        return cls(f"{parts.scheme}://{parts.netloc}", int(match.group(1)), match.group(2))
+        return cls(f"{parts.scheme}://{parts.netloc}", int(match.group(1)), match.group(2), set_at)
 
     def endpoint(self, method: str) -> str:
         return f"{self.portal}/rest/{self.user_id}/{self.secret}/{method}"
@@ -90,6 +92,7 @@ class OAuthAuth:
     token_url: str = "https://oauth.bitrix.info/oauth/token/"
     token_file: Path | None = None
     access_token: str = field(default="", repr=False)
+    set_at: str = CREDENTIALS_PLACES
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def __post_init__(self) -> None:

@@ -22,7 +22,7 @@ import requests
 
 from pipelines.bitrix24 import settings
 from pipelines.bitrix24.auth import Credentials
-from pipelines.bitrix24.errors import CREDENTIALS_PLACES, ApiError, AuthError, PortalUnavailable
+from pipelines.bitrix24.errors import ApiError, AuthError, PortalUnavailable
 from pipelines.bitrix24.throttle import OperatingLedger, RequestBucket
 
 log = logging.getLogger(__name__)
@@ -190,7 +190,7 @@ class Bitrix24Client:
             raise _Retry("expired_token")
         if code in ("NO_AUTH_FOUND", "INVALID_CREDENTIALS", "invalid_client", "user_access_error"):
             raise AuthError(f"Bitrix24 refused the credentials (HTTP {status} {code}: {text}): check the webhook's "
-                            f"user id and secret (or the OAuth application) where they are set: {CREDENTIALS_PLACES}")
+                            f"user id and secret (or the OAuth application) where they are set: {self.auth.set_at}")
         if code == "insufficient_scope":
             raise AuthError(f"Bitrix24 webhook may not call {method} (HTTP {status} insufficient_scope): add the "
                             "missing scope to the inbound webhook in Bitrix24")

@@ -34,7 +34,7 @@ from dlt.common.configuration.specs.exceptions import NativeValueError
 from dlt.common.typing import TSecretStrValue
 
 from pipelines.bitrix24.auth import EXAMPLE_URL, Credentials, OAuthAuth, WebhookAuth
-from pipelines.bitrix24.errors import ConfigurationError
+from pipelines.bitrix24.errors import CREDENTIALS_PLACES, ConfigurationError
 
 WEBHOOK_ENV = "BITRIX24_WEBHOOK_URL"
 OAUTH_TOKEN_URL = "https://oauth.bitrix.info/oauth/token/"
@@ -45,6 +45,7 @@ class Bitrix24WebhookCredentials(CredentialsConfiguration):
     """An inbound webhook: `webhook_url`, or the URL itself as `sources.bitrix24.credentials`."""
 
     webhook_url: TSecretStrValue = None
+    set_at: str | None = None    # where they are set, for the messages that ask to check them (None: any place)
 
     def parse_native_representation(self, native_value: Any) -> None:
         if not isinstance(native_value, str):
@@ -52,7 +53,7 @@ class Bitrix24WebhookCredentials(CredentialsConfiguration):
         self.webhook_url = native_value
 
     def auth(self) -> Credentials:
-        return WebhookAuth.from_url(self.webhook_url)
+        return WebhookAuth.from_url(self.webhook_url, self.set_at or CREDENTIALS_PLACES)
 
 
 @configspec
@@ -68,11 +69,12 @@ class Bitrix24OAuthCredentials(CredentialsConfiguration):
     refresh_token: TSecretStrValue = None
     token_url: str = OAUTH_TOKEN_URL
     token_file: str | None = None
+    set_at: str | None = None    # as the webhook's
 
     def auth(self) -> Credentials:
         token_file = Path(self.token_file) if self.token_file else self.default_token_file()
         return OAuthAuth(self.portal, self.client_id, self.client_secret, self.refresh_token,
-                         token_url=self.token_url, token_file=token_file)
+                         token_url=self.token_url, token_file=token_file, set_at=self.set_at or CREDENTIALS_PLACES)
 
     def default_token_file(self) -> Path:
         """`~/.b24wh/oauth-<host>-<client_id>.json`. The file of the name used before portals could share an
@@ -126,14 +128,16 @@ def portal_credentials(name: str) -> Bitrix24Credentials:
     """A listed portal's credentials, from dlt's configuration under `portals.<name>.credentials` (environment
     variables `PORTALS__<NAME>__CREDENTIALS` (the webhook URL) or `PORTALS__<NAME>__CREDENTIALS__<FIELD>`, then
     `.dlt/secrets.toml`, then `.dlt/config.toml`); nothing found is one line saying what to set."""
+    variable = f"PORTALS__{name.upper()}__CREDENTIALS"
     try:
-        return resolve_configuration(_PortalSecrets(), sections=("portals", name)).credentials
+        credentials = resolve_configuration(_PortalSecrets(), sections=("portals", name)).credentials
     except ConfigurationException:
-        variable = f"PORTALS__{name.upper()}__CREDENTIALS"
         raise ConfigurationError(
             f"no credentials for portal {name}: set {variable} to its webhook URL ({EXAMPLE_URL}), or put webhook_url "
             f"(or an OAuth application's portal, client_id, client_secret and refresh_token) under "
             f"[portals.{name}.credentials] in .dlt/secrets.toml (docs/portals.md)") from None
+    credentials.set_at = f"{variable} or [portals.{name}.credentials] in .dlt/secrets.toml"
+    return credentials
 
 
 @configspec

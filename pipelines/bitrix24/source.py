@@ -42,7 +42,6 @@ from pipelines.bitrix24.convert import arrow_schema, to_datetime, typed_row, typ
 from pipelines.bitrix24.credentials import Bitrix24Credentials, credentials_or_fallback
 from pipelines.bitrix24.cursor import Cursor, digest
 from pipelines.bitrix24.errors import (
-    CREDENTIALS_PLACES,
     AuthError,
     Bitrix24Error,
     ConfigurationError,
@@ -132,7 +131,7 @@ class Run:
         granted = batch.results.get("scope")
         if not isinstance(granted, list):
             raise AuthError(f"Bitrix24 did not report the webhook's scopes: check the webhook URL "
-                            f"({CREDENTIALS_PLACES})")
+                            f"({self.client.auth.set_at})")
         missing = [s for s in needed if s not in granted]
         if missing:
             raise AuthError(f"Bitrix24 webhook lacks the scopes {', '.join(missing)} (it has {', '.join(granted)}): "
