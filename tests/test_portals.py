@@ -103,6 +103,12 @@ def test_a_portals_credentials_come_only_from_its_own_name(monkeypatch: pytest.M
     with pytest.raises(ConfigurationError) as missing:
         portal_credentials("east")
     assert "PORTALS__EAST__CREDENTIALS" in str(missing.value) and "single" not in str(missing.value)
+    # and the messages that ask to check them name where this portal's are set, webhook or OAuth
+    assert north.set_at == "PORTALS__NORTH__CREDENTIALS or [portals.north.credentials] in .dlt/secrets.toml"
+    assert portal_credentials("south_portal").auth().set_at.startswith("PORTALS__SOUTH_PORTAL__CREDENTIALS or ")
+    monkeypatch.setenv("PORTALS__WEST__CREDENTIALS", "")
+    with pytest.raises(ConfigurationError, match=r"URL is not set: .*\(PORTALS__WEST__CREDENTIALS or "):
+        portal_credentials("west").auth()
 
 
 

@@ -52,7 +52,7 @@ class WebhookAuth:
     def from_url(cls, url: str, set_at: str = CREDENTIALS_PLACES) -> WebhookAuth:
         raw = (url or "").strip()
         if not raw:
-            raise ConfigurationError(f"Bitrix24 webhook URL is not set: set BITRIX24_WEBHOOK_URL to {EXAMPLE_URL}")
+            raise ConfigurationError(f"Bitrix24 webhook URL is not set: set it to {EXAMPLE_URL} ({set_at})")
         parts = urlsplit(raw)
         match = _WEBHOOK_PATH.match(parts.path)
         if parts.scheme not in ("http", "https") or not parts.netloc or match is None or parts.query:
@@ -123,7 +123,7 @@ class OAuthAuth:
             if response.status_code != 200 or not body or "access_token" not in body:
                 code = (body or {}).get("error", response.status_code)
                 raise AuthError(f"Bitrix24 OAuth refresh failed ({code}): re-install the application or update its "
-                                "refresh token (sources.bitrix24.oauth.refresh_token)")
+                                f"refresh token where the credentials are set: {self.set_at}")
             self.access_token = body["access_token"]
             self.refresh_token = body["refresh_token"]
             if self.token_file is not None:

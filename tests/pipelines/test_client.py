@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 import requests
 
+from b24wh_simulator.client import SimulatorProcess
 from pipelines.bitrix24.auth import OAuthAuth, WebhookAuth
 from pipelines.bitrix24.client import Bitrix24Client
 from pipelines.bitrix24.errors import AuthError, PortalUnavailable
@@ -72,3 +73,17 @@ def test_a_missing_scope_is_never_taken_for_an_expired_token() -> None:
     with pytest.raises(AuthError, match="insufficient_scope"):
         client.batch({"calls": "voximplant.statistic.get"})
     assert renewals == []
+
+
+def test_a_refused_oauth_renewal_says_where_the_credentials_are_set(portal: SimulatorProcess) -> None:
+    """The portal's OAuth server refusing the application (a wrong client secret) is one line naming where this
+    portal's credentials are set, never the secret."""
+    app = portal.oauth
+    where = "PORTALS__NORTH__CREDENTIALS or [portals.north.credentials] in .dlt/secrets.toml"
+    auth = OAuthAuth(portal.base_url, app["client_id"], "not-the-secret", "refresh", token_url=app["token_url"],
+                     set_at=where)
+    with pytest.raises(AuthError) as refused:
+        auth.refresh()
+    assert str(refused.value).startswith("Bitrix24 OAuth refresh failed (invalid_client): ")
+    assert str(refused.value).endswith(f"where the credentials are set: {where}")
+    assert "not-the-secret" not in str(refused.value)
