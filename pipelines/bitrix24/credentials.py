@@ -45,7 +45,7 @@ class Bitrix24WebhookCredentials(CredentialsConfiguration):
     """An inbound webhook: `webhook_url`, or the URL itself as `sources.bitrix24.credentials`."""
 
     webhook_url: TSecretStrValue = None
-    set_at: str | None = None    # where they are set, for the messages that ask to check them (None: any place)
+    set_at: str = CREDENTIALS_PLACES    # where they are set, for the messages that ask to check them
 
     def parse_native_representation(self, native_value: Any) -> None:
         if not isinstance(native_value, str):
@@ -53,7 +53,7 @@ class Bitrix24WebhookCredentials(CredentialsConfiguration):
         self.webhook_url = native_value
 
     def auth(self) -> Credentials:
-        return WebhookAuth.from_url(self.webhook_url, self.set_at or CREDENTIALS_PLACES)
+        return WebhookAuth.from_url(self.webhook_url, self.set_at)
 
 
 @configspec
@@ -69,12 +69,12 @@ class Bitrix24OAuthCredentials(CredentialsConfiguration):
     refresh_token: TSecretStrValue = None
     token_url: str = OAUTH_TOKEN_URL
     token_file: str | None = None
-    set_at: str | None = None    # as the webhook's
+    set_at: str = CREDENTIALS_PLACES    # as the webhook's
 
     def auth(self) -> Credentials:
         token_file = Path(self.token_file) if self.token_file else self.default_token_file()
         return OAuthAuth(self.portal, self.client_id, self.client_secret, self.refresh_token,
-                         token_url=self.token_url, token_file=token_file, set_at=self.set_at or CREDENTIALS_PLACES)
+                         token_url=self.token_url, token_file=token_file, set_at=self.set_at)
 
     def default_token_file(self) -> Path:
         """`~/.b24wh/oauth-<host>-<client_id>.json`. The file of the name used before portals could share an
