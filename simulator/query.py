@@ -62,25 +62,33 @@ class FilterBuilder:
         self.strict = strict
         self.fields = {field_key(f.name): f for f in entity.fields}
         self.args: list[Any] = []
+        # Lower bounds on dates that every matching row meets (conditions of the filter's top level, when it is
+        # an AND): column, value. `run_list` reads a short recent range through the column's index.
+        self.since: list[tuple[str, Any]] = []
+        self._bounding = False
 
     def build(self, filt: Any) -> str:
         if filt in (None, "", []):
             return "1 = 1"
         if not isinstance(filt, dict):
             raise ApiError(400, "", "Parameter 'filter' must be array.")
-        return self._group(filt)
+        return self._group(filt, top=True)
 
-    def _group(self, group: dict[str, Any]) -> str:
+    def _group(self, group: dict[str, Any], top: bool = False) -> str:
         logic = "AND"
-        parts: list[str] = []
         for key, value in group.items():
             if str(key).lower() == "logic":
                 logic = "OR" if str(value).upper() == "OR" else "AND"
+        parts: list[str] = []
+        for key, value in group.items():
+            if str(key).lower() == "logic":
                 continue
             if isinstance(value, dict) and self._split(str(key))[1] is None:
                 parts.append("(" + self._group(value) + ")")
                 continue
+            self._bounding = top and logic == "AND"
             clause = self._condition(str(key), value)
+            self._bounding = False
             if clause is not None:
                 parts.append(clause)
         if not parts:
@@ -179,6 +187,8 @@ class FilterBuilder:
             marks = ",".join("?" * len(coerced))
             return f"({col} {'NOT ' if negate else ''}IN ({marks}))"
         if value in ("", None):
+            if field.name == self.entity.id_field:   # a row's own id is never empty (a chained page after the last)
+                return "1 = 1" if negate else _NOTHING
             empty = f"({col} IS NULL OR {col} = '')"
             return f"NOT {empty}" if negate else empty
         coerced = self._coerce(field, value)
@@ -186,6 +196,8 @@ class FilterBuilder:
             return _NOTHING
         op = {"": "=", "=": "=", "!": "!=", "!=": "!=", ">": ">", ">=": ">=", "<": "<", "<=": "<="}[prefix]
         self.args.append(coerced)
+        if self._bounding and op in (">", ">=") and field.kind == "datetime":
+            self.since.append((col, coerced))
         return f"({col} {op} ?)"
 
 
@@ -262,7 +274,9 @@ def run_list(db: sqlite3.Connection, entity: Entity, *, filt: Any, select: Any, 
     no_count = offset == -1
     offset = max(offset, 0)
     columns = ", ".join(f"{f.expr} AS c{i}" for i, f in enumerate(fields))
-    sql = f"SELECT t.id AS _id, {columns} FROM {entity.source} WHERE {where_sql} ORDER BY {order_sql} LIMIT ?"
+    source = f"{entity.source} INDEXED BY {index}" if (index := recent_range_index(db, entity, builder.since)) \
+        else entity.source
+    sql = f"SELECT t.id AS _id, {columns} FROM {source} WHERE {where_sql} ORDER BY {order_sql} LIMIT ?"
     params: list[Any] = [*args, PAGE_SIZE]
     if offset:
         sql += " OFFSET ?"
@@ -278,6 +292,36 @@ def run_list(db: sqlite3.Connection, entity: Entity, *, filt: Any, select: Any, 
     nxt = offset + PAGE_SIZE if not no_count and offset + PAGE_SIZE < total else None
     return Page(rows=rows, total=total, next=nxt, counted_rows=0 if no_count else total,
                 skipped_rows=offset, width=len(fields) + 3 * len(multi))
+
+
+# A date range holding fewer rows than this is read through its column's index: SQLite, knowing nothing of how
+# recent the bound is, would walk the table in id order instead (30 ms for 220,000 activities, 0.1 ms this way).
+RECENT_ROWS = 1000
+
+
+def recent_range_index(db: sqlite3.Connection, entity: Entity, since: list[tuple[str, Any]]) -> str | None:
+    """The index to read a filter's rows through when one of its lower date bounds leaves few rows (a
+    modification window); None to leave the plan to SQLite (most rows match: walking them in id order is
+    quicker than sorting them)."""
+    table = entity.source.split()[0]
+    for column, bound in since:
+        index = _index_on(db, table, column)
+        if index is None:
+            continue
+        beyond = db.execute(f"SELECT count(*) FROM (SELECT 1 FROM {table} INDEXED BY {index} WHERE {column} >= ? "
+                            f"LIMIT {RECENT_ROWS})", [bound]).fetchone()[0]
+        if beyond < RECENT_ROWS:
+            return index
+    return None
+
+
+def _index_on(db: sqlite3.Connection, table: str, column: str) -> str | None:
+    """An index of `table` whose first column is `column` (None for a view or an unindexed column)."""
+    for _, name, *_ in db.execute(f"PRAGMA index_list({table})").fetchall():
+        first = db.execute(f"PRAGMA index_info({name})").fetchone()
+        if first is not None and first[2] == column:
+            return str(name)
+    return None
 
 
 def field_key(name: str) -> str:

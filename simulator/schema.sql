@@ -1,5 +1,7 @@
 -- The simulated portal's storage (SQLite). Datetimes are unix seconds; the API renders them in the
 -- portal time zone. Deleted CRM rows keep `is_deleted = 1` so they can be restored (recycle bin).
+-- `<table>_live (is_deleted, id)`: a range of live rows is counted (`total`, the deletion counts) from the index
+-- alone, a third of the time of reading the rows.
 
 CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 
@@ -41,6 +43,7 @@ CREATE TABLE deals (
 );
 CREATE INDEX deals_modify ON deals (date_modify);
 CREATE INDEX deals_create ON deals (date_create);
+CREATE INDEX deals_live ON deals (is_deleted, id);
 
 CREATE TABLE leads (
     id INTEGER PRIMARY KEY, title TEXT, name TEXT, second_name TEXT, last_name TEXT, company_title TEXT,
@@ -52,6 +55,7 @@ CREATE TABLE leads (
     last_activity_by INTEGER, uf_crm_landing TEXT, is_deleted INTEGER NOT NULL DEFAULT 0
 );
 CREATE INDEX leads_modify ON leads (date_modify);
+CREATE INDEX leads_live ON leads (is_deleted, id);
 
 CREATE TABLE contacts (
     id INTEGER PRIMARY KEY, post TEXT, comments TEXT, name TEXT, second_name TEXT, last_name TEXT,
@@ -62,6 +66,7 @@ CREATE TABLE contacts (
     is_deleted INTEGER NOT NULL DEFAULT 0
 );
 CREATE INDEX contacts_modify ON contacts (date_modify);
+CREATE INDEX contacts_live ON contacts (is_deleted, id);
 
 CREATE TABLE companies (
     id INTEGER PRIMARY KEY, title TEXT, company_type TEXT, industry TEXT, employees TEXT, revenue REAL,
@@ -71,6 +76,7 @@ CREATE TABLE companies (
     address_country TEXT, uf_crm_inn TEXT, is_deleted INTEGER NOT NULL DEFAULT 0
 );
 CREATE INDEX companies_modify ON companies (date_modify);
+CREATE INDEX companies_live ON companies (is_deleted, id);
 
 CREATE TABLE multifields (
     id INTEGER PRIMARY KEY, entity_type_id INTEGER NOT NULL, entity_id INTEGER NOT NULL,
@@ -88,6 +94,7 @@ CREATE TABLE activities (
     is_deleted INTEGER NOT NULL DEFAULT 0
 );
 CREATE INDEX activities_updated ON activities (last_updated);
+CREATE INDEX activities_live ON activities (is_deleted, id);
 
 -- tasks.task.list: the task behind each CRM task activity (activity_id), and the team's own tasks, some
 -- bound to a deal from the Tasks module (crm_owner_* set, no activity). Status 2 pending, 3 in progress, 5 done.
@@ -99,6 +106,7 @@ CREATE TABLE tasks (
 );
 CREATE INDEX tasks_changed ON tasks (changed_date);
 CREATE INDEX tasks_activity ON tasks (activity_id);
+CREATE INDEX tasks_live ON tasks (is_deleted, id);
 CREATE INDEX activities_owner ON activities (owner_type_id, owner_id);
 
 CREATE TABLE stage_history (
@@ -107,7 +115,7 @@ CREATE TABLE stage_history (
     stage_semantic_id TEXT NOT NULL, stage_id TEXT NOT NULL, is_deleted INTEGER NOT NULL DEFAULT 0
 );
 CREATE INDEX stage_history_owner ON stage_history (entity_type_id, owner_id);
-CREATE INDEX stage_history_keyset ON stage_history (entity_type_id, id);
+CREATE INDEX stage_history_keyset ON stage_history (entity_type_id, is_deleted, id);
 
 CREATE TABLE invoices (
     id INTEGER PRIMARY KEY, title TEXT, account_number TEXT, stage_id TEXT NOT NULL, previous_stage_id TEXT,
@@ -117,6 +125,7 @@ CREATE TABLE invoices (
     updated_by INTEGER, assigned_by_id INTEGER NOT NULL, is_deleted INTEGER NOT NULL DEFAULT 0
 );
 CREATE INDEX invoices_updated ON invoices (updated_time);
+CREATE INDEX invoices_live ON invoices (is_deleted, id);
 
 CREATE TABLE timeline_comments (
     id INTEGER PRIMARY KEY, entity_type TEXT NOT NULL, entity_id INTEGER NOT NULL, created INTEGER NOT NULL,
