@@ -35,13 +35,16 @@ import tempfile
 import threading
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import dagster as dg
 from dagster._core.definitions.reconstruct import ReconstructableRepository
 
-from b24wh_simulator.client import SimulatorProcess
 from benchmarks.memory import tree_rss_mib
 from warehouse.settings import load_settings
+
+if TYPE_CHECKING:
+    from b24wh_simulator.client import SimulatorProcess
 
 ROOT = Path(__file__).resolve().parents[1]
 ANCHOR = "2026-11-02T18:00:00"
@@ -196,6 +199,9 @@ def main() -> int:
     args = parser.parse_args()
     if args.run:
         return run_here(args.run)
+    # The simulators' client (requests) only here: a run's process imports what a deployment's run worker does.
+    from b24wh_simulator.client import SimulatorProcess
+
     names = [f"p{i:02d}" for i in range(args.portals)]
     options = {"deals": args.deals, "clock": "frozen", "anchor": ANCHOR, "rate": 2, "burst": 50,
                "latency_scale": args.latency_scale}

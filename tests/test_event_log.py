@@ -20,6 +20,7 @@ from dagster_project.event_log import (
     EVENT_BATCH_SIZE,
     EVENT_BATCH_SIZE_ENV,
     KEPT_FILES,
+    PLANNED,
     KeptConnectionsSqliteEventLogStorage,
 )
 
@@ -68,8 +69,7 @@ def checked_tables(n: int) -> dg.JobDefinition:
 
 
 def planned(instance: dg.DagsterInstance, run_id: str) -> list[tuple[str, str]]:
-    kinds = {dg.DagsterEventType.ASSET_MATERIALIZATION_PLANNED, dg.DagsterEventType.ASSET_CHECK_EVALUATION_PLANNED}
-    events = [e.get_dagster_event() for e in instance.all_logs(run_id) if e.dagster_event_type in kinds]
+    events = [e.get_dagster_event() for e in instance.all_logs(run_id) if e.dagster_event_type in PLANNED]
     return sorted((e.event_type_value, repr(e.asset_key or e.asset_check_planned_data.asset_check_key))
                   for e in events)
 
@@ -180,6 +180,44 @@ def test_a_runs_planned_events_are_stored_in_one_transaction_per_file(
     assert separately - len(commits) >= 2 * 40 - 2, (separately, len(commits))
 
 
+def file_rows(folder: Path) -> dict[str, list[tuple[object, ...]]]:
+    """Every row of every table in the event files under `folder`, but when each was made (an asset's entry, a
+    file's migrations)."""
+    rows: dict[str, list[tuple[object, ...]]] = {}
+    for path in sorted(folder.glob("*.db")):
+        engine = sqlalchemy.create_engine(f"sqlite:///{path}")
+        with engine.connect() as conn:
+            for table in sqlalchemy.inspect(conn).get_table_names():
+                columns = ", ".join(f'"{c["name"]}"' for c in sqlalchemy.inspect(conn).get_columns(table)
+                                    if c["name"] not in ("create_timestamp", "migration_completed"))
+                rows[f"{path.name}:{table}"] = list(conn.execute(sqlalchemy.text(
+                    f"SELECT {columns} FROM {table} ORDER BY 1")))
+        engine.dispose()
+    return rows
+
+
+def test_planned_events_stored_together_are_the_rows_dagster_stores_one_by_one(
+        dagster_instance: dg.DagsterInstance, tmp_path: Path) -> None:
+    """A run's planned events go in with one statement per table: the same rows in the same files as Dagster's
+    own storage writes for them, for a first run (new asset entries) and a later one (entries updated)."""
+    run = checked_tables(4).execute_in_process(instance=dagster_instance)
+    events = [e for e in dagster_instance.all_logs(run.run_id) if e.dagster_event_type in PLANNED]
+    assert len(events) == 8
+    dagsters_own = SqliteEventLogStorage(str(tmp_path / "dagsters"))
+    ours = KeptConnectionsSqliteEventLogStorage(str(tmp_path / "ours"))
+    for run_id, offset in (("first", 0.0), ("later", 60.0)):
+        batch = [e._replace(run_id=run_id, timestamp=e.timestamp + offset) for e in events]
+        for event in batch:
+            dagsters_own.store_event(event)
+        ours.store_event_batch(batch)
+    dagsters_own.dispose()
+    ours.dispose()
+    theirs, mine = file_rows(tmp_path / "dagsters"), file_rows(tmp_path / "ours")
+    assert len(mine["index.db:asset_keys"]) == 4 and len(mine["index.db:asset_check_executions"]) == 8
+    assert len(mine["later.db:event_logs"]) == 8
+    assert mine == theirs
+
+
 def test_a_batch_that_fails_keeps_nothing(dagster_instance: dg.DagsterInstance,
                                           monkeypatch: pytest.MonkeyPatch) -> None:
     """A batch is all or nothing: Dagster then stores its events one by one, so none may be kept twice."""
@@ -202,6 +240,27 @@ def test_a_batch_that_fails_keeps_nothing(dagster_instance: dg.DagsterInstance,
     monkeypatch.undo()
     storage.store_event_batch(events)
     assert len(dagster_instance.all_logs("again")) == len(events)
+
+
+def test_a_batch_of_planned_events_that_fails_keeps_nothing(dagster_instance: dg.DagsterInstance,
+                                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    run = checked_tables(3).execute_in_process(instance=dagster_instance)
+    events = [e._replace(run_id="again") for e in dagster_instance.all_logs(run.run_id)
+              if e.dagster_event_type in PLANNED]
+    storage = dagster_instance.event_log_storage
+
+    def disk_full(*args: object) -> None:
+        raise OSError("disk full")
+
+    monkeypatch.setattr(storage, "store_asset_check_event", disk_full)   # the last of the batch's writes
+    with pytest.raises(OSError, match="disk full"):
+        storage.store_event_batch(events)
+    assert dagster_instance.all_logs("again") == []
+    with sqlalchemy.create_engine(f"sqlite:///{event_files(dagster_instance) / 'index.db'}").connect() as conn:
+        assert conn.execute(sqlalchemy.text("SELECT count(*) FROM event_logs WHERE run_id = 'again'")).scalar() == 0
+    monkeypatch.undo()
+    storage.store_event_batch(events)
+    assert len(dagster_instance.all_logs("again")) == len(events) == 6
 
 
 def test_a_file_is_made_once_and_a_made_one_is_used_without_reading_the_migration_scripts(
