@@ -252,7 +252,7 @@ def test_a_batch_of_planned_events_that_fails_keeps_nothing(dagster_instance: dg
     def disk_full(*args: object) -> None:
         raise OSError("disk full")
 
-    monkeypatch.setattr(storage, "store_asset_check_event", disk_full)   # the last of the batch's writes
+    monkeypatch.setattr(storage, "_get_asset_entry_values", disk_full)   # after the events' rows in both files
     with pytest.raises(OSError, match="disk full"):
         storage.store_event_batch(events)
     assert dagster_instance.all_logs("again") == []
