@@ -163,12 +163,15 @@ class KeptConnectionsSqliteEventLogStorage(SqliteEventLogStorage):
                       if event.dagster_event_type in ASSET_EVENTS and event.get_dagster_event().asset_key]
             self._store_asset_event_tags(conn, [event for event, _ in assets], [event_id for _, event_id in assets])
             index_columns = self._has_asset_key_index_cols_on_connection(conn)
+            entries: dict[tuple[str, ...], list[dict[str, Any]]] = {}    # by the columns an entry sets
             for event, event_id in assets:
-                values = self._get_asset_entry_values(event, event_id, index_columns)
-                if values:
+                if values := self._get_asset_entry_values(event, event_id, index_columns):
                     key = event.get_dagster_event().asset_key.to_string()  # type: ignore[union-attr]
-                    conn.execute(sqlite_insert(AssetKeyTable).values(asset_key=key, **values).on_conflict_do_update(
-                        index_elements=[AssetKeyTable.c.asset_key], set_=values))
+                    entries.setdefault(tuple(values), []).append({"asset_key": key, **values})
+            for columns, same in entries.items():   # inserted, or updated where the asset has its entry already
+                upsert = sqlite_insert(AssetKeyTable)
+                conn.execute(upsert.on_conflict_do_update(index_elements=[AssetKeyTable.c.asset_key],
+                                                          set_={c: upsert.excluded[c] for c in columns}), same)
             checks = [{"asset_key": planned.asset_key.to_string(), "check_name": planned.check_name,
                        "partition": partition, "run_id": event.run_id,
                        "execution_status": AssetCheckExecutionRecordStatus.PLANNED.value,
