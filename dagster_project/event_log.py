@@ -157,7 +157,7 @@ class KeptConnectionsSqliteEventLogStorage(SqliteEventLogStorage):
         for run_id in dict.fromkeys(row["run_id"] for row in rows):
             with self.run_connection(run_id) as conn:
                 conn.execute(insert, [row for row in rows if row["run_id"] == run_id])
-        with self.index_connection() as conn:    # mirrored for the queries across runs, as Dagster does
+        with self.index_connection() as conn:    # mirrored for the queries across runs; one by one for their ids
             ids = [conn.execute(insert, row).inserted_primary_key[0] for row in rows]
             assets = [(event, event_id) for event, event_id in zip(events, ids, strict=True)
                       if event.dagster_event_type in ASSET_EVENTS and event.get_dagster_event().asset_key]

@@ -65,7 +65,6 @@ class FilterBuilder:
         # Lower bounds on dates that every matching row meets (conditions of the filter's top level, when it is
         # an AND): column, value. `run_list` reads a short recent range through the column's index.
         self.since: list[tuple[str, Any]] = []
-        self._bounding = False
 
     def build(self, filt: Any) -> str:
         if filt in (None, "", []):
@@ -86,9 +85,7 @@ class FilterBuilder:
             if isinstance(value, dict) and self._split(str(key))[1] is None:
                 parts.append("(" + self._group(value) + ")")
                 continue
-            self._bounding = top and logic == "AND"
-            clause = self._condition(str(key), value)
-            self._bounding = False
+            clause = self._condition(str(key), value, bounds_all=top and logic == "AND")
             if clause is not None:
                 parts.append(clause)
         if not parts:
@@ -110,7 +107,8 @@ class FilterBuilder:
             return name.upper()
         return None
 
-    def _condition(self, key: str, value: Any) -> str | None:
+    def _condition(self, key: str, value: Any, bounds_all: bool) -> str | None:
+        """The clause for one condition; `bounds_all`: every matching row meets it (it is not inside an OR)."""
         prefix, target = self._split(key)
         if target is None:
             if self.strict:
@@ -121,7 +119,7 @@ class FilterBuilder:
             return self._multifield(prefix, target, value)
         if target.kind == "json":
             return self._membership(prefix, target, value)
-        return self._compare(prefix, target, value)
+        return self._compare(prefix, target, value, bounds_all)
 
     def _multifield(self, prefix: str, type_id: str, value: Any) -> str:
         values = value if isinstance(value, list) else [value]
@@ -160,7 +158,7 @@ class FilterBuilder:
             return str(value).upper()
         return "" if value is None else str(value)
 
-    def _compare(self, prefix: str, field: Field, value: Any) -> str:
+    def _compare(self, prefix: str, field: Field, value: Any, bounds_all: bool) -> str:
         col = field.expr
         if prefix in ("><", "!><"):
             bounds = value if isinstance(value, list) else str(value).split(",")
@@ -196,7 +194,7 @@ class FilterBuilder:
             return _NOTHING
         op = {"": "=", "=": "=", "!": "!=", "!=": "!=", ">": ">", ">=": ">=", "<": "<", "<=": "<="}[prefix]
         self.args.append(coerced)
-        if self._bounding and op in (">", ">=") and field.kind == "datetime":
+        if bounds_all and op in (">", ">=") and field.kind == "datetime":
             self.since.append((col, coerced))
         return f"({col} {op} ?)"
 
