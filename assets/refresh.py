@@ -25,6 +25,7 @@ from assets.ingestion import raw_results, raw_specs, selected_entities
 from assets.model import core_results, core_specs, mart_results, mart_specs, published_results, published_specs
 from assets.steps import check_specs, op_name, pool, table_key
 from dagster_project.cli import one_line
+from dagster_project.cores import core
 from dagster_project.portals import Scope, scopes, update_summary
 from dagster_project.resources import Bitrix24Resource, WarehouseResource
 from dagster_project.steps import STEP, STEPS, Done, Step, each_step, prepare
@@ -82,7 +83,7 @@ def refresh_assets(portal: str | None = None) -> dg.AssetsDefinition:
             request = prepare(scope.warehouse, settings=settings, timezone=scope.timezone, source=source,
                               entities=selected_entities(context, portal), backfill=backfill,
                               sweep=True if config.force_sweep else None, rebuild=config.rebuild)
-            with closing(each_step(request, steps)) as done_steps:
+            with closing(each_step(request, steps, core(context.log.info))) as done_steps:
                 for last in done_steps:
                     yield from RESULTS[last.step.name](context, last.result, portal)
                     yield from check_results(context, last, portal)

@@ -1,7 +1,8 @@
 """What the multiprocess executor's forkserver loads once, before it forks a step process per portal
 (`definitions.build_definitions`, `preload_modules`): the code location, what the steps import only when they run
 (`steps.STEP_MODULES`: dlt, pyarrow), and the jobs whose step processes it forks, resolved, with their execution
-plans built once.
+plans built once. It also makes the slots its step processes share the machine's cores through
+(`dagster_project.cores`: `[warehouse] builds_at_once` builds at once, by default one per core).
 
 A step process forked from it starts without importing or resolving anything again, and builds its own execution
 plan on the run-config schema and plan structures made here (0.03 s instead of 0.07 s). With the Dagster modules
@@ -14,8 +15,10 @@ import importlib
 
 from dagster._core.execution.api import create_execution_plan
 
+from dagster_project import cores
 from dagster_project.definitions import FORKED_JOBS, defs
 from dagster_project.steps import STEP_MODULES
+from warehouse.settings import load_settings
 
 for _module in STEP_MODULES:
     importlib.import_module(_module)
@@ -23,3 +26,5 @@ for _module in STEP_MODULES:
 JOBS = [defs.get_repository_def().get_job(name) for name in FORKED_JOBS]
 for _job in JOBS:
     create_execution_plan(_job)
+
+cores.share(load_settings().builds_at_once)   # the step processes forked from here share them

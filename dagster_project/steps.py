@@ -15,7 +15,7 @@ file, the portal's time zone, the plans file, the publication URL and the wareho
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import ExitStack, closing
+from contextlib import AbstractContextManager, ExitStack, closing
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -96,10 +96,11 @@ class Step:
     checks: tuple[Check, ...] = ()
     if_checks_fail: str = ""     # what a failing check means for the steps after it
     attaches_warehouse: bool = False   # reads the file through a DuckDB of its own, so it cannot be kept open
+    waits_on_portal: bool = False      # mostly waits on the portal's answers rather than on the machine
 
 
 STEPS: tuple[Step, ...] = (
-    Step("extract", extract),
+    Step("extract", extract, waits_on_portal=True),
     Step("core", model, CORE_CHECKS, "core check failed, marts left as they were"),
     Step("marts", marts, MART_CHECKS, "mart check failed, nothing published"),
     Step("publish", publication, attaches_warehouse=True),
@@ -131,16 +132,22 @@ class Done:
         return not any(self.violations.values())
 
 
-def each_step(request: Request, steps: Sequence[Step] = STEPS) -> Iterator[Done]:
+def each_step(request: Request, steps: Sequence[Step] = STEPS,
+              core: AbstractContextManager[None] | None = None) -> Iterator[Done]:
     """The steps in order, the warehouse locked from the first step to the last (no other refresh in between).
     Yields each step as it ends, with its checks counted; after a step whose check fails, raises WarehouseError
     naming it instead of going on. Close the iterator when leaving it early: it holds the lock.
 
     The warehouse file is kept open until the first step that attaches it (`files.kept_open`; publication, the
-    last): opening and checkpointing it once instead of at every connection takes a fifth off a small refresh."""
-    with writer_lock(request.warehouse), ExitStack() as kept:
+    last): opening and checkpointing it once instead of at every connection takes a fifth off a small refresh.
+    `core` (a core of the machine, `dagster_project.cores`) is held from the first step that does not wait on the
+    portal to the end."""
+    with writer_lock(request.warehouse), ExitStack() as kept, ExitStack() as held:
         kept.enter_context(kept_open(request.warehouse))
         for step in steps:
+            if core is not None and not step.waits_on_portal:
+                held.enter_context(core)
+                core = None
             if step.attaches_warehouse:
                 kept.close()
             done = Done(step, step.run(request), count(str(request.warehouse), step.checks))

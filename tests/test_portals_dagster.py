@@ -95,7 +95,8 @@ def test_dagster_refreshes_every_portal_in_one_run_and_a_failing_one_stops_only_
     project = tmp_path / "partner"
     (project / "plans").mkdir(parents=True)
     (project / "plans" / "north.csv").write_text("scope,id,month,metric,plan\n", encoding="utf-8")
-    monkeypatch.setenv("B24WH_CONFIG", str(settings_file(project, SETTINGS)))
+    one_build_at_once = SETTINGS + "\n[warehouse]\nbuilds_at_once = 1\n"
+    monkeypatch.setenv("B24WH_CONFIG", str(settings_file(project, one_build_at_once)))
     monkeypatch.setenv("B24WH_HOME", str(project))
     monkeypatch.setenv("PYTHONPATH", str(ROOT))
     monkeypatch.delenv("B24WH_PUBLISH_URL", raising=False)
@@ -133,5 +134,15 @@ def test_dagster_refreshes_every_portal_in_one_run_and_a_failing_one_stops_only_
         assert warehouse_deals(warehouse) == portal_deals(three_portals[name]), name
     refreshes = ("north__warehouse_refresh", "east__warehouse_refresh")
     assert min(ended[s] for s in refreshes) > max(started[s] for s in refreshes), "the portals ran one after another"
+    # Their extracts ran side by side, their builds one at a time (`builds_at_once = 1`): the second took the core
+    # once the first had published. South failed in its extract, before any build.
+    took = {r.step_key: r.timestamp for r in instance.all_logs(result.run_id)
+            if r.user_message.startswith("Took one of the 1 cores the run's builds share")}
+    assert set(took) == set(refreshes)
+    published_at = {r.step_key: r.timestamp for r in logs
+                    if r.dagster_event.event_type == dg.DagsterEventType.ASSET_MATERIALIZATION  # type: ignore[union-attr]
+                    and r.dagster_event.asset_key.path[1:] == ["warehouse", "published"]}  # type: ignore[union-attr]
+    first, second = sorted(refreshes, key=took.__getitem__)
+    assert took[second] > published_at[first]
 
 

@@ -94,6 +94,9 @@ class Settings:
     # The most threads DuckDB uses in a refresh (its loads, builds and publication). Dagster gives each of the
     # portals it refreshes at once a share of the machine's cores within it (`assets.refresh.shared_threads`).
     threads: int = 2
+    # How many of the portals Dagster refreshes in one run build (the model, the marts, the publication) at once;
+    # the others wait for a core, their extracts going on meanwhile (`dagster_project.cores`). 0: one per core.
+    builds_at_once: int = 0
     # The portals of a deployment that serves many (empty: one portal, configured as before).
     portals: tuple[Portal, ...] = ()
     # A listed portal publishes to the SQL database under schemas of its own (`<name>_core`, `<name>_marts`).
@@ -109,7 +112,7 @@ _SECTIONS = {"calendar": ("weekend", "holidays"),
              "publish": ("publish_directory", "publish_duckdb", "publish_parquet", "duckdb_storage_version",
                          "keep_versions"),
              "wall": ("wall_language", "wall_theme", "stale_after_seconds", "poll_seconds"),
-             "warehouse": ("memory_limit", "threads")}
+             "warehouse": ("memory_limit", "threads", "builds_at_once")}
 
 
 def portal_timezone(name: str | None = None) -> str:
@@ -265,9 +268,10 @@ def _convert(path: Path, name: str, key: str, value: Any) -> Any:
         if not (isinstance(value, str) and MEMORY.fullmatch(value)):
             raise SettingsError(f"{path}: {name} must be an amount of memory such as \"2GB\" or \"512MB\"")
         return value
-    if key == "threads":
-        if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-            raise SettingsError(f"{path}: {name} must be a whole number of at least 1")
+    if key in ("threads", "builds_at_once"):
+        least = 1 if key == "threads" else 0
+        if not isinstance(value, int) or isinstance(value, bool) or value < least:
+            raise SettingsError(f"{path}: {name} must be a whole number of at least {least}")
         return value
     if key == "lost_reason_field":
         if value and not (isinstance(value, str) and value.isidentifier()):

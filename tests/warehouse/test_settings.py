@@ -27,7 +27,7 @@ def test_the_documented_example_loads(tmp_path: Path) -> None:
     assert settings.plans_file == tmp_path / "plans.csv" and settings.lost_reason_field == "UF_CRM_LOSS_REASON"
     assert (settings.gap_min_deals, settings.gap_absolute, settings.contact_required) == (10, 0.3, ("post",))
     assert (settings.wall_language, settings.wall_theme, settings.stale_after_seconds) == ("auto", "dark", 300)
-    assert (settings.memory_limit, settings.threads) == ("2GB", 2)
+    assert (settings.memory_limit, settings.threads, settings.builds_at_once) == ("2GB", 2, 0)
 
 
 def test_the_documented_publishing_settings_load(tmp_path: Path) -> None:
@@ -59,6 +59,8 @@ def test_no_file_means_the_defaults(tmp_path: Path, monkeypatch: pytest.MonkeyPa
     ("[warehouse]\nthreads = 0\n", "warehouse.threads must be a whole number of at least 1"),
     ("[warehouse]\nthreads = \"two\"\n", "warehouse.threads must be a whole number of at least 1"),
     ("[warehouse]\nthreads = true\n", "warehouse.threads must be a whole number of at least 1"),
+    ("[warehouse]\nbuilds_at_once = -1\n", "warehouse.builds_at_once must be a whole number of at least 0"),
+    ("[warehouse]\nbuilds_at_once = true\n", "warehouse.builds_at_once must be a whole number of at least 0"),
 ])
 def test_a_malformed_value_is_refused_by_name(tmp_path: Path, text: str, message: str) -> None:
     path = tmp_path / "b24wh.toml"
