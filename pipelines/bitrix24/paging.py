@@ -493,9 +493,11 @@ class Scheduler:
         """Commands per walker for the next batch. The walkers that want the most fill it first, whole: a
         walker in a batch in flight waits for its answer (its next pages chain on it), so the walkers of one
         big table go out in parallel batches, not squeezed into one. What is left of the 50 commands goes to
-        the walkers that want little (the first pages of an incremental refresh share one batch), the costliest
-        counts first, as long as the batch's counting stays within COUNT_SECONDS_PER_BATCH: the counts left
-        over go out in the next batch, counted while this one is."""
+        the walkers that want little (the first pages of an incremental refresh share one batch), then the
+        costliest counts, as long as the batch's time at the portal (its pages at PAGE_SECONDS, its counting)
+        stays within COUNT_SECONDS_PER_BATCH: the counts left over go out in the next batch, counted while this
+        one is. So the pages of an incremental refresh's first batch are not held up by 1.5 s of counting on top
+        of them while the other batches in flight count."""
         busy = self._busy()
         ready = [w for w in self.walkers if w.hungry and id(w) not in busy and self.client.wait_for(w.method) <= 0]
         counts: dict[Walker, int] = {}
@@ -503,14 +505,14 @@ class Scheduler:
         for walker in sorted(ready, key=lambda w: (-w.wants(), -w.counting_seconds())):
             if budget == 0:
                 break
+            take = min(budget, walker.wants())
             cost = walker.counting_seconds()
             if counts and cost and seconds + cost > settings.COUNT_SECONDS_PER_BATCH:
                 continue
-            take = min(budget, walker.wants())
             if take > 0:
                 counts[walker] = take
                 budget -= take
-                seconds += cost
+                seconds += cost or settings.PAGE_SECONDS * take
         return counts
 
     def _launch(self) -> None:

@@ -26,9 +26,11 @@ OPERATING_WINDOW = 600.0
 COUNT_SECONDS_PER_ROW = 49.9 / 2_387_743
 COUNT_SECONDS_PER_REFRESH = REQUEST_TIMEOUT / 2   # all of one refresh's counts; a bigger table is left to the sweep
 COUNT_BUDGET_SHARE = 0.1                          # of OPERATING_LIMIT per OPERATING_WINDOW, per method
-# A batch runs its commands one after another: at most this much counting in one, the rest counted side by side
-# in the other batches in flight (a 20,000-deal portal's counts take about 10 s of the portal's time).
+# A batch runs its commands one after another: its pages (PAGE_SECONDS each) and its counting take at most this much
+# of the portal's time, the counts left over counted side by side in the other batches in flight (a 20,000-deal
+# portal's counts take about 10 s of the portal's time).
 COUNT_SECONDS_PER_BATCH = 1.5
+PAGE_SECONDS = 0.04             # a list page, from the recorded 1.5-3.5 s for a batch of 50
 
 OVERLAP_SECONDS = 300           # incremental windows re-read this much before the stored cursor
 SWEEP_EVERY_HOURS = 24.0        # id-only deletion sweep cadence

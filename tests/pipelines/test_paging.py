@@ -12,7 +12,7 @@ from urllib.parse import unquote
 from pipelines.bitrix24 import settings
 from pipelines.bitrix24.catalogue import BY_NAME
 from pipelines.bitrix24.client import BatchResult
-from pipelines.bitrix24.paging import DeletionWalker, Scheduler, count_cost, count_due, deletion_walkers
+from pipelines.bitrix24.paging import DeletionWalker, KeysetWalker, Scheduler, count_cost, count_due, deletion_walkers
 
 
 def answer(walker: DeletionWalker, portal: set[int], ignore_id_filter: bool = False) -> int:
@@ -143,3 +143,51 @@ def test_a_big_portals_counts_are_counted_side_by_side_in_batches_of_bounded_tim
     assert max(first_round) <= settings.COUNT_SECONDS_PER_BATCH + 1e-9, first_round
     assert sum(first_round) > 2 * settings.COUNT_SECONDS_PER_BATCH, "the first batches counted most of it"
     assert portal.most_at_once == settings.BATCHES_IN_FLIGHT, "counted side by side"
+
+
+class RecordingPortal:
+    """A portal holding nothing that records, per batch, its page commands and the portal's seconds its counts
+    took (count commands bound an id range: `>=ID` and `<=ID`)."""
+
+    def __init__(self, live: dict[str, set[int]]) -> None:
+        self.live = live
+        self.batches: list[tuple[int, float]] = []
+        self._lock = threading.Lock()
+
+    def wait_for(self, method: str) -> float:
+        return 0.0
+
+    def batch(self, commands: dict[str, str]) -> BatchResult:
+        time.sleep(0.2)     # the portal working on it: the other batches in flight are sent meanwhile
+        results, totals = {}, {}
+        for name, text in commands.items():
+            answer = answers(self.live.get(text.split("?")[0], set()), {name: text})
+            results.update(answer.results)
+            totals.update(answer.totals)
+        pages = sum(1 for text in commands.values() if ">=ID" not in unquote(text))
+        with self._lock:
+            self.batches.append((pages, count_cost(sum(totals.values()))))
+        return BatchResult(results, {}, totals, {})
+
+
+def test_an_incremental_refreshs_first_pages_go_out_without_counting_on_top_of_them() -> None:
+    """A batch runs its commands one after another. The first pages of every entity in its modification window
+    (36 commands: about 1.4 s of a live portal's time) go in one batch; the counts of a big table go beside it, in
+    the other batches in flight, not 1.5 s of counting on top of the pages."""
+    window = {">=DATE_MODIFY": "2026-11-30T10:00:00"}
+    names = ("deals", "leads", "contacts", "companies", "activities", "tasks")
+    known = list(range(1, 440_001, 2))                  # 220,000 activities: four slices of 1.15 s
+    portal = RecordingPortal({BY_NAME["activities"].method: set(known)})
+    scheduler = Scheduler(portal)   # type: ignore[arg-type]
+    pages = [scheduler.register(KeysetWalker(BY_NAME[name], ["ID"], {**window, "<ID": cut}))
+             for name in names for cut in (10**6, 2 * 10**6)]
+    counts = [scheduler.register(w) for w in deletion_walkers(BY_NAME["activities"], known)]
+    assert sum(w.wants() for w in pages) * settings.PAGE_SECONDS > settings.COUNT_SECONDS_PER_BATCH - min(
+        w.counting_seconds() for w in counts), "no slice fits beside the pages"
+    while not all(w.done for w in (*pages, *counts)):
+        scheduler.pump()
+    first_round = portal.batches[:settings.BATCHES_IN_FLIGHT]
+    with_pages = [(n, seconds) for n, seconds in first_round if n]
+    assert with_pages == [(36, 0.0)], first_round
+    assert sorted(seconds > 0 for _, seconds in first_round) == [False, True, True, True], "counted beside them"
+    assert all(w.deleted == set() for w in counts)
