@@ -77,44 +77,42 @@ def test_a_killed_build_frees_its_slot(processes: list[multiprocessing.Process])
     assert taken_within(taken, DEADLINE, expected=1) == [waiting.pid]
 
 
-def test_a_refresh_holds_its_core_from_the_first_build_step_to_the_end(tmp_path: Path) -> None:
-    held: list[bool] = [False]
-    seen: dict[str, bool] = {}
+class Core:
+    """A stand-in for a core of the machine that tells whether it is held."""
+
+    def __init__(self) -> None:
+        self.held = False
 
     @contextmanager
-    def core() -> Iterator[None]:
-        held[0] = True
+    def taken(self) -> Iterator[None]:
+        self.held = True
         try:
             yield
         finally:
-            held[0] = False
+            self.held = False
+
+
+def test_a_refresh_holds_its_core_from_the_first_build_step_to_the_end(tmp_path: Path) -> None:
+    core, seen = Core(), {}
 
     def step(name: str, waits_on_portal: bool = False) -> Step:
-        return Step(name, lambda request: seen.update({name: held[0]}), waits_on_portal=waits_on_portal)
+        return Step(name, lambda request: seen.update({name: core.held}), waits_on_portal=waits_on_portal)
 
     request = prepare(tmp_path / "warehouse.duckdb", settings=Settings(), timezone="UTC")
     steps = [step("extract", waits_on_portal=True), step("core"), step("marts")]
-    for done in each_step(request, steps, core()):
-        assert held[0] is (done.step.name != "extract")
+    for done in each_step(request, steps, core.taken()):
+        assert core.held is (done.step.name != "extract")
     assert seen == {"extract": False, "core": True, "marts": True}
-    assert held[0] is False                            # let go after the last step
+    assert core.held is False                          # let go after the last step
 
 
 def test_a_refresh_that_stops_early_lets_its_core_go(tmp_path: Path) -> None:
-    held: list[bool] = [False]
-
-    @contextmanager
-    def core() -> Iterator[None]:
-        held[0] = True
-        try:
-            yield
-        finally:
-            held[0] = False
+    core = Core()
 
     def fails(request: object) -> None:
         raise RuntimeError("the model failed")
 
     request = prepare(tmp_path / "warehouse.duckdb", settings=Settings(), timezone="UTC")
     with pytest.raises(RuntimeError, match="the model failed"):
-        list(each_step(request, [Step("core", fails)], core()))
-    assert held[0] is False
+        list(each_step(request, [Step("core", fails)], core.taken()))
+    assert core.held is False
