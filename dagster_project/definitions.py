@@ -89,6 +89,7 @@ def build_definitions(settings: Settings, schedules: Orchestration, timezone: st
 
 
 try:
-    defs = build_definitions(load_settings(), orchestration(), portal_timezone())
+    SETTINGS = load_settings()      # also what the forkserver shares the cores by (`dagster_project.forkserver`)
+    defs = build_definitions(SETTINGS, orchestration(), portal_timezone())
 except SettingsError as bad:   # the code location stops with the one line that names the setting
     raise SettingsError(str(bad)) from None

@@ -16,9 +16,8 @@ import importlib
 from dagster._core.execution.api import create_execution_plan
 
 from dagster_project import cores
-from dagster_project.definitions import FORKED_JOBS, defs
+from dagster_project.definitions import FORKED_JOBS, SETTINGS, defs
 from dagster_project.steps import STEP_MODULES
-from warehouse.settings import load_settings
 
 for _module in STEP_MODULES:
     importlib.import_module(_module)
@@ -27,4 +26,4 @@ JOBS = [defs.get_repository_def().get_job(name) for name in FORKED_JOBS]
 for _job in JOBS:
     create_execution_plan(_job)
 
-cores.share(load_settings().builds_at_once)   # the step processes forked from here share them
+cores.share(SETTINGS.builds_at_once)   # the step processes forked from here share them
