@@ -28,7 +28,7 @@ from dagster_project.resources import Bitrix24Resource, WarehouseResource
 from warehouse.settings import Orchestration, Settings, SettingsError, load_settings, orchestration, portal_timezone
 
 # What every step process imports before its step (its instance's storage, the loader of the job's code pointer),
-# preloaded by the forkserver with the resolved code location (`dagster_project.forkserver`). A module Dagster
+# loaded by the forkserver with the resolved code location (`dagster_project.forkserver`). A module Dagster
 # renames is skipped by the forkserver, costing only the time.
 STEP_PROCESS_IMPORTS = ["dagster._core.storage.sqlite_storage", "dagster._utils.test.definitions"]
 # The jobs whose step processes the forkserver forks (the others run one portal: Dagster's default executor).
@@ -63,7 +63,7 @@ def build_definitions(settings: Settings, schedules: Orchestration, timezone: st
     # code location once (a fresh interpreter per op costs seconds of imports). One portal: Dagster's default.
     parallel = ({"execution": {"config": {"multiprocess": {
         "max_concurrent": len(portals),
-        "start_method": {"forkserver": {"preload_modules": [*STEP_PROCESS_IMPORTS, "dagster_project.forkserver"]}}}}}}
+        "start_method": {"forkserver": {"preload_modules": ["dagster_project.forkserver"]}}}}}}
         if settings.portals else {})
     refresh_job = dg.define_asset_job(
         FORKED_JOBS[0], selection=everything, description="Incremental extract, the model, the marts, publishing.",

@@ -54,8 +54,8 @@ def test_the_forkserver_preloads_the_resolved_code_location_and_what_step_proces
     defs = build_definitions(load_settings_text(SETTINGS), orchestration(), portal_timezone())
     config = defs.resolve_job_def("refresh").run_config or {}
     preloaded = config["execution"]["config"]["multiprocess"]["start_method"]["forkserver"]["preload_modules"]
-    assert preloaded == [*STEP_PROCESS_IMPORTS, "dagster_project.forkserver"]
-    for module in preloaded:   # a module Dagster renames would be skipped silently by the forkserver
+    assert preloaded == ["dagster_project.forkserver"]
+    for module in STEP_PROCESS_IMPORTS:   # a module Dagster renames would be skipped silently by the forkserver
         importlib.import_module(module)
     # It resolves exactly the jobs whose steps it forks (the backfills run under Dagster's default executor).
     forked = {name for name in (job.name for job in defs.jobs)
@@ -66,15 +66,33 @@ def test_the_forkserver_preloads_the_resolved_code_location_and_what_step_proces
 
 def test_the_code_location_loads_without_what_only_the_steps_run_and_the_forkserver_with_it(tmp_path: Path) -> None:
     """Every Dagster process loads the code location, the run's too: dlt and pyarrow are left to the processes that
-    run steps, and the forkserver those are forked from has them loaded already."""
+    run steps, and the forkserver those are forked from has them loaded already, with the Dagster modules a step
+    process imports."""
     probe = ("import sys, importlib; importlib.import_module(sys.argv[1]); "
              "print(' '.join(m for m in (*sys.argv[2:], 'dlt', 'pyarrow') if m in sys.modules))")
     env = {**os.environ, "B24WH_HOME": str(tmp_path), "PYTHONPATH": str(ROOT)}
-    loaded = {module: subprocess.run([sys.executable, "-c", probe, module, *STEP_MODULES], env=env, check=True,
-                                     capture_output=True, text=True).stdout.split()
+    loaded = {module: subprocess.run([sys.executable, "-c", probe, module, *STEP_MODULES, *STEP_PROCESS_IMPORTS],
+                                     env=env, check=True, capture_output=True, text=True).stdout.split()
               for module in ("dagster_project.definitions", "dagster_project.forkserver")}
     assert loaded["dagster_project.definitions"] == []
-    assert loaded["dagster_project.forkserver"] == [*STEP_MODULES, "dlt", "pyarrow"]
+    assert loaded["dagster_project.forkserver"] == [*STEP_MODULES, *STEP_PROCESS_IMPORTS, "dlt", "pyarrow"]
+
+
+def test_what_the_forkserver_loaded_is_frozen_for_its_step_processes_and_the_collector_left_on(
+        tmp_path: Path) -> None:
+    """Its step processes' collections skip everything it loaded; a load that fails leaves the collector on too."""
+    probe = ("import gc, sys\ntry:\n    import dagster_project.forkserver\nexcept Exception as exc:\n"
+             "    print(type(exc).__name__)\nprint(gc.isenabled(), gc.get_freeze_count(), len(gc.get_objects()))")
+    env = {**os.environ, "B24WH_HOME": str(tmp_path), "PYTHONPATH": str(ROOT)}
+    loaded = subprocess.run([sys.executable, "-c", probe], env=env, check=True, capture_output=True, text=True)
+    enabled, frozen, unfrozen = loaded.stdout.split()
+    # Dagster, dlt, pyarrow, DuckDB and the code location frozen; what a collection would still go through, the
+    # probe's own few objects.
+    assert enabled == "True" and int(frozen) > 300_000 and int(unfrozen) < 1_000
+    malformed = settings_file(tmp_path, "[portals.north\n")
+    failed = subprocess.run([sys.executable, "-c", probe], env={**env, "B24WH_CONFIG": str(malformed)}, check=True,
+                            capture_output=True, text=True)
+    assert failed.stdout.split()[:2] == ["SettingsError", "True"]
 
 
 @pytest.mark.parametrize(("cores", "together", "setting", "threads"), [
