@@ -17,7 +17,8 @@ Python's cyclic garbage collector is off while the forkserver loads, and what it
 collecting it finds next to nothing. Otherwise the server's loading collected five times (0.36-0.39 s of CPU at
 the start of a ten-portal run, before any op can start), and each step process's first full collection went
 through the 280,000 objects inherited from here (0.13 s of CPU a portal), writing to their memory, which the
-process then no longer shared with the server (docs/portals.md)."""
+process then no longer shared with the server (docs/portals.md). So only the forkserver imports this module:
+any process importing it has its objects frozen."""
 
 import gc
 import importlib
