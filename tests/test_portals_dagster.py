@@ -50,23 +50,19 @@ def test_each_portal_has_its_own_assets_pool_and_backfill() -> None:
     assert {n.name for n in backfill.graph.node_defs} == {"east__warehouse_refresh"}
 
 
-def test_the_forkserver_preloads_the_resolved_code_location_and_what_step_processes_import(tmp_path: Path) -> None:
+def test_the_forkserver_preloads_the_resolved_code_location_and_what_step_processes_import() -> None:
     defs = build_definitions(load_settings_text(SETTINGS), orchestration(), portal_timezone())
     config = defs.resolve_job_def("refresh").run_config or {}
     preloaded = config["execution"]["config"]["multiprocess"]["start_method"]["forkserver"]["preload_modules"]
     assert preloaded == ["dagster_project.forkserver"]
     for module in STEP_PROCESS_IMPORTS:   # a module Dagster renames would be skipped silently by the forkserver
         importlib.import_module(module)
-    # It resolves exactly the jobs whose steps it forks (the backfills run under Dagster's default executor).
+    # It resolves exactly the jobs whose steps it forks (the backfills run under Dagster's default executor): its
+    # JOBS are FORKED_JOBS (loaded in a process of its own, since loading it freezes the loading process's objects:
+    # test_what_the_forkserver_loaded_is_frozen_...).
     forked = {name for name in (job.name for job in defs.jobs)
               if "forkserver" in str((defs.resolve_job_def(name).run_config or {}).get("execution", ""))}
     assert forked == set(FORKED_JOBS) == {"refresh", "reconcile"}
-    # Loaded in a process of its own, as the forkserver does: loading it freezes the loading process's objects.
-    probe = "import dagster_project.forkserver as f; print(' '.join(job.name for job in f.JOBS))"
-    env = {**os.environ, "B24WH_CONFIG": str(settings_file(tmp_path, SETTINGS)), "B24WH_HOME": str(tmp_path),
-           "PYTHONPATH": str(ROOT)}
-    jobs = subprocess.run([sys.executable, "-c", probe], env=env, check=True, capture_output=True, text=True)
-    assert set(jobs.stdout.split()) == forked
 
 
 def test_the_code_location_loads_without_what_only_the_steps_run_and_the_forkserver_with_it(tmp_path: Path) -> None:
@@ -85,19 +81,23 @@ def test_the_code_location_loads_without_what_only_the_steps_run_and_the_forkser
 
 def test_what_the_forkserver_loaded_is_frozen_for_its_step_processes_and_the_collector_left_on(
         tmp_path: Path) -> None:
-    """Its step processes' collections skip everything it loaded; a load that fails leaves the collector on too."""
-    probe = ("import gc\ntry:\n    import dagster_project.forkserver\nexcept Exception as exc:\n"
-             "    print(type(exc).__name__)\nprint(gc.isenabled(), gc.get_freeze_count(), len(gc.get_objects()))")
-    env = {**os.environ, "B24WH_HOME": str(tmp_path), "PYTHONPATH": str(ROOT)}
+    """Its step processes' collections skip everything it loaded; a load that fails leaves the collector on too.
+    It resolves the jobs whose steps it forks."""
+    probe = ("import gc\ntry:\n    import dagster_project.forkserver as f\n    loaded = [j.name for j in f.JOBS]\n"
+             "except Exception as exc:\n    loaded = [type(exc).__name__]\n"
+             "print(gc.isenabled(), gc.get_freeze_count(), len(gc.get_objects()), *loaded)")
+    env = {**os.environ, "B24WH_CONFIG": str(settings_file(tmp_path, SETTINGS)), "B24WH_HOME": str(tmp_path),
+           "PYTHONPATH": str(ROOT)}
     loaded = subprocess.run([sys.executable, "-c", probe], env=env, check=True, capture_output=True, text=True)
-    enabled, frozen, unfrozen = loaded.stdout.split()
+    enabled, frozen, unfrozen, *jobs = loaded.stdout.split()
     # Dagster, dlt, pyarrow, DuckDB and the code location frozen; what a collection would still go through, the
     # probe's own few objects.
     assert enabled == "True" and int(frozen) > 300_000 and int(unfrozen) < 1_000
+    assert set(jobs) == set(FORKED_JOBS)
     malformed = settings_file(tmp_path, "[portals.north\n")
     failed = subprocess.run([sys.executable, "-c", probe], env={**env, "B24WH_CONFIG": str(malformed)}, check=True,
                             capture_output=True, text=True)
-    assert failed.stdout.split()[:2] == ["SettingsError", "True"]
+    assert failed.stdout.split()[0] == "True" and failed.stdout.split()[-1] == "SettingsError"
 
 
 @pytest.mark.parametrize(("cores", "together", "setting", "threads"), [
