@@ -18,31 +18,49 @@ collecting it finds next to nothing. Otherwise the server's loading collected fi
 the start of a ten-portal run, before any op can start), and each step process's first full collection went
 through the 280,000 objects inherited from here (0.13 s of CPU a portal), writing to their memory, which the
 process then no longer shared with the server (docs/portals.md). So only the forkserver imports this module:
-any process importing it has its objects frozen."""
+any process importing it has its objects frozen.
+
+Whatever fails while it loads is logged (to the run's standard error) and left to the step processes: Python's
+forkserver ends on any exception but an ImportError from a module it preloads, and then every step process of the
+run fails with nothing but "unexpected EOF". Forked from a server that loaded nothing, a step process loads the code
+location itself, and fails with the real error (a settings file malformed since the run began, say); without the
+cores' slots (no writable temporary folder), the builds run without taking turns."""
 
 import gc
 import importlib
+import logging
 from contextlib import suppress
+
+log = logging.getLogger(__name__)
+JOBS: list[object] = []   # the jobs it resolved
 
 gc.disable()   # before loading anything; on again once everything is loaded and frozen
 try:
-    from dagster._core.execution.api import create_execution_plan
+    try:
+        from dagster._core.execution.api import create_execution_plan
 
-    from dagster_project import cores
-    from dagster_project.definitions import FORKED_JOBS, SETTINGS, STEP_PROCESS_IMPORTS, defs
-    from dagster_project.steps import STEP_MODULES
+        from dagster_project import cores
+        from dagster_project.definitions import FORKED_JOBS, SETTINGS, STEP_PROCESS_IMPORTS, defs
+        from dagster_project.steps import STEP_MODULES
 
-    for _module in STEP_PROCESS_IMPORTS:
-        with suppress(ImportError):
+        for _module in STEP_PROCESS_IMPORTS:
+            with suppress(ImportError):
+                importlib.import_module(_module)
+        for _module in STEP_MODULES:
             importlib.import_module(_module)
-    for _module in STEP_MODULES:
-        importlib.import_module(_module)
 
-    JOBS = [defs.get_repository_def().get_job(name) for name in FORKED_JOBS]
-    for _job in JOBS:
-        create_execution_plan(_job)
-
-    cores.share(SETTINGS.builds_at_once)   # the step processes forked from here share them
+        JOBS.extend(defs.get_repository_def().get_job(name) for name in FORKED_JOBS)
+        for _job in JOBS:
+            create_execution_plan(_job)
+    except Exception as exc:   # raised here, it would end the server: every step process would fail "unexpected EOF"
+        log.warning("the forkserver could not load the code location (%s): each step process loads it itself",
+                    f"{type(exc).__name__}: {exc}".splitlines()[0])
+    else:
+        try:
+            cores.share(SETTINGS.builds_at_once)   # the step processes forked from here share them
+        except OSError as exc:
+            log.warning("the portals' builds do not take turns on the cores: their slots' file could not be made "
+                        "(%s); set TMPDIR to a writable folder", exc)
 finally:   # what was loaded is never collected in the step processes forked from here, nor written to by
-    gc.freeze()   # collecting it; after a failed load (the forkserver then skips the module) the collector is on
+    gc.freeze()   # collecting it; the collector is on again after a failed load too
     gc.enable()

@@ -79,25 +79,64 @@ def test_the_code_location_loads_without_what_only_the_steps_run_and_the_forkser
     assert loaded["dagster_project.forkserver"] == [*STEP_MODULES, *STEP_PROCESS_IMPORTS, "dlt", "pyarrow"]
 
 
+# Loads what the forkserver loads, as the forkserver does (`no-temp`: where no temporary file can be made); prints
+# whether the collector is on, the objects frozen, those left for a collection, whether the builds share the cores'
+# slots, and the jobs resolved.
+FORKSERVER_PROBE = """
+import gc, sys
+if sys.argv[1:] == ["no-temp"]:
+    import tempfile
+    def refuse(*args, **kwargs):
+        raise FileNotFoundError("No usable temporary directory found in ['/tmp', '/var/tmp', '/usr/tmp']")
+    tempfile.mkstemp = refuse
+import dagster_project.forkserver as f
+from dagster_project import cores
+jobs = [job.name for job in f.JOBS]
+print(gc.isenabled(), gc.get_freeze_count(), len(gc.get_objects()), cores._shared is not None, *jobs)
+"""
+
+
 def test_what_the_forkserver_loaded_is_frozen_for_its_step_processes_and_the_collector_left_on(
         tmp_path: Path) -> None:
-    """Its step processes' collections skip everything it loaded; a load that fails leaves the collector on too.
-    It resolves the jobs whose steps it forks."""
-    probe = ("import gc\ntry:\n    import dagster_project.forkserver as f\n    loaded = [j.name for j in f.JOBS]\n"
-             "except Exception as exc:\n    loaded = [type(exc).__name__]\n"
-             "print(gc.isenabled(), gc.get_freeze_count(), len(gc.get_objects()), *loaded)")
+    """Its step processes' collections skip everything it loaded. It resolves the jobs whose steps it forks, and
+    makes the cores' slots their builds share."""
     env = {**os.environ, "B24WH_CONFIG": str(settings_file(tmp_path, SETTINGS)), "B24WH_HOME": str(tmp_path),
            "PYTHONPATH": str(ROOT)}
-    loaded = subprocess.run([sys.executable, "-c", probe], env=env, check=True, capture_output=True, text=True)
-    enabled, frozen, unfrozen, *jobs = loaded.stdout.split()
+    loaded = subprocess.run([sys.executable, "-c", FORKSERVER_PROBE], env=env, check=True, capture_output=True,
+                            text=True)
+    enabled, frozen, unfrozen, shared, *jobs = loaded.stdout.split()
     # Dagster, dlt, pyarrow, DuckDB and the code location frozen; what a collection would still go through, the
     # probe's own few objects.
     assert enabled == "True" and int(frozen) > 300_000 and int(unfrozen) < 1_000
-    assert set(jobs) == set(FORKED_JOBS)
-    malformed = settings_file(tmp_path, "[portals.north\n")
-    failed = subprocess.run([sys.executable, "-c", probe], env={**env, "B24WH_CONFIG": str(malformed)}, check=True,
-                            capture_output=True, text=True)
-    assert failed.stdout.split()[0] == "True" and failed.stdout.split()[-1] == "SettingsError"
+    assert shared == "True" and set(jobs) == set(FORKED_JOBS)
+    assert loaded.stderr == ""
+
+
+def test_a_forkserver_that_cannot_load_everything_still_forks_the_step_processes(tmp_path: Path) -> None:
+    """Python's forkserver ends on any exception but an ImportError, and every step process then fails with
+    "unexpected EOF": what it cannot load is said on the run's standard error and left to the step processes."""
+    env = {**os.environ, "B24WH_CONFIG": str(settings_file(tmp_path, "[portals.north\n")),
+           "B24WH_HOME": str(tmp_path), "PYTHONPATH": str(ROOT)}
+    malformed = subprocess.run([sys.executable, "-c", FORKSERVER_PROBE], env=env, check=True, capture_output=True,
+                               text=True)
+    enabled, _, _, shared, *jobs = malformed.stdout.split()
+    assert enabled == "True" and shared == "False" and jobs == []
+    assert "could not load the code location (SettingsError: " in malformed.stderr
+    assert "each step process loads it itself" in malformed.stderr
+    server = ("import multiprocessing\ncontext = multiprocessing.get_context('forkserver')\n"
+              "context.set_forkserver_preload(['dagster_project.forkserver'])\n"
+              "step = context.Process(target=print, args=('the step process ran',))\n"
+              "step.start(); step.join(); print('exit code', step.exitcode)")
+    forked = subprocess.run([sys.executable, "-c", server], env=env, check=True, capture_output=True, text=True,
+                            timeout=120)
+    assert forked.stdout.splitlines() == ["the step process ran", "exit code 0"]
+    assert "SettingsError" in forked.stderr
+
+    env["B24WH_CONFIG"] = str(settings_file(tmp_path, SETTINGS))
+    no_temp = subprocess.run([sys.executable, "-c", FORKSERVER_PROBE, "no-temp"], env=env, check=True,
+                             capture_output=True, text=True)
+    assert no_temp.stdout.split()[3:] == ["False", *FORKED_JOBS]
+    assert "builds do not take turns on the cores" in no_temp.stderr and "set TMPDIR" in no_temp.stderr
 
 
 @pytest.mark.parametrize(("cores", "together", "setting", "threads"), [
