@@ -13,6 +13,9 @@ Where the settings file lists portals (docs/portals.md), each portal has its own
 its name, a writer pool of its own: `duckdb_writer_<name>`). `refresh` and `reconcile` run every portal in one
 run, the portals in parallel under the multiprocess executor, a failing portal stopping only itself;
 `backfill_<name>` is that portal's monthly backfill (portal x month).
+
+The sensor `writer_pools` gives back the writer pools' slots held by runs that have ended or whose processes are
+gone (`dagster_project.pools`): a killed run would otherwise hold its portals' refreshes back for ever.
 """
 # No `from __future__ import annotations` here: Dagster reads parameter annotations (configs, resources).
 
@@ -23,7 +26,8 @@ import dagster as dg
 from dagster._core.definitions.unresolved_asset_job_definition import UnresolvedAssetJobDefinition
 
 from assets.refresh import REFRESH_OP, RefreshConfig, refresh_assets
-from assets.steps import op_name
+from assets.steps import op_name, pool
+from dagster_project.pools import writer_pools_sensor
 from dagster_project.resources import Bitrix24Resource, WarehouseResource
 from warehouse.settings import Orchestration, Settings, SettingsError, load_settings, orchestration, portal_timezone
 
@@ -84,6 +88,7 @@ def build_definitions(settings: Settings, schedules: Orchestration, timezone: st
             dg.ScheduleDefinition(job=reconcile_job, cron_schedule=schedules.reconcile_cron,
                                   execution_timezone=timezone, default_status=dg.DefaultScheduleStatus.RUNNING),
         ],
+        sensors=[writer_pools_sensor([pool(portal) for portal in portals])],
         resources={"bitrix24": Bitrix24Resource(), "warehouse": WarehouseResource(timezone=timezone)},
     )
 

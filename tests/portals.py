@@ -10,14 +10,17 @@ import sys
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import duckdb
 import pytest
 
 from b24wh_simulator.client import SimulatorProcess
 from tests.conftest import Rest, portal_options
-from warehouse.settings import Settings, load_settings
+from warehouse.settings import Settings, load_settings, orchestration, portal_timezone
+
+if TYPE_CHECKING:
+    import dagster as dg
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -41,6 +44,13 @@ def settings_file(tmp_path: Path, text: str) -> Path:
     path = tmp_path / "b24wh.toml"
     path.write_text(text, encoding="utf-8")
     return path
+
+
+def refresh_every_portal() -> dg.JobDefinition:
+    """The code location's `refresh` job for the settings B24WH_CONFIG names (rebuilt in each step's process)."""
+    from dagster_project.definitions import build_definitions  # Dagster, only where a job runs
+
+    return build_definitions(load_settings(), orchestration(), portal_timezone()).resolve_job_def("refresh")
 
 
 def load_settings_text(text: str) -> Settings:

@@ -22,19 +22,15 @@ from tests.portals import (
     load_settings_text,
     partner_days,
     portal_deals,
+    refresh_every_portal,
     settings_file,
     three_portals,
     warehouse_deals,
     wrong_secret,
 )
-from warehouse.settings import Settings, load_settings, orchestration, portal_timezone
+from warehouse.settings import Settings, orchestration, portal_timezone
 
 __all__ = ["three_portals"]   # the module's fixture
-
-
-def refresh_every_portal() -> dg.JobDefinition:
-    """The code location's `refresh` job for the settings B24WH_CONFIG names (rebuilt in each step's process)."""
-    return build_definitions(load_settings(), orchestration(), portal_timezone()).resolve_job_def("refresh")
 
 
 def test_each_portal_has_its_own_assets_pool_and_backfill() -> None:
