@@ -34,19 +34,19 @@ def give_back(instance: dg.DagsterInstance, pools: Sequence[str]) -> list[str]:
     failed); returns a line per slot given back."""
     local = isinstance(instance.run_launcher, dg.DefaultRunLauncher)
     given: list[str] = []
-    failed: dict[str, str] = {}     # the runs marked failed here, and why
+    failed: set[str] = set()     # the runs marked failed here
     for pool in pools:
         for slot in instance.event_log_storage.get_concurrency_info(pool).claimed_slots:
             run = instance.get_run_by_id(slot.run_id)
-            if slot.run_id in failed:
-                why = failed[slot.run_id]
-            elif run is None or run.is_finished:
+            if slot.run_id not in failed and (run is None or run.is_finished):
                 why = "the run had ended"
-            elif local and (gone := _gone(instance, slot.run_id, slot.step_key)):
-                why = failed[slot.run_id] = f"its processes (PID {', '.join(map(str, gone))}) are gone"
-                instance.report_run_failed(run, message=f"{why}: killed or crashed with its steps; the writer pools' "
-                                                        "slots it held given back, so that its portals' refreshes "
-                                                        "can run again")
+            elif local and run is not None and (gone := _gone(instance, slot.run_id, slot.step_key)):
+                why = f"its processes (PID {', '.join(map(str, gone))}) are gone"
+                if slot.run_id not in failed:
+                    failed.add(slot.run_id)
+                    instance.report_run_failed(run, message=f"{why}: killed or crashed with its steps; the writer "
+                                                            "pools' slots it held given back, so that its portals' "
+                                                            "refreshes can run again")
             else:
                 continue
             instance.event_log_storage.free_concurrency_slot_for_step(slot.run_id, slot.step_key)
