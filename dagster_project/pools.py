@@ -32,6 +32,8 @@ EVERY_SECONDS = 30
 def give_back(instance: dg.DagsterInstance, pools: Sequence[str]) -> list[str]:
     """Gives back the slots of `pools` held by runs that have ended or whose processes are gone (marking those
     failed); returns a line per slot given back."""
+    if not instance.event_log_storage.supports_global_concurrency_limits:   # no pools to give back
+        return []
     local = isinstance(instance.run_launcher, dg.DefaultRunLauncher)
     given: list[str] = []
     failed: set[str] = set()     # the runs marked failed here
