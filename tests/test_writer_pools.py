@@ -17,11 +17,12 @@ import pytest
 from b24wh_simulator.client import SimulatorProcess
 from dagster_project.pools import writer_pools_sensor
 from tests.conftest import portal_options
-from tests.portals import ROOT, portal_deals, refresh_every_portal, settings_file, warehouse_deals
+from tests.portals import ROOT, portal_deals, settings_file, warehouse_deals
 
 POOL = "duckdb_writer_north"
 STEP = "north__warehouse_refresh"
-# The `refresh` job of the settings B24WH_CONFIG names, in a process of its own (as a run worker runs it).
+# The `refresh` job of the settings B24WH_CONFIG names, in a process of its own, as a run worker runs it (and with
+# a forkserver of its own: one started in the test's process would keep the first settings it was started with).
 RUN = ("import dagster as dg\nfrom tests.portals import refresh_every_portal\n"
        "with dg.DagsterInstance.get() as instance:\n"
        "    dg.execute_job(dg.reconstructable(refresh_every_portal), instance=instance)\n")
@@ -83,6 +84,7 @@ def test_a_killed_run_gives_its_portals_writer_pool_back_and_the_next_refresh_ru
         assert held(dagster_instance) == []
 
         sim.control.set_faults(rate_slow=0.0)
-        result = dg.execute_job(dg.reconstructable(refresh_every_portal), instance=dagster_instance)
-        assert result.success
+        subprocess.run([sys.executable, "-c", RUN], env=env, cwd=ROOT, check=True, capture_output=True, timeout=300)
+        runs = dagster_instance.get_runs()
+        assert [run.status for run in runs] == [dg.DagsterRunStatus.SUCCESS, dg.DagsterRunStatus.FAILURE]
         assert warehouse_deals(project / "data" / "portals" / "north" / "warehouse.duckdb") == portal_deals(sim)
