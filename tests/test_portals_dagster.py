@@ -135,6 +135,43 @@ def test_a_forkserver_that_cannot_load_everything_still_forks_the_step_processes
     assert "builds do not take turns on the cores" in no_temp.stderr and "set TMPDIR" in no_temp.stderr
 
 
+# A run worker's part (its main module Dagster's own, harmless to import again): the code location loaded with good
+# settings, then the settings file broken before the run's forkserver starts; prints the run's failure.
+BROKEN_AFTER_LOADING = """
+import sys
+from pathlib import Path
+
+if __name__ == "__main__":
+    import dagster as dg
+    from dagster._core.definitions.reconstruct import ReconstructableRepository
+
+    import dagster_project.definitions
+    Path(sys.argv[1]).write_text("[portals.north\\n")
+    with dg.DagsterInstance.get() as instance:
+        job = ReconstructableRepository.for_module("dagster_project.definitions", "defs", sys.argv[2])
+        result = dg.execute_job(job.get_reconstructable_job("refresh"), instance=instance, raise_on_error=False)
+        print(*(str(event.event_specific_data.error.message) for event in result.all_events
+                if event.event_type == dg.DagsterEventType.RUN_FAILURE))
+"""
+
+
+def test_a_settings_file_broken_as_a_run_starts_fails_the_run_with_its_own_error(
+        tmp_path: Path, dagster_instance: dg.DagsterInstance) -> None:
+    """The forkserver cannot load the code location; the step processes forked from it load it themselves, and the
+    run's failure says why (before, it said only "unexpected EOF")."""
+    (tmp_path / "worker_like.py").write_text(BROKEN_AFTER_LOADING, encoding="utf-8")
+    settings = settings_file(tmp_path, SETTINGS)
+    env = {**os.environ, "B24WH_CONFIG": str(settings), "B24WH_HOME": str(tmp_path),
+           "PYTHONPATH": os.pathsep.join((str(ROOT), str(tmp_path))),
+           **{f"PORTALS__{name}__CREDENTIALS": "http://127.0.0.1:9/rest/1/unused/"
+              for name in ("NORTH", "SOUTH_PORTAL", "EAST")}}
+    ran = subprocess.run([sys.executable, "-m", "worker_like", str(settings), str(ROOT)], env=env, cwd=tmp_path,
+                         capture_output=True, text=True, timeout=300)
+    assert ran.returncode == 0, ran.stderr[-3000:]
+    assert "SettingsError" in ran.stdout and "not valid TOML" in ran.stdout, ran.stdout[-2000:]
+    assert "unexpected EOF" not in ran.stdout
+
+
 @pytest.mark.parametrize(("cores", "together", "setting", "threads"), [
     (2, 10, 2, 1),     # ten portals on two cores: one thread each
     (2, 1, 2, 2),      # a backfill, one portal: the setting
