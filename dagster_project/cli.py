@@ -15,7 +15,8 @@
 
 Where the settings file lists portals (`[portals.<name>]`, docs/portals.md), refresh, backfill, publish and status
 take `--portal NAME` (repeatable) or `--all`: each portal runs in turn on its own files, its lines and errors
-marked `[name]`; one portal's failure is its own line and the others still run (exit 1 if any failed).
+marked `[name]`; one portal's failure is its own line and the others still run (exit 1 if any failed). `listen`
+takes them too: one receiver, at one URL, serves every chosen portal, their events told apart by their tokens.
 
 A refresh, backfill or demo prints one line per phase (`dagster_project.progress`); `--verbose` adds dlt's
 progress per table.
@@ -275,13 +276,10 @@ def _run(args: argparse.Namespace) -> int:
     if args.command == "status":
         return status(chosen, args.json)
     if args.command == "listen":
-        if len(chosen) != 1:
-            print("b24wh listen: one receiver serves one portal: name it with --portal", file=sys.stderr)
-            return 2
         try:
-            return listen(chosen[0], args.host, args.port, args.debounce, args.every)
+            return listen(chosen, args.host, args.port, args.debounce, args.every)
         except Exception as exc:   # one line, the cause kept
-            print(f"b24wh listen{chosen[0].mark}: {one_line(exc, chosen[0].warehouse)}", file=sys.stderr)
+            print(f"b24wh listen: {one_line(exc)}", file=sys.stderr)
             return 1
     if getattr(args, "every", None):
         return repeat(args, chosen)
@@ -396,17 +394,50 @@ def refresh_quietly(scope: Scope, sweep: bool | None = None, rebuild: bool = Fal
           f"({done.model.reason}); published {done.published.version}", flush=True)
 
 
-def listen(scope: Scope, host: str, port: int, debounce: float, every: float) -> int:
-    """`b24wh listen`: the portal's change events start refreshes (dagster_project/receiver.py)."""
+def listen(chosen: list[Scope], host: str, port: int, debounce: float, every: float) -> int:
+    """`b24wh listen`: the chosen portals' change events start refreshes, one receiver for all of them
+    (dagster_project/receiver.py). A portal without an application token, or with the same one as another, is
+    left out with one line (the others are served): exit 1 if any was left out, or none is served."""
+    import threading
+
     from dagster_project import receiver
     from pipelines.bitrix24.credentials import application_token
+    from pipelines.bitrix24.errors import ConfigurationError
 
-    token = application_token(scope.name or None)
-    journal = receiver.journal_path(scope.warehouse)
-    reported = receiver.ReportedDeletions(journal)
-    receiver.listen(token, lambda entities: refresh_quietly(scope, entities=entities, reported_deletions=reported()),
-                    journal, host, port, debounce, every)
-    return 0
+    signed: list[tuple[Scope, str]] = []
+    for scope in chosen:
+        try:
+            signed.append((scope, application_token(scope.name or None)))
+        except ConfigurationError as exc:
+            print(f"b24wh listen{scope.mark}: {one_line(exc, scope.warehouse)}", file=sys.stderr, flush=True)
+    turns = threading.BoundedSemaphore(os.cpu_count() or 1)    # portals' refreshes at once
+    listeners: dict[str | None, receiver.Listener] = {}
+    for scope, token in signed:
+        alike = [other.name for other, theirs in signed if theirs == token and other is not scope]
+        if alike:
+            print(f"b24wh listen{scope.mark}: the same application token as portal {', '.join(map(str, alike))}: "
+                  "their events cannot be told apart, so none of them is served; give each portal its own outbound "
+                  "webhook (docs/events.md)", file=sys.stderr, flush=True)
+            continue
+        journal = receiver.journal_path(scope.warehouse)
+        refresher = receiver.Refresher(refresher_of(scope, receiver.ReportedDeletions(journal)), debounce,
+                                       receiver.Counts(), every, turns)
+        listeners[scope.name or None] = receiver.Listener(token, journal, refresher)
+    if listeners:
+        receiver.listen(listeners, host, port)
+    return 0 if len(listeners) == len(chosen) else 1
+
+
+def refresher_of(scope: Scope, reported: Callable[[], dict[str, list[int]]]) -> Callable[[list[str] | None], None]:
+    """The portal's refresh of the entities its events concern, checking the deletions its journal reports; then,
+    for a listed portal, the partner's summary, as after any run of it."""
+    def refresh(entities: list[str] | None) -> None:
+        try:
+            refresh_quietly(scope, entities=entities, reported_deletions=reported())
+        finally:
+            summary("listen", [scope], quiet=True)
+
+    return refresh
 
 
 def status(chosen: list[Scope], as_json: bool) -> int:

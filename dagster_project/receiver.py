@@ -16,6 +16,10 @@ after the last. Polling stays the truth: each refresh reads what changed since i
 deletions, so a lost, repeated or late event changes nothing but when a refresh runs, and the refresh of
 everything catches what no event announced (users, stages, invoices). `GET /status` tells what the receiver
 did.
+
+One receiver serves every listed portal it is given (`docs/portals.md`), at the same URL: each portal's events
+are signed with its own application token, which tells them apart; each portal has its own journal and its own
+refresher, and refreshes of different portals run side by side, as many at once as the machine has cores.
 """
 
 from __future__ import annotations
@@ -23,8 +27,7 @@ from __future__ import annotations
 import hmac
 import json
 import threading
-import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -63,13 +66,15 @@ class Refresher:
     """Runs `refresh` in a thread of its own, one at a time: `debounce` seconds after it is asked (for the
     entities asked for since the last run), once more after a run during which it was asked again, and for
     every entity `every` seconds after the last run when nobody asked (Bitrix24 does not send an event again
-    when a call fails)."""
+    when a call fails). A run waits for one of the `turns` it shares with the other portals' refreshers."""
 
-    def __init__(self, refresh: Refresh, debounce: float, counts: Counts, every: float) -> None:
+    def __init__(self, refresh: Refresh, debounce: float, counts: Counts, every: float,
+                 turns: threading.Semaphore) -> None:
         self.refresh = refresh
         self.debounce = debounce
         self.every = every
         self.counts = counts
+        self.turns = turns
         self._asked = threading.Event()
         self._stopped = threading.Event()
         self._lock = threading.Lock()
@@ -94,25 +99,31 @@ class Refresher:
         return None if asked is None else sorted(asked)
 
     def stop(self) -> None:
+        """Asks the thread to end once a refresh under way is done (`join` waits for it)."""
         self._stopped.set()
         self._asked.set()
+
+    def join(self) -> None:
         self._thread.join(timeout=600)
 
     def _run(self) -> None:
-        while True:
+        # A stop is seen through anything that waits (the debounce, a turn): it ends the thread at once, and a
+        # refresh under way finishes first.
+        while not self._stopped.is_set():
             if self._asked.wait(timeout=self.every):
-                if self._stopped.is_set():
-                    return
-                time.sleep(self.debounce)     # the rest of the burst joins this refresh
+                self._stopped.wait(self.debounce)     # the rest of the burst joins this refresh
             else:
-                self.ask()                    # nobody asked for `every` seconds: everything
+                self.ask()                            # nobody asked for `every` seconds: everything
             self._asked.clear()
             entities = self._take()
-            try:
-                self.refresh(entities)
-                self.counts.refreshes += 1
-            except Exception:   # reported by `refresh` itself; the next event tries again
-                self.counts.failed_refreshes += 1
+            with self.turns:
+                if self._stopped.is_set():
+                    return
+                try:
+                    self.refresh(entities)
+                    self.counts.refreshes += 1
+                except Exception:   # reported by `refresh` itself; the next event tries again
+                    self.counts.failed_refreshes += 1
             self.counts.last_refresh_at = datetime.now(UTC).isoformat(timespec="seconds")
             self.counts.last_refresh_of = entities
 
@@ -156,9 +167,30 @@ def parse(form: dict[str, str]) -> tuple[str, str | None, str]:
             str(form.get("auth[application_token]", "")))
 
 
-def build_app(token: str, refresher: Refresher, journal: Path) -> web.Application:
-    counts = refresher.counts
+@dataclass
+class Listener:
+    """One portal's side of the receiver: the token its events are signed with, its journal, its refresher."""
+    token: str
+    journal: Path
+    refresher: Refresher
+
+
+def signed_by(listeners: Mapping[str | None, Listener], given: str) -> Listener | None:
+    """The listener whose token signed the call (every token compared, in constant time); None: no portal's."""
+    if not given:
+        return None
+    found = None
+    for listener in listeners.values():
+        if hmac.compare_digest(given.encode(), listener.token.encode()):
+            found = listener
+    return found
+
+
+def build_app(listeners: Mapping[str | None, Listener]) -> web.Application:
+    """The receiver of `listeners`, by portal name (None: the deployment's only portal, whose `/status` is its
+    counts; with listed portals it is the calls no portal signed and each portal's counts)."""
     lock = threading.Lock()
+    unsigned = listeners[None].refresher.counts if None in listeners else Counts()   # calls no portal signed
 
     async def receive(request: web.Request) -> web.Response:
         if request.content_type == "application/json":
@@ -168,23 +200,29 @@ def build_app(token: str, refresher: Refresher, journal: Path) -> web.Applicatio
         else:
             form = {k: str(v) for k, v in (await request.post()).items()}
         event, record, given = parse(form)
-        if not given or not hmac.compare_digest(given.encode(), token.encode()):
-            counts.refused += 1
+        listener = signed_by(listeners, given)
+        if listener is None:
+            unsigned.refused += 1
             return web.json_response({"error": "unknown application token"}, status=401)
+        counts = listener.refresher.counts
         if event not in EVENTS:
             counts.refused += 1
             return web.json_response({"error": f"not a CRM change event: {event or '(none)'}"}, status=400)
         now = datetime.now(UTC).isoformat(timespec="milliseconds")
         line = json.dumps({"received_at": now, "event": event, "id": record, "ts": form.get("ts")}) + "\n"
-        with lock, open(journal, "a", encoding="utf-8") as handle:
+        with lock, open(listener.journal, "a", encoding="utf-8") as handle:
             handle.write(line)
         counts.accepted += 1
         counts.last_event_at = now
-        refresher.ask(EVENTS[event])
+        listener.refresher.ask(EVENTS[event])
         return web.json_response({"accepted": event})
 
     async def status(request: web.Request) -> web.Response:
-        return web.json_response(asdict(counts))
+        if None in listeners:
+            return web.json_response(asdict(unsigned))
+        return web.json_response({"unsigned_refused": unsigned.refused,
+                                  "portals": {name: asdict(listener.refresher.counts)
+                                              for name, listener in listeners.items()}})
 
     app = web.Application(client_max_size=64 * 1024)
     app.router.add_post(PATH, receive)
@@ -192,16 +230,24 @@ def build_app(token: str, refresher: Refresher, journal: Path) -> web.Applicatio
     return app
 
 
-def listen(token: str, refresh: Refresh, journal: Path, host: str, port: int, debounce: float,
-           every: float) -> None:
-    """Serves until stopped (Ctrl-C, SIGTERM); a refresh under way finishes first."""
-    refresher = Refresher(refresh, debounce, Counts(), every)
-    refresher.start()
-    refresher.ask()     # catch up with everything that changed while nobody listened
-    listening = (f"Listening for the portal's events at http://{host}:{port}{PATH} (journal {journal}); "
-                 "set this URL as the outbound webhook's handler (docs/events.md)")
+def listen(listeners: Mapping[str | None, Listener], host: str, port: int) -> None:
+    """Serves until stopped (Ctrl-C, SIGTERM); refreshes under way finish first."""
+    for listener in listeners.values():
+        listener.refresher.start()
+        listener.refresher.ask()     # catch up with everything that changed while nobody listened
+    url = f"http://{host}:{port}{PATH}"
+    if None in listeners:
+        listening = (f"Listening for the portal's events at {url} (journal {listeners[None].journal}); set this URL "
+                     "as the outbound webhook's handler (docs/events.md)")
+    else:
+        listening = (f"Listening for the events of {len(listeners)} portals ({', '.join(map(str, listeners))}) at "
+                     f"{url}, each told apart by its application token (journals beside each warehouse); set this "
+                     "URL as each portal's outbound webhook's handler (docs/events.md)")
     try:    # aiohttp prints once the port is bound
-        web.run_app(build_app(token, refresher, journal), host=host, port=port, access_log=None,
+        web.run_app(build_app(listeners), host=host, port=port, access_log=None,
                     print=lambda _: print(listening, flush=True))
     finally:
-        refresher.stop()
+        for listener in listeners.values():
+            listener.refresher.stop()
+        for listener in listeners.values():
+            listener.refresher.join()

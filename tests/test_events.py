@@ -10,7 +10,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -20,10 +20,12 @@ import duckdb
 import pytest
 import requests
 
+from b24wh_simulator.client import SimulatorProcess
 from dagster_project.cli import refresh
 from dagster_project.receiver import ENTITIES_OF, EVENTS, Counts, Refresher, ReportedDeletions
 from pipelines.bitrix24.catalogue import BY_NAME
-from tests.conftest import free_port
+from tests.conftest import free_port, portal_options
+from tests.portals import partner_days, portal_deals, warehouse_deals
 
 
 class Capture:
@@ -63,7 +65,7 @@ def wait_until(condition: Any, timeout: float = 10) -> None:
 def test_a_burst_refreshes_the_entities_its_events_concern_and_silence_refreshes_everything() -> None:
     assert {e for entities in ENTITIES_OF.values() for e in entities} <= set(BY_NAME)
     runs: list[list[str] | None] = []
-    refresher = Refresher(runs.append, debounce=0.2, counts=Counts(), every=1.5)
+    refresher = Refresher(runs.append, debounce=0.2, counts=Counts(), every=1.5, turns=threading.Semaphore(1))
     refresher.start()
     for event in ("ONCRMDEALUPDATE", "ONCRMACTIVITYADD", "ONCRMDEALDELETE"):
         refresher.ask(EVENTS[event])
@@ -78,7 +80,41 @@ def test_a_burst_refreshes_the_entities_its_events_concern_and_silence_refreshes
     wait_until(lambda: len(runs) == 3)
     assert runs[2] is None
     refresher.stop()
+    refresher.join()
     assert len(runs) == 3 and refresher.counts.refreshes == 3
+
+
+def test_portals_refreshers_take_turns_and_each_refreshes_its_own_entities() -> None:
+    """Three portals' refreshers sharing two turns: never more than two refreshes at once, each refresher
+    running its own portal's refresh of what its own events asked for."""
+    running, most, lock = [0], [0], threading.Lock()
+    runs: dict[str, list[list[str] | None]] = {"a": [], "b": [], "c": []}
+
+    def refresh_of(portal: str) -> Callable[[list[str] | None], None]:
+        def refresh(entities: list[str] | None) -> None:
+            with lock:
+                running[0] += 1
+                most[0] = max(most[0], running[0])
+            time.sleep(0.3)
+            runs[portal].append(entities)
+            with lock:
+                running[0] -= 1
+        return refresh
+
+    turns = threading.Semaphore(2)
+    refreshers = {p: Refresher(refresh_of(p), debounce=0.05, counts=Counts(), every=60, turns=turns) for p in runs}
+    for refresher in refreshers.values():
+        refresher.start()
+    refreshers["a"].ask(EVENTS["ONCRMDEALADD"])
+    refreshers["b"].ask(EVENTS["ONTASKADD"])
+    refreshers["c"].ask(EVENTS["ONCRMCONTACTADD"])
+    wait_until(lambda: all(runs.values()))
+    for refresher in refreshers.values():
+        refresher.stop()
+    for refresher in refreshers.values():
+        refresher.join()
+    assert runs == {"a": [["deal_stage_history", "deals"]], "b": [["tasks"]], "c": [["contacts"]]}
+    assert most[0] == 2, "two turns: two refreshes at once, the third after one of them"
 
 
 def test_the_journals_deletion_events_name_the_ids_each_refresh_checks(tmp_path: Path) -> None:
@@ -161,6 +197,14 @@ def listening(tmp_path: Path, fresh_portal: Any) -> Iterator[tuple[Any, Path, st
     assert "Listening for the portal's events" in out and token not in out + err
 
 
+def reachable(url: str) -> bool:
+    try:
+        requests.get(f"{url}/status", timeout=1)
+    except requests.ConnectionError:
+        return False
+    return True
+
+
 def published(warehouse: Path, sql: str) -> Any:
     with duckdb.connect(str(warehouse.parent / "published" / "warehouse.duckdb"), read_only=True) as con:
         return con.execute(sql).fetchall()
@@ -212,3 +256,135 @@ def test_events_refresh_the_warehouse_at_once_and_unsigned_calls_change_nothing(
     time.sleep(3)
     burst = status(url)
     assert 1 <= burst["refreshes"] - after["refreshes"] <= 2 and burst["failed_refreshes"] == 0
+
+
+@pytest.fixture(scope="module")
+def two_portals() -> Iterator[dict[str, SimulatorProcess]]:
+    """Two small portals whose deal ids overlap."""
+    sims = {name: SimulatorProcess(**portal_options(deals=60, seed=seed)) for name, seed in (("north", 201),
+                                                                                              ("south", 202))}
+    try:
+        for sim in sims.values():
+            sim.start()
+        yield sims
+    finally:
+        for sim in sims.values():
+            sim.stop()
+
+
+def test_one_receiver_serves_every_listed_portal_each_by_its_own_token(
+        tmp_path: Path, two_portals: dict[str, SimulatorProcess]) -> None:
+    """`b24wh listen --all`: one URL for every portal, each portal's events refreshing its own warehouse only; a
+    listed portal without a token is left out with its own line, and the others are served."""
+    (tmp_path / "b24wh.toml").write_text("".join(f'[portals.{name}]\ntimezone = "Europe/Moscow"\n\n'
+                                                 for name in ("north", "south", "west")), encoding="utf-8")
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    tokens = {name: sim.control.outbound(f"{url}/bitrix24/events", ["ONCRMDEALADD", "ONCRMDEALUPDATE",
+                                                                   "ONCRMDEALDELETE"])
+              for name, sim in two_portals.items()}
+    assert tokens["north"] != tokens["south"]
+    env = {**os.environ, "B24WH_CONFIG": str(tmp_path / "b24wh.toml"), "B24WH_HOME": str(tmp_path),
+           **{f"PORTALS__{name.upper()}__CREDENTIALS": sim.webhook_url for name, sim in two_portals.items()},
+           **{f"PORTALS__{name.upper()}__APPLICATION_TOKEN": token for name, token in tokens.items()}}
+    process = subprocess.Popen([sys.executable, "-m", "dagster_project", "listen", "--all", "--port", str(port),
+                                "--debounce", "0.5"], cwd=tmp_path, env=env, stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, text=True)
+    try:
+        wait_until(lambda: reachable(url) or process.poll() is not None, timeout=60)
+        assert process.poll() is None, process.communicate()
+        portals = lambda: status(url)["portals"]  # noqa: E731
+        wait_until(lambda: all(p["refreshes"] >= 1 for p in portals().values()), timeout=120)  # the catch-ups
+        assert set(portals()) == {"north", "south"}, "west has no token: it is left out"
+        folder = {name: tmp_path / "data" / "portals" / name / "published" / "warehouse.duckdb" for name in tokens}
+        assert all(warehouse_deals(folder[name]) == portal_deals(sim) for name, sim in two_portals.items())
+
+        changes = two_portals["north"].control.apply_changes(advance=60, new_deals=2)
+        new = {c["id"] for c in changes if c["kind"] == "new_deal"}
+        wait_until(lambda: new <= {deal for deal, _ in warehouse_deals(folder["north"])}, timeout=60)
+        wait_until(lambda: portals()["north"]["refreshes"] >= 2, timeout=30)
+        north, south = portals()["north"], portals()["south"]
+        assert (north["accepted"], north["last_refresh_of"]) == (2, ["deal_stage_history", "deals"])
+        assert (south["accepted"], south["refreshes"], south["last_refresh_of"]) == (0, 1, None), \
+            "north's events refresh north only"
+        assert all(warehouse_deals(folder[name]) == portal_deals(sim) for name, sim in two_portals.items())
+
+        # A call no portal signed is refused and counted apart; a portal's signed non-CRM call is its own refusal.
+        assert requests.post(f"{url}/bitrix24/events", data={"event": "ONCRMDEALADD", "data[FIELDS][ID]": "1",
+                                                             "auth[application_token]": "forged"}).status_code == 401
+        assert requests.post(f"{url}/bitrix24/events", data={
+            "event": "ONAPPUNINSTALL", "auth[application_token]": tokens["south"]}).status_code == 400
+        assert status(url)["unsigned_refused"] == 1 and portals()["south"]["refused"] == 1
+        days = partner_days(tmp_path / "data" / "partner" / "summary.duckdb")
+        assert {name for name, rows in days.items() if any(r["published"] for r in rows)} == {"north", "south"}
+    finally:
+        process.send_signal(signal.SIGTERM)
+        out, err = process.communicate(timeout=120)
+    assert process.returncode == 1, "a listed portal was left out"
+    assert "b24wh listen [west]:" in err and "PORTALS__WEST__APPLICATION_TOKEN" in err
+    assert "Listening for the events of 2 portals (north, south)" in out
+    assert not any(token in out + err for token in tokens.values())
+
+
+def test_portals_sharing_a_token_are_left_out_and_the_others_served(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    """Two portals signed with one token cannot be told apart: neither is served, each says so; the third is."""
+    from dagster_project import cli, receiver
+
+    (tmp_path / "b24wh.toml").write_text("".join(f'[portals.{name}]\ntimezone = "Europe/Moscow"\n\n'
+                                                 for name in ("north", "south", "east")), encoding="utf-8")
+    for name, token in (("north", "tok-shared-9f3"), ("south", "tok-shared-9f3"), ("east", "tok-own-1a2")):
+        monkeypatch.setenv(f"PORTALS__{name.upper()}__APPLICATION_TOKEN", token)
+    monkeypatch.setenv("B24WH_HOME", str(tmp_path))
+    monkeypatch.setenv("B24WH_CONFIG", str(tmp_path / "b24wh.toml"))
+    served: list[dict[str | None, receiver.Listener]] = []
+    monkeypatch.setattr(receiver, "listen", lambda listeners, host, port: served.append(dict(listeners)))
+    assert cli.main(["listen", "--all", "--port", "1"]) == 1
+    assert [set(listeners) for listeners in served] == [{"east"}]
+    said = capsys.readouterr().err.splitlines()
+    assert [line.split(":")[0] for line in said] == ["b24wh listen [north]", "b24wh listen [south]"]
+    assert "the same application token as portal south" in said[0] and "portal north" in said[1]
+    assert "tok-" not in " ".join(said), "the token itself is never shown"
+
+
+def test_a_stop_during_the_debounce_or_a_wait_for_a_turn_ends_the_refresher_at_once() -> None:
+    """Stopped within its debounce (as when the receiver's port is taken right after the start), or while another
+    portal's refresh holds the only turn, a refresher ends without refreshing, not `every` seconds later."""
+    runs: list[list[str] | None] = []
+    debouncing = Refresher(runs.append, debounce=5, counts=Counts(), every=600, turns=threading.Semaphore(1))
+    debouncing.start()
+    debouncing.ask()
+    time.sleep(0.3)
+    started = time.monotonic()
+    debouncing.stop()
+    debouncing.join()
+    assert time.monotonic() - started < 2 and runs == []
+
+    turns = threading.Semaphore(1)
+    turns.acquire()         # another portal's refresh holds the only turn
+    waiting = Refresher(runs.append, debounce=0.01, counts=Counts(), every=600, turns=turns)
+    waiting.start()
+    waiting.ask()
+    time.sleep(0.3)
+    waiting.stop()
+    turns.release()
+    started = time.monotonic()
+    waiting.join()
+    assert time.monotonic() - started < 2 and runs == []
+
+
+def test_listen_on_a_port_already_taken_says_so_at_once(tmp_path: Path) -> None:
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        env = {**os.environ, "BITRIX24_WEBHOOK_URL": f"http://127.0.0.1:{free_port()}/rest/1/abcdefgh12345678/",
+               "SOURCES__BITRIX24__APPLICATION_TOKEN": "t0ken-abc"}
+        started = time.monotonic()
+        done = subprocess.run([sys.executable, "-m", "dagster_project", "listen", "--warehouse",
+                               str(tmp_path / "warehouse.duckdb"), "--port", str(port)], cwd=tmp_path, env=env,
+                              capture_output=True, text=True, timeout=120)
+    assert done.returncode == 1 and "address already in use" in done.stderr, done.stderr
+    assert time.monotonic() - started < 30, "not after the refresher's `every` seconds"
