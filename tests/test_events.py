@@ -293,7 +293,9 @@ def test_one_receiver_serves_every_listed_portal_each_by_its_own_token(
     try:
         wait_until(lambda: reachable(url) or process.poll() is not None, timeout=60)
         assert process.poll() is None, process.communicate()
-        portals = lambda: status(url)["portals"]  # noqa: E731
+        def portals() -> dict[str, dict[str, Any]]:
+            return dict(status(url)["portals"])
+
         wait_until(lambda: all(p["refreshes"] >= 1 for p in portals().values()), timeout=120)  # the catch-ups
         assert set(portals()) == {"north", "south"}, "west has no token: it is left out"
         folder = {name: tmp_path / "data" / "portals" / name / "published" / "warehouse.duckdb" for name in tokens}
