@@ -9,6 +9,7 @@ import subprocess
 import sys
 import tempfile
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -58,9 +59,9 @@ def load_settings_text(text: str) -> Settings:
         return load_settings(settings_file(Path(folder), text))
 
 
-@pytest.fixture(scope="module")
-def three_portals() -> Iterator[dict[str, SimulatorProcess]]:
-    options = {"north": {"seed": 101}, "south": {"seed": 102}, "east": {"seed": 103, "timezone": "Asia/Vladivostok"}}
+@contextmanager
+def small_portals(options: dict[str, dict[str, Any]]) -> Iterator[dict[str, SimulatorProcess]]:
+    """Simulated portals of 60 deals by name, each with its own options (seeds: their deal ids overlap)."""
     sims = {name: SimulatorProcess(**portal_options(deals=60, **extra)) for name, extra in options.items()}
     try:
         for sim in sims.values():
@@ -69,6 +70,13 @@ def three_portals() -> Iterator[dict[str, SimulatorProcess]]:
     finally:
         for sim in sims.values():
             sim.stop()
+
+
+@pytest.fixture(scope="module")
+def three_portals() -> Iterator[dict[str, SimulatorProcess]]:
+    with small_portals({"north": {"seed": 101}, "south": {"seed": 102},
+                        "east": {"seed": 103, "timezone": "Asia/Vladivostok"}}) as sims:
+        yield sims
 
 
 def b24wh(project: Path, *args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:

@@ -24,8 +24,8 @@ from b24wh_simulator.client import SimulatorProcess
 from dagster_project.cli import refresh
 from dagster_project.receiver import ENTITIES_OF, EVENTS, Counts, Refresher, ReportedDeletions
 from pipelines.bitrix24.catalogue import BY_NAME
-from tests.conftest import free_port, portal_options
-from tests.portals import partner_days, portal_deals, warehouse_deals
+from tests.conftest import free_port
+from tests.portals import partner_days, portal_deals, small_portals, warehouse_deals
 
 
 class Capture:
@@ -261,15 +261,8 @@ def test_events_refresh_the_warehouse_at_once_and_unsigned_calls_change_nothing(
 @pytest.fixture(scope="module")
 def two_portals() -> Iterator[dict[str, SimulatorProcess]]:
     """Two small portals whose deal ids overlap."""
-    sims = {name: SimulatorProcess(**portal_options(deals=60, seed=seed)) for name, seed in (("north", 201),
-                                                                                              ("south", 202))}
-    try:
-        for sim in sims.values():
-            sim.start()
+    with small_portals({"north": {"seed": 201}, "south": {"seed": 202}}) as sims:
         yield sims
-    finally:
-        for sim in sims.values():
-            sim.stop()
 
 
 def test_one_receiver_serves_every_listed_portal_each_by_its_own_token(
