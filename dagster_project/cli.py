@@ -28,6 +28,7 @@ what went wrong and what to do, and the previous warehouse is left as it was.
 from __future__ import annotations
 
 import argparse
+import errno
 import logging
 import os
 import shutil
@@ -424,7 +425,14 @@ def listen(chosen: list[Scope], host: str, port: int, debounce: float, every: fl
                                        receiver.Counts(), every, turns)
         listeners[scope.name or None] = receiver.Listener(token, journal, refresher)
     if listeners:
-        receiver.listen(listeners, host, port)
+        try:
+            receiver.listen(listeners, host, port)
+        except OSError as exc:
+            if exc.errno != errno.EADDRINUSE:
+                raise
+            print(f"b24wh listen: {host}:{port} is taken by another program (address already in use): stop it, or "
+                  "choose another --port", file=sys.stderr)
+            return 1
     return 0 if len(listeners) == len(chosen) else 1
 
 

@@ -381,5 +381,7 @@ def test_listen_on_a_port_already_taken_says_so_at_once(tmp_path: Path) -> None:
         done = subprocess.run([sys.executable, "-m", "dagster_project", "listen", "--warehouse",
                                str(tmp_path / "warehouse.duckdb"), "--port", str(port)], cwd=tmp_path, env=env,
                               capture_output=True, text=True, timeout=120)
-    assert done.returncode == 1 and "address already in use" in done.stderr, done.stderr
+    assert done.returncode == 1 and done.stderr.strip().splitlines()[-1] == (
+        f"b24wh listen: 127.0.0.1:{port} is taken by another program (address already in use): stop it, or choose "
+        "another --port"), done.stderr
     assert time.monotonic() - started < 30, "not after the refresher's `every` seconds"
