@@ -42,6 +42,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from dagster_project.portals import Scope
     from dagster_project.progress import Progress
+    from dagster_project.receiver import Refresh
     from dagster_project.steps import Refreshed
     from pipelines.bitrix24.credentials import Bitrix24Credentials
     from warehouse.publish import Published
@@ -436,7 +437,7 @@ def listen(chosen: list[Scope], host: str, port: int, debounce: float, every: fl
     return 0 if len(listeners) == len(chosen) else 1
 
 
-def refresher_of(scope: Scope, reported: Callable[[], dict[str, list[int]]]) -> Callable[[list[str] | None], None]:
+def refresher_of(scope: Scope, reported: Callable[[], dict[str, list[int]]]) -> Refresh:
     """The portal's refresh of the entities its events concern, checking the deletions its journal reports; then,
     for a listed portal, the partner's summary, as after any run of it."""
     def refresh(entities: list[str] | None) -> None:
